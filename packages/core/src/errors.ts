@@ -1,0 +1,96 @@
+const BRAND = Symbol.for('pipewright.error');
+
+/** Stable machine-readable error codes. */
+export type ErrorCode =
+  | 'PIPELINE_INVALID'
+  | 'PIPELINE_CYCLE'
+  | 'EXPRESSION_INVALID'
+  | 'EXECUTOR_UNAVAILABLE'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_CONFLICT'
+  | 'RUN_NOT_FOUND'
+  | 'INVALID_ARGUMENT'
+  | 'ACTION_NOT_FOUND'
+  | 'ENGINE_CLOSED';
+
+/** Where a problem sits in a pipeline file (1-based line and column). */
+export interface SourceLocation {
+  file?: string;
+  line: number;
+  column: number;
+  /** YAML path such as `jobs.build.needs[1]`. */
+  path: string;
+}
+
+/** One problem found in a pipeline: an error or a warning. */
+export interface Diagnostic extends SourceLocation {
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+/** Options for {@link PipewrightError}. */
+export interface PipewrightErrorOptions {
+  cause?: unknown;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The one base error of pipewright. `code` is stable; `details` is structured.
+ * `instanceof` works across two copies of the package.
+ */
+export class PipewrightError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: PipewrightErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PipewrightError';
+    this.code = code;
+    this.details = options.details ?? {};
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** Formats a diagnostic as `file:line:col: severity: message (path)`. */
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = `${d.file ?? '<pipeline>'}:${d.line}:${d.column}`;
+  const path = d.path ? ` (at ${d.path})` : '';
+  return `${where}: ${d.severity}: ${d.message}${path}`;
+}
+
+/** A pipeline failed validation; `diagnostics` lists every problem found. */
+export class PipelineInvalidError extends PipewrightError {
+  readonly diagnostics: Diagnostic[];
+  constructor(diagnostics: Diagnostic[], code: 'PIPELINE_INVALID' | 'PIPELINE_CYCLE' = 'PIPELINE_INVALID') {
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    const head = errors.slice(0, 20).map(formatDiagnostic).join('\n');
+    const more = errors.length > 20 ? `\n... and ${errors.length - 20} more` : '';
+    super(code, `Pipeline is invalid (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${head}${more}`, {
+      details: { diagnostics },
+    });
+    this.name = 'PipelineInvalidError';
+    this.diagnostics = diagnostics;
+  }
+}
+
+/** Thrown by registered actions to fail a step without retrying it. */
+export class NonRetryableError extends PipewrightError {
+  constructor(message: string, options: PipewrightErrorOptions = {}) {
+    super('INVALID_ARGUMENT', message, options);
+    this.name = 'NonRetryableError';
+  }
+}
+
+/** Thrown by registered actions to ask for a retry no sooner than `retryAfterMs`. */
+export class RetryAfterError extends PipewrightError {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number, options: PipewrightErrorOptions = {}) {
+    super('INVALID_ARGUMENT', message, options);
+    this.name = 'RetryAfterError';
+    this.retryAfterMs = retryAfterMs;
+  }
+}
