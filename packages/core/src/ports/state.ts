@@ -1,0 +1,135 @@
+import type { PipelineSpec } from '../spec/types.js';
+import type { FailureReason } from './executor.js';
+
+/** Run statuses. */
+export type RunStatus = 'queued' | 'running' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
+/** Job statuses (one job per matrix instance). */
+export type JobStatus = 'pending' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+/** Attempt statuses. */
+export type AttemptStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** Step statuses. */
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+
+/** Why a run, job or attempt ended the way it did. */
+export type Reason = FailureReason | 'upstream' | 'condition';
+
+/** A cancel request: who, why, when. */
+export interface CancelRequest {
+  by: string;
+  reason: string;
+  at: number;
+  force: boolean;
+  /** Set when a concurrency group superseded the run. */
+  supersededBy?: string;
+}
+
+/** A stored run. Times are epoch ms. */
+export interface RunRecord {
+  id: string;
+  pipelineName: string;
+  specHash: string;
+  spec: PipelineSpec;
+  inputs: Record<string, unknown>;
+  trigger: Record<string, unknown>;
+  idempotencyKey?: string;
+  priority: number;
+  concurrencyGroup?: string;
+  status: RunStatus;
+  reason?: Reason;
+  message?: string;
+  cancel?: CancelRequest;
+  /** Names of secrets the run may resolve (never their values). */
+  secretNames: string[];
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/** A stored step of one attempt. */
+export interface StepRecord {
+  index: number;
+  id?: string;
+  name: string;
+  status: StepStatus;
+  outcome?: 'success' | 'failure' | 'cancelled' | 'skipped';
+  conclusion?: 'success' | 'failure' | 'cancelled' | 'skipped';
+  reason?: Reason;
+  exitCode?: number | null;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/** A stored attempt of a job. */
+export interface AttemptRecord {
+  number: number;
+  workerId?: string;
+  executor: string;
+  status: AttemptStatus;
+  reason?: Reason;
+  message?: string;
+  exitCode?: number | null;
+  startedAt: number;
+  finishedAt?: number;
+  steps: StepRecord[];
+}
+
+/** A stored job instance. */
+export interface JobRecord {
+  runId: string;
+  /** Instance id, unique within the run. */
+  id: string;
+  /** Base job id from the pipeline. */
+  job: string;
+  matrix: Record<string, unknown>;
+  /** Base job ids this job needs. */
+  needs: string[];
+  status: JobStatus;
+  reason?: Reason;
+  message?: string;
+  outputs: Record<string, string>;
+  attempts: AttemptRecord[];
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/** Filter of {@link StateStore.listRuns}; newest first. */
+export interface RunQuery {
+  status?: RunStatus[];
+  limit?: number;
+}
+
+/** Guard of a compare-and-set write: the stored status must be one of these. */
+export interface Expect<S extends string> {
+  status: S | readonly S[];
+}
+
+/** Result of {@link StateStore.createRun}. */
+export interface CreateRunResult {
+  run: RunRecord;
+  /** False when the idempotency key was seen and `run` is the existing one. */
+  created: boolean;
+}
+
+/**
+ * Where run state lives. Every write that names `expect` is a compare-and-set on
+ * the stored status and fails with `STORE_CONFLICT` when it does not match.
+ */
+export interface StateStore {
+  /** Creates a run and its jobs atomically; with an idempotency key seen before, returns that run. */
+  createRun(run: RunRecord, jobs: JobRecord[]): Promise<CreateRunResult>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  listRuns(query?: RunQuery): Promise<RunRecord[]>;
+  updateRun(runId: string, patch: Partial<Omit<RunRecord, 'id'>>, expect?: Expect<RunStatus>): Promise<RunRecord>;
+  getJobs(runId: string): Promise<JobRecord[]>;
+  /** Adds jobs to a run (dynamic matrix expansion). */
+  addJobs(runId: string, jobs: JobRecord[]): Promise<void>;
+  /** Replaces one job record. */
+  putJob(job: JobRecord, expect?: Expect<JobStatus>): Promise<void>;
+  /** Takes a run's lease for `owner` if free or expired; true when held. */
+  acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Extends a lease `owner` holds; false when lost. */
+  renewLease(runId: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(runId: string, owner: string): Promise<void>;
+  close?(): Promise<void>;
+}
