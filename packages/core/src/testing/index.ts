@@ -1,1 +1,2 @@
 // Test helpers and conformance suites for pipewright adapters.
+export * from './state-store-suite.js';

@@ -1,0 +1,85 @@
+import type { Expect } from '@pipewright/core';
+import { PipewrightError } from '@pipewright/core';
+
+/** The run does not exist in the store. */
+export function runNotFound(runId: string): PipewrightError {
+  return new PipewrightError('RUN_NOT_FOUND', `Run "${runId}" was not found in the store; check the run id.`, {
+    details: { runId },
+  });
+}
+
+/** A compare-and-set write found another status than it expected. */
+export function conflict(what: string, expected: Expect<string>, actual: string | undefined): PipewrightError {
+  const want = statusList(expected);
+  return new PipewrightError(
+    'STORE_CONFLICT',
+    `${what} has status "${actual ?? 'none'}", expected ${want.map((s) => `"${s}"`).join(' or ')}; ` +
+      're-read it and decide again.',
+    { details: { expected: want, actual } },
+  );
+}
+
+/** The statuses of an `expect` guard as a list. */
+export function statusList(expected: Expect<string>): string[] {
+  return typeof expected.status === 'string' ? [expected.status] : [...expected.status];
+}
+
+/** A caller passed something the store cannot accept. */
+export function invalid(message: string, details: Record<string, unknown> = {}): PipewrightError {
+  return new PipewrightError('INVALID_ARGUMENT', message, { details });
+}
+
+/** Jobs passed with a run must belong to it and have unique ids. */
+export function checkJobs(runId: string, jobs: readonly { runId: string; id: string }[], existing?: Set<string>): void {
+  const seen = new Set<string>();
+  for (const job of jobs) {
+    if (job.runId !== runId) {
+      throw invalid(`Job "${job.id}" has runId "${job.runId}" but is being added to run "${runId}"; set job.runId.`, {
+        runId,
+        jobId: job.id,
+      });
+    }
+    if (seen.has(job.id) || existing?.has(job.id)) {
+      throw invalid(`Job id "${job.id}" already exists in run "${runId}"; job instance ids must be unique per run.`, {
+        runId,
+        jobId: job.id,
+      });
+    }
+    seen.add(job.id);
+  }
+}
+
+/** `putJob` was called for a job the run does not have. */
+export function unknownJob(runId: string, jobId: string): PipewrightError {
+  return invalid(`Job "${jobId}" is not part of run "${runId}"; add it with addJobs() before replacing it.`, {
+    runId,
+    jobId,
+  });
+}
+
+/** A run id already exists without a matching idempotency key. */
+export function duplicateRun(runId: string): PipewrightError {
+  return new PipewrightError(
+    'STORE_CONFLICT',
+    `A run with id "${runId}" already exists; use a fresh id or pass an idempotencyKey to deduplicate submissions.`,
+    { details: { runId } },
+  );
+}
+
+/** Applies a run patch: keys whose value is `undefined` are removed. `id` cannot change. */
+export function applyPatch<T extends { id: string }>(record: T, patch: Partial<Omit<T, 'id'>>): T {
+  const out: Record<string, unknown> = { ...record };
+  for (const [k, v] of Object.entries(patch)) {
+    if (k === 'id') continue;
+    if (v === undefined) delete out[k];
+    else out[k] = v;
+  }
+  return out as T;
+}
+
+/** Throws when a TTL is not a positive finite number of ms. */
+export function checkTtl(ttlMs: number): void {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw invalid(`Expected \`ttlMs\` to be a positive finite number of milliseconds, got \`${ttlMs}\`.`);
+  }
+}

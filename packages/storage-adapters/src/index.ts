@@ -1,0 +1,3 @@
+// The public API of @pipewright/storage-adapters. Redis and S3 adapters live in the
+// `./redis` and `./s3` subpath exports so importing this entry loads neither client.
+export { MemoryStore, type MemoryStoreOptions } from './memory/state-store.js';

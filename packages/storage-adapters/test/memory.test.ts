@@ -1,0 +1,38 @@
+import { describeStateStore } from '@pipewright/core/testing';
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../src/memory/state-store.js';
+
+describeStateStore(async () => ({ store: new MemoryStore() }), 'MemoryStore');
+
+describe('MemoryStore with an injected clock', () => {
+  it('expires leases by the injected clock', async () => {
+    let now = 1000;
+    const store = new MemoryStore({ now: () => now });
+    await store.createRun(
+      {
+        id: 'r1',
+        pipelineName: 'p',
+        specHash: 'h',
+        spec: { inputs: {}, env: {}, defaults: {}, jobs: {} },
+        inputs: {},
+        trigger: {},
+        priority: 0,
+        status: 'queued',
+        secretNames: [],
+        createdAt: 1,
+      },
+      [],
+    );
+    expect(await store.acquireLease('r1', 'a', 100)).toBe(true);
+    now += 99;
+    expect(await store.acquireLease('r1', 'b', 100)).toBe(false);
+    now += 1;
+    expect(await store.acquireLease('r1', 'b', 100)).toBe(true);
+    expect(await store.renewLease('r1', 'a', 100)).toBe(false);
+  });
+
+  it('rejects a non-positive lease TTL with a clear error', async () => {
+    const store = new MemoryStore();
+    await expect(store.acquireLease('r1', 'a', 0)).rejects.toThrow(/ttlMs/);
+  });
+});
