@@ -50,6 +50,11 @@ class PipelineEvaluator extends Evaluator {
         return new data.BooleanData(this.#status.cancelled);
       case 'always':
         return new data.BooleanData(true);
+      case 'fromjson':
+        return this.#fromJSON(functionCall);
+      case 'tojson':
+        // The library's replacer assigns keys to a plain object, which turns `__proto__` into a prototype.
+        return new data.StringData(JSON.stringify(fromData(this.eval(functionCall.args[0]!)), null, 2));
       case 'hashfiles':
         throw new PipewrightError(
           'EXPRESSION_INVALID',
@@ -58,6 +63,20 @@ class PipelineEvaluator extends Evaluator {
       default:
         return super.visitFunctionCall(functionCall);
     }
+  }
+
+  // The library's own fromJSON drops keys such as `constructor` and `__proto__` (it indexes keys in
+  // a plain object); plain JSON.parse plus the lazy views keeps every key.
+  #fromJSON(functionCall: FunctionCall): data.ExpressionData {
+    const input = this.eval(functionCall.args[0]!).coerceString();
+    if (input.trim() === '') throw new Error('empty input');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(input);
+    } catch {
+      throw new Error('Error parsing JSON');
+    }
+    return toData(parsed);
   }
 }
 

@@ -169,7 +169,7 @@ export function toExpressionString(value: unknown): string {
 export function dataToString(d: ExpressionData): string {
   if (d.primitive) return d.coerceString();
   try {
-    return JSON.stringify(d, data.replacer) ?? '';
+    return JSON.stringify(fromData(d)) ?? '';
   } catch {
     return d.kind === data.Kind.Array ? 'Array' : 'Object';
   }
