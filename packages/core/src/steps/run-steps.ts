@@ -1,0 +1,633 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NonRetryableError, RetryAfterError } from '../errors.js';
+import {
+  type ExprContext,
+  evaluateCondition,
+  evaluateValue,
+  interpolate,
+  isCleanupCondition,
+  isTruthy,
+  type StatusState,
+  toExpressionString,
+} from '../expr/index.js';
+import type {
+  AttemptOutcome,
+  AttemptSpec,
+  ExecContext,
+  ExecIO,
+  ExecResult,
+  FailureReason,
+  StepResult,
+  Workspace,
+} from '../ports/executor.js';
+import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
+import { type AbortReason, abortReasonOf } from './abort.js';
+import { createMaskScanner } from './masks.js';
+import { parseFileCommands } from './outputs-file.js';
+import { type StepFailureKind, shouldRetryStep, stepRetryDelay } from './retry.js';
+import { shellTemplate } from './shell.js';
+
+/** Knobs of {@link runSteps} that tests and the engine may inject. */
+export interface RunStepsOptions {
+  /** Random source in [0, 1) for step-retry jitter. @default Math.random */
+  random?: () => number;
+  /** Waits between step retries; must resolve early when `signal` aborts. @default a real timer */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** The outcome of one try of one step, before `continue-on-error`. */
+interface TryResult {
+  outcome: 'success' | 'failure' | 'cancelled';
+  reason?: FailureReason;
+  exitCode?: number | null;
+  signal?: string | null;
+  message?: string;
+  outputs: Record<string, string>;
+  envAdditions: Record<string, string>;
+  nonRetryable?: boolean;
+  retryAfterMs?: number;
+}
+
+interface StepContextEntry {
+  outputs: Record<string, string>;
+  outcome: StepResult['outcome'];
+  conclusion: StepResult['conclusion'];
+}
+
+const encoder = new TextEncoder();
+const NEVER = new AbortController().signal;
+
+/**
+ * The shared step loop: runs an attempt's steps in a workspace with GitHub
+ * Actions semantics (`if:` and status functions, step timeouts and retries,
+ * `continue-on-error`, env layering, `$GITHUB_OUTPUT`/`$GITHUB_ENV`, registered
+ * `uses:` actions, job outputs). Every executor and the remote agent reuse it;
+ * it never throws for a step's failure, only reports it.
+ */
+export async function runSteps(
+  attempt: AttemptSpec,
+  workspace: Workspace,
+  ctx: ExecContext,
+  options: RunStepsOptions = {},
+): Promise<AttemptOutcome> {
+  return new StepLoop(attempt, workspace, ctx, options).run();
+}
+
+class StepLoop {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly stepsCtx: Record<string, StepContextEntry> = {};
+  private readonly results: StepResult[] = [];
+  private readonly extra = new Map<number, { nonRetryable?: boolean; retryAfterMs?: number }>();
+  private readonly masks = new Set<string>();
+  private readonly baseDir: string;
+  private readonly wsPath: string;
+  private readonly runnerTemp: string;
+  /** Pipeline < job env, evaluated once; `$GITHUB_ENV` additions layer on top. */
+  private jobEnv: Record<string, string> = {};
+  private fileEnv: Record<string, string> = {};
+  private failed = false;
+
+  constructor(
+    private readonly attempt: AttemptSpec,
+    private readonly workspace: Workspace,
+    private readonly ctx: ExecContext,
+    options: RunStepsOptions,
+  ) {
+    this.now = ctx.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.sleep = options.sleep ?? abortableSleep;
+    this.baseDir = join(workspace.hostDir, '.pipewright');
+    this.runnerTemp = join(this.baseDir, 'tmp');
+    this.wsPath = workspace.toWorkspacePath(workspace.hostDir);
+    for (const v of Object.values(ctx.secrets)) this.addSecret(v);
+  }
+
+  async run(): Promise<AttemptOutcome> {
+    const { job } = this.attempt;
+    if (job.uses !== undefined) {
+      return this.finish({
+        status: 'failed',
+        reason: 'infra',
+        nonRetryable: true,
+        message: `job \`${this.attempt.jobKey}\` calls the reusable workflow \`${job.uses}\`: reusable workflows (jobs.<id>.uses) are not supported; inline its jobs instead`,
+      });
+    }
+    try {
+      await mkdir(this.runnerTemp, { recursive: true });
+    } catch (e) {
+      return this.finish({
+        status: 'failed',
+        reason: 'infra',
+        message: `could not prepare the workspace: ${errText(e)}`,
+      });
+    }
+    try {
+      this.jobEnv = this.evalEnv(this.attempt.env, {});
+      this.jobEnv = this.evalEnv(job.env, this.jobEnv);
+    } catch (e) {
+      return this.finish({
+        status: 'failed',
+        reason: 'infra',
+        nonRetryable: true,
+        message: `could not evaluate the env of job \`${this.attempt.jobKey}\`: ${this.redact(errText(e))}`,
+      });
+    }
+
+    for (const [i, step] of job.steps.entries()) {
+      await this.runStep(step, step.index ?? i);
+    }
+    return this.finish(this.attemptResult());
+  }
+
+  private attemptResult(): Omit<AttemptOutcome, 'workerId' | 'steps' | 'outputs'> {
+    const abort = abortReasonOf(this.ctx.signal);
+    const interrupted = this.results.some((r) => r.outcome === 'cancelled');
+    if (abort && (interrupted || abort.type === 'timeout' || this.results.length === 0)) {
+      if (abort.type === 'cancel') {
+        return {
+          status: 'cancelled',
+          reason: 'cancelled',
+          message: this.redact(abort.message ?? 'the job was cancelled'),
+        };
+      }
+      return {
+        status: 'failed',
+        reason: 'timeout',
+        message: this.redact(abort.message ?? 'the job exceeded its timeout'),
+      };
+    }
+    const bad = this.results.find((r) => r.conclusion === 'failure');
+    if (bad === undefined) return { status: 'succeeded' };
+    const reason: FailureReason =
+      bad.reason === 'timeout' || bad.reason === 'infra' || bad.reason === 'lost' ? bad.reason : 'exit_code';
+    const out: Omit<AttemptOutcome, 'workerId' | 'steps' | 'outputs'> = {
+      status: 'failed',
+      reason,
+      exitCode: bad.exitCode ?? null,
+      message: `step \`${bad.name}\` failed${bad.message ? `: ${bad.message}` : ''}`,
+    };
+    const extra = this.extra.get(bad.index);
+    if (extra?.nonRetryable) out.nonRetryable = true;
+    if (extra?.retryAfterMs !== undefined) out.retryAfterMs = extra.retryAfterMs;
+    return out;
+  }
+
+  private finish(partial: Omit<AttemptOutcome, 'workerId' | 'steps' | 'outputs'>): AttemptOutcome {
+    return { ...partial, workerId: this.workspace.workerId, steps: this.results, outputs: this.jobOutputs() };
+  }
+
+  /** Job `outputs:` with the final `steps` context; values holding a secret are dropped, as GitHub does. */
+  private jobOutputs(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const exprCtx = this.exprContext(this.currentEnv());
+    for (const [key, template] of Object.entries(this.attempt.job.outputs)) {
+      try {
+        const value = interpolate(template, exprCtx, this.status());
+        if (this.redact(value) !== value) continue;
+        out[key] = value;
+      } catch {
+        // An output that cannot be evaluated is empty, as in GitHub.
+        out[key] = '';
+      }
+    }
+    return out;
+  }
+
+  private status(): StatusState {
+    const abort = abortReasonOf(this.ctx.signal);
+    return {
+      success: !this.failed && abort === undefined,
+      failure: this.failed || abort?.type === 'timeout',
+      cancelled: abort?.type === 'cancel',
+    };
+  }
+
+  private currentEnv(): Record<string, string> {
+    return { ...this.jobEnv, ...this.fileEnv };
+  }
+
+  private exprContext(env: Record<string, string>): ExprContext {
+    const c = this.attempt.contexts;
+    const status = this.status();
+    const jobStatus = status.cancelled ? 'cancelled' : status.failure ? 'failure' : 'success';
+    return {
+      ...c,
+      github: { ...asRecord(c.github), workspace: this.wsPath },
+      runner: {
+        os: runnerOs(),
+        arch: process.arch.toUpperCase(),
+        name: this.workspace.workerId,
+        ...asRecord(c.runner),
+        temp: this.workspace.toWorkspacePath(this.runnerTemp),
+        workspace: this.wsPath,
+      },
+      job: { ...asRecord(c.job), status: jobStatus },
+      matrix: this.attempt.matrix,
+      env,
+      steps: this.stepsCtx,
+      secrets: this.ctx.secrets,
+    };
+  }
+
+  /** Evaluates an env block on top of `base`; each value sees the env built so far. */
+  private evalEnv(block: Record<string, string>, base: Record<string, string>): Record<string, string> {
+    const env = { ...base };
+    for (const [k, v] of Object.entries(block)) {
+      env[k] = interpolate(String(v), this.exprContext(base), this.status());
+    }
+    return env;
+  }
+
+  private async runStep(step: StepSpec, index: number): Promise<void> {
+    const env = this.currentEnv();
+    const exprCtx = this.exprContext(env);
+    const name = this.redact(this.stepName(step, exprCtx));
+    const abort = abortReasonOf(this.ctx.signal);
+
+    if (abort && (abort.force || abort.cleanupSignal?.aborted || !isCleanupCondition(step.if))) {
+      this.record(step, index, name, { outcome: 'cancelled', reason: 'cancelled' });
+      return;
+    }
+    let shouldRun: boolean;
+    try {
+      shouldRun = evaluateCondition(step.if, exprCtx, this.status());
+    } catch (e) {
+      this.record(step, index, name, {
+        outcome: 'failure',
+        reason: 'infra',
+        message: `could not evaluate \`if: ${step.if}\`: ${this.redact(errText(e))}`,
+        nonRetryable: true,
+      });
+      return;
+    }
+    if (!shouldRun) {
+      const st = this.status();
+      this.record(step, index, name, { outcome: 'skipped', reason: st.success ? 'condition' : 'upstream' });
+      return;
+    }
+
+    // Steps that start after the job was aborted (cleanup) must not see the already-aborted signal.
+    const baseSignal = abort ? (abort.cleanupSignal ?? NEVER) : this.ctx.signal;
+    const startedAt = this.now();
+    this.ctx.events?.stepStarted?.(index, name, startedAt);
+
+    let result: TryResult;
+    for (let n = 1; ; n++) {
+      result = await this.tryStep(step, index, baseSignal);
+      this.fileEnv = { ...this.fileEnv, ...result.envAdditions };
+      const retry = step.retry;
+      if (result.outcome !== 'failure' || retry === undefined || n >= retry.maxAttempts) break;
+      if (baseSignal.aborted || result.nonRetryable) break;
+      if (!shouldRetryStep(retry, failureKind(result))) break;
+      const delay = Math.max(stepRetryDelay(retry.backoff, n, this.random), result.retryAfterMs ?? 0);
+      await this.emit(
+        'stderr',
+        index,
+        `pipewright: step \`${name}\` failed (${result.message ?? 'failure'}); retrying in ${Math.round(delay)} ms (try ${n + 1} of ${retry.maxAttempts})\n`,
+      );
+      await this.sleep(delay, baseSignal);
+      if (baseSignal.aborted) break;
+    }
+    this.record(step, index, name, result, startedAt);
+  }
+
+  private record(
+    step: StepSpec,
+    index: number,
+    name: string,
+    r: Omit<TryResult, 'outcome' | 'outputs' | 'envAdditions' | 'reason'> & {
+      outcome: StepResult['outcome'];
+      reason?: StepResult['reason'];
+      outputs?: Record<string, string>;
+    },
+    startedAt?: number,
+  ): void {
+    let conclusion: StepResult['conclusion'] = r.outcome;
+    if (r.outcome === 'failure' && this.continueOnError(step)) conclusion = 'success';
+    if (conclusion === 'failure') this.failed = true;
+    const outputs = r.outputs ?? {};
+    const status: StepResult['status'] =
+      r.outcome === 'success'
+        ? 'succeeded'
+        : r.outcome === 'failure'
+          ? 'failed'
+          : r.outcome === 'cancelled'
+            ? 'cancelled'
+            : 'skipped';
+    const result: StepResult = {
+      index,
+      name,
+      status,
+      outcome: r.outcome,
+      conclusion,
+      // The reported copy is redacted; later steps still see the real values.
+      outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, this.redact(v)])),
+    };
+    if (step.id !== undefined) result.id = step.id;
+    if (r.reason !== undefined) result.reason = r.reason;
+    if (r.exitCode !== undefined) result.exitCode = r.exitCode;
+    if (r.signal !== undefined) result.signal = r.signal;
+    if (r.message !== undefined) result.message = this.redact(r.message);
+    if (startedAt !== undefined) {
+      result.startedAt = startedAt;
+      result.finishedAt = this.now();
+    } else {
+      result.finishedAt = this.now();
+    }
+    if (r.nonRetryable || r.retryAfterMs !== undefined) {
+      const extra: { nonRetryable?: boolean; retryAfterMs?: number } = {};
+      if (r.nonRetryable) extra.nonRetryable = true;
+      if (r.retryAfterMs !== undefined) extra.retryAfterMs = r.retryAfterMs;
+      this.extra.set(index, extra);
+    }
+    this.results.push(result);
+    if (step.id !== undefined) this.stepsCtx[step.id] = { outputs, outcome: r.outcome, conclusion };
+    this.ctx.events?.stepFinished?.(result);
+  }
+
+  private continueOnError(step: StepSpec): boolean {
+    const v = step.continueOnError;
+    if (typeof v === 'boolean') return v;
+    const s = String(v).trim();
+    if (s === 'true') return true;
+    if (s === 'false' || s === '') return false;
+    try {
+      return isTruthy(evaluateValue(s, this.exprContext(this.currentEnv()), this.status()));
+    } catch {
+      return false;
+    }
+  }
+
+  private stepName(step: StepSpec, exprCtx: ExprContext): string {
+    if (step.name !== undefined) {
+      try {
+        return interpolate(step.name, exprCtx, this.status());
+      } catch {
+        return step.name;
+      }
+    }
+    if (step.run !== undefined) {
+      const first = step.run.split('\n').find((l) => l.trim() !== '') ?? '';
+      return `Run ${first.trim()}`;
+    }
+    if (step.uses !== undefined) return `Run ${step.uses}`;
+    return `Step ${step.index + 1}`;
+  }
+
+  /** One try of a step, with its own timeout scope. */
+  private async tryStep(step: StepSpec, index: number, baseSignal: AbortSignal): Promise<TryResult> {
+    const timeout = new AbortController();
+    const timer =
+      step.timeoutMs !== undefined
+        ? setTimeout(
+            () =>
+              timeout.abort({ type: 'timeout', message: `step exceeded its timeout of ${fmtMs(step.timeoutMs ?? 0)}` }),
+            step.timeoutMs,
+          )
+        : undefined;
+    const signal = AbortSignal.any([baseSignal, timeout.signal]);
+    try {
+      const r =
+        step.uses !== undefined ? await this.runAction(step, index, signal) : await this.runScript(step, index, signal);
+      if (r.outcome === 'success') return r;
+      if (baseSignal.aborted) {
+        const why = abortReasonOf(baseSignal);
+        return { ...r, outcome: 'cancelled', reason: why?.type === 'timeout' ? 'timeout' : 'cancelled' };
+      }
+      if (timeout.signal.aborted) {
+        return {
+          ...r,
+          outcome: 'failure',
+          reason: 'timeout',
+          message: `step exceeded its timeout of ${fmtMs(step.timeoutMs ?? 0)}`,
+        };
+      }
+      return r;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  private stepEnv(step: StepSpec): Record<string, string> {
+    return this.evalEnv(step.env, this.currentEnv());
+  }
+
+  private async runScript(step: StepSpec, index: number, signal: AbortSignal): Promise<TryResult> {
+    const fail = (message: string, nonRetryable = true): TryResult => ({
+      outcome: 'failure',
+      reason: 'infra',
+      message,
+      outputs: {},
+      envAdditions: {},
+      ...(nonRetryable ? { nonRetryable } : {}),
+    });
+    const { job } = this.attempt;
+    let env: Record<string, string>;
+    let script: string;
+    let template: string;
+    let workingDirectory: string | undefined;
+    try {
+      env = this.stepEnv(step);
+      const exprCtx = this.exprContext(env);
+      script = interpolate(step.run ?? '', exprCtx, this.status());
+      template = shellTemplate(step.shell ?? job.defaults.shell ?? this.attempt.defaults.shell);
+      const wd = step.workingDirectory ?? job.defaults.workingDirectory ?? this.attempt.defaults.workingDirectory;
+      if (wd !== undefined) workingDirectory = interpolate(wd, exprCtx, this.status());
+    } catch (e) {
+      return fail(this.redact(errText(e)));
+    }
+
+    const stepDir = join(this.baseDir, `step-${index}`);
+    const outFile = join(stepDir, 'output');
+    const envFile = join(stepDir, 'env');
+    try {
+      await mkdir(stepDir, { recursive: true });
+      await writeFile(outFile, '');
+      await writeFile(envFile, '');
+    } catch (e) {
+      return fail(`could not prepare the step's files: ${errText(e)}`, false);
+    }
+    const wp = (p: string) => this.workspace.toWorkspacePath(p);
+    const fullEnv: Record<string, string> = {
+      CI: 'true',
+      PIPEWRIGHT: 'true',
+      ...env,
+      GITHUB_OUTPUT: wp(outFile),
+      PIPEWRIGHT_OUTPUT: wp(outFile),
+      GITHUB_ENV: wp(envFile),
+      PIPEWRIGHT_ENV: wp(envFile),
+      GITHUB_WORKSPACE: this.wsPath,
+      RUNNER_TEMP: wp(this.runnerTemp),
+    };
+
+    const scanner = this.ctx.addMask ? createMaskScanner((v) => this.addMask(v)) : undefined;
+    const io: ExecIO = {
+      stdout: (chunk) => {
+        scanner?.(chunk);
+        return this.ctx.output('stdout', index, chunk);
+      },
+      stderr: (chunk) => this.ctx.output('stderr', index, chunk),
+    };
+    let res: ExecResult;
+    try {
+      res = await this.workspace.exec(
+        {
+          script,
+          shell: template,
+          ...(workingDirectory !== undefined ? { workingDirectory } : {}),
+          env: fullEnv,
+          signal,
+          killGraceMs: step.killGraceMs ?? job.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+        },
+        io,
+      );
+    } catch (e) {
+      return fail(`could not run the step: ${this.redact(errText(e))}`, false);
+    }
+
+    let outputs: Record<string, string> = {};
+    let envAdditions: Record<string, string> = {};
+    let fileError: string | undefined;
+    try {
+      outputs = parseFileCommands(await readFile(outFile, 'utf8'), '$GITHUB_OUTPUT');
+      envAdditions = parseFileCommands(await readFile(envFile, 'utf8'), '$GITHUB_ENV');
+    } catch (e) {
+      fileError = errText(e);
+    }
+    const base = { exitCode: res.exitCode, signal: res.signal, outputs, envAdditions };
+    if (res.exitCode !== 0) {
+      const message =
+        res.exitCode === null
+          ? `the process was killed by ${res.signal ?? 'a signal'}`
+          : `the process exited with code ${res.exitCode}`;
+      return { ...base, outcome: 'failure', reason: 'exit_code', message };
+    }
+    if (fileError !== undefined) return { ...base, outcome: 'failure', reason: 'exit_code', message: fileError };
+    return { ...base, outcome: 'success' };
+  }
+
+  private async runAction(step: StepSpec, index: number, signal: AbortSignal): Promise<TryResult> {
+    const uses = step.uses ?? '';
+    const handler = this.ctx.actions.get(uses) ?? this.ctx.actions.get(uses.split('@')[0] ?? uses);
+    const empty = { outputs: {}, envAdditions: {} };
+    if (handler === undefined) {
+      return {
+        ...empty,
+        outcome: 'failure',
+        reason: 'infra',
+        nonRetryable: true,
+        message: `action \`${uses}\` is not registered; register it with engine.registerAction('${uses}', fn)`,
+      };
+    }
+    let env: Record<string, string>;
+    let inputs: Record<string, string>;
+    try {
+      env = { CI: 'true', PIPEWRIGHT: 'true', ...this.stepEnv(step) };
+      const exprCtx = this.exprContext(env);
+      inputs = Object.fromEntries(
+        Object.entries(step.with).map(([k, v]) => [k, interpolate(String(v), exprCtx, this.status())]),
+      );
+    } catch (e) {
+      return { ...empty, outcome: 'failure', reason: 'infra', nonRetryable: true, message: this.redact(errText(e)) };
+    }
+    // log() is synchronous for the action; chaining keeps lines in order and lets us await backpressure at the end.
+    let pending: Promise<void> = Promise.resolve();
+    const log = (line: string) => {
+      pending = pending.then(() => this.ctx.output('stdout', index, encoder.encode(`${line}\n`)));
+    };
+    let onAbort: (() => void) | undefined;
+    try {
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      });
+      aborted.catch(() => {});
+      const returned = await Promise.race([
+        Promise.resolve().then(() => handler({ inputs, env, workspace: this.workspace.hostDir, signal, log })),
+        aborted,
+      ]);
+      await pending.catch(() => {});
+      const outputs: Record<string, string> = {};
+      if (returned && typeof returned === 'object') {
+        for (const [k, v] of Object.entries(returned)) outputs[k] = typeof v === 'string' ? v : toExpressionString(v);
+      }
+      return { ...empty, outputs, outcome: 'success' };
+    } catch (e) {
+      await pending.catch(() => {});
+      const r: TryResult = { ...empty, outcome: 'failure', reason: 'exit_code', message: this.redact(errText(e)) };
+      if (e instanceof NonRetryableError) r.nonRetryable = true;
+      if (e instanceof RetryAfterError) r.retryAfterMs = e.retryAfterMs;
+      return r;
+    } finally {
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async emit(stream: 'stdout' | 'stderr', index: number, text: string): Promise<void> {
+    await this.ctx.output(stream, index, encoder.encode(text));
+  }
+
+  private addMask(value: string): void {
+    this.addSecret(value);
+    this.ctx.addMask?.(value);
+  }
+
+  private addSecret(value: string): void {
+    if (value === '') return;
+    this.masks.add(value);
+    for (const line of value.split(/\r?\n/)) if (line.trim() !== '') this.masks.add(line);
+  }
+
+  /** Replaces secret and masked values in text that leaves the loop (messages, reported outputs). */
+  private redact(text: string): string {
+    let out = text;
+    for (const m of [...this.masks].sort((a, b) => b.length - a.length)) {
+      if (out.includes(m)) out = out.split(m).join('***');
+    }
+    return out;
+  }
+}
+
+function failureKind(r: TryResult): StepFailureKind {
+  if (r.reason === 'timeout') return { kind: 'timeout' };
+  if (r.reason === 'infra') return { kind: 'infra' };
+  return { kind: 'failure', exitCode: r.exitCode ?? null };
+}
+
+function asRecord(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function runnerOs(): string {
+  if (process.platform === 'darwin') return 'macOS';
+  if (process.platform === 'win32') return 'Windows';
+  return 'Linux';
+}
+
+function errText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  const reason = e as Partial<AbortReason> | undefined;
+  if (reason && typeof reason === 'object' && typeof reason.message === 'string') return reason.message;
+  return String(e);
+}
+
+function fmtMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

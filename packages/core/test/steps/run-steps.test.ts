@@ -1,0 +1,486 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NonRetryableError, RetryAfterError } from '../../src/errors.js';
+import type {
+  ActionHandler,
+  AttemptSpec,
+  ExecContext,
+  ExecIO,
+  ExecRequest,
+  ExecResult,
+  StepResult,
+  Workspace,
+} from '../../src/ports/executor.js';
+import { DEFAULT_RETRY, type JobSpec, type StepSpec } from '../../src/spec/types.js';
+import { runSteps } from '../../src/steps/run-steps.js';
+
+type Script = (req: ExecRequest, io: ExecIO, call: number) => Promise<ExecResult> | ExecResult;
+
+/** Records every command; `script` decides what each one does (exit code, files, output). */
+class FakeWorkspace implements Workspace {
+  readonly workerId = 'fake-worker';
+  readonly requests: ExecRequest[] = [];
+  constructor(
+    readonly hostDir: string,
+    private readonly script: Script = () => ({ exitCode: 0, signal: null }),
+  ) {}
+  toWorkspacePath(hostPath: string): string {
+    return hostPath;
+  }
+  async exec(req: ExecRequest, io: ExecIO): Promise<ExecResult> {
+    this.requests.push(req);
+    return this.script(req, io, this.requests.length - 1);
+  }
+  async dispose(): Promise<void> {}
+}
+
+const ok: ExecResult = { exitCode: 0, signal: null };
+const exit = (code: number): ExecResult => ({ exitCode: code, signal: null });
+
+function step(index: number, s: Partial<StepSpec>): StepSpec {
+  return { index, with: {}, env: {}, continueOnError: false, ...s };
+}
+
+function attemptOf(
+  steps: Partial<StepSpec>[],
+  job: Partial<JobSpec> = {},
+  top: Partial<AttemptSpec> = {},
+): AttemptSpec {
+  const spec: JobSpec = {
+    id: 'build',
+    needs: [],
+    runsOn: ['local'],
+    timeoutMs: 60_000,
+    continueOnError: false,
+    outputs: {},
+    env: {},
+    defaults: {},
+    retry: DEFAULT_RETRY,
+    killGraceMs: 1000,
+    steps: steps.map((s, i) => step(i, s)),
+    ...job,
+  };
+  return {
+    runId: 'run-1',
+    jobId: 'build',
+    jobKey: 'build',
+    attempt: 1,
+    job: spec,
+    matrix: {},
+    env: {},
+    defaults: {},
+    contexts: {},
+    ...top,
+  };
+}
+
+interface Recorded {
+  ctx: ExecContext;
+  chunks: { stream: string; step: number; text: string }[];
+  started: number[];
+  finished: StepResult[];
+  masks: string[];
+}
+
+function context(over: Partial<ExecContext> = {}): Recorded {
+  const rec: Recorded = { chunks: [], started: [], finished: [], masks: [], ctx: undefined as unknown as ExecContext };
+  rec.ctx = {
+    signal: new AbortController().signal,
+    output: (stream, s, chunk) => {
+      rec.chunks.push({ stream, step: s, text: Buffer.from(chunk).toString() });
+    },
+    secrets: {},
+    avoidWorkers: [],
+    actions: new Map(),
+    addMask: (v) => rec.masks.push(v),
+    events: {
+      stepStarted: (i) => rec.started.push(i),
+      stepFinished: (r) => rec.finished.push(r),
+    },
+    ...over,
+  };
+  return rec;
+}
+
+/** Resolves when the request's signal aborts, like a process killed by SIGTERM. */
+function untilAborted(req: ExecRequest): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    if (req.signal.aborted) resolve({ exitCode: null, signal: 'SIGTERM' });
+    req.signal.addEventListener('abort', () => resolve({ exitCode: null, signal: 'SIGTERM' }), { once: true });
+  });
+}
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pw-steps-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('runSteps', () => {
+  it('runs steps in order with layered, interpolated env and the pipewright variables', async () => {
+    const ws = new FakeWorkspace(dir);
+    const rec = context({ secrets: { TOKEN: 's3cr3t-value' } });
+    const attempt = attemptOf(
+      [
+        { run: 'echo ${{ matrix.os }} ${{ env.LEVEL }}', env: { LEVEL: 'step', FROM_SECRET: '${{ secrets.TOKEN }}' } },
+        { run: 'echo two' },
+      ],
+      { env: { LEVEL: 'job', JOB_ONLY: '${{ env.PIPE }}-j' } },
+      { env: { PIPE: 'p', LEVEL: 'pipe' }, matrix: { os: 'linux' } },
+    );
+    const out = await runSteps(attempt, ws, rec.ctx);
+    expect(out.status).toBe('succeeded');
+    expect(out.workerId).toBe('fake-worker');
+    const [first, second] = ws.requests;
+    expect(first?.script).toBe('echo linux step');
+    expect(first?.env).toMatchObject({
+      PIPE: 'p',
+      LEVEL: 'step',
+      JOB_ONLY: 'p-j',
+      FROM_SECRET: 's3cr3t-value',
+      CI: 'true',
+      PIPEWRIGHT: 'true',
+      GITHUB_WORKSPACE: dir,
+    });
+    expect(first?.env.GITHUB_ACTIONS).toBeUndefined();
+    expect(first?.env.GITHUB_OUTPUT).toBe(first?.env.PIPEWRIGHT_OUTPUT);
+    expect(first?.env.GITHUB_OUTPUT?.startsWith(join(dir, '.pipewright'))).toBe(true);
+    expect(first?.env.RUNNER_TEMP).toBe(join(dir, '.pipewright', 'tmp'));
+    expect(second?.env.LEVEL).toBe('job');
+    expect(second?.env.FROM_SECRET).toBeUndefined();
+    expect(rec.started).toEqual([0, 1]);
+    expect(rec.finished.map((r) => [r.name, r.status, r.outcome, r.conclusion])).toEqual([
+      ['Run echo ${{ matrix.os }} ${{ env.LEVEL }}', 'succeeded', 'success', 'success'],
+      ['Run echo two', 'succeeded', 'success', 'success'],
+    ]);
+  });
+
+  it('resolves shell and working-directory: step > job defaults > pipeline defaults > GitHub default', async () => {
+    const ws = new FakeWorkspace(dir);
+    const attempt = attemptOf(
+      [{ run: 'a' }, { run: 'b', shell: 'python', workingDirectory: 'sub' }, { run: 'c', shell: 'perl {0}' }],
+      { defaults: { shell: 'sh' } },
+      { defaults: { shell: 'bash', workingDirectory: 'pipe-wd' } },
+    );
+    await runSteps(attempt, ws, context().ctx);
+    expect(ws.requests.map((r) => [r.shell, r.workingDirectory])).toEqual([
+      ['sh -e {0}', 'pipe-wd'],
+      ['python {0}', 'sub'],
+      ['perl {0}', 'pipe-wd'],
+    ]);
+    const ws2 = new FakeWorkspace(dir);
+    await runSteps(attemptOf([{ run: 'x' }, { run: 'y', shell: 'bash' }]), ws2, context().ctx);
+    expect(ws2.requests.map((r) => r.shell)).toEqual(['bash -e {0}', 'bash --noprofile --norc -eo pipefail {0}']);
+    expect(ws2.requests[0]?.workingDirectory).toBeUndefined();
+  });
+
+  it('passes outputs between steps (key=value and heredoc) and evaluates job outputs', async () => {
+    const ws = new FakeWorkspace(dir, async (req, _io, call) => {
+      if (call === 0) await writeFile(req.env.GITHUB_OUTPUT ?? '', 'version=1.2.3\nnotes<<EOF\nline a\nline b\nEOF\n');
+      return ok;
+    });
+    const attempt = attemptOf(
+      [{ id: 'meta', run: 'produce' }, { run: 'echo ${{ steps.meta.outputs.version }} ${{ steps.meta.outcome }}' }],
+      { outputs: { version: '${{ steps.meta.outputs.version }}', notes: '${{ steps.meta.outputs.notes }}' } },
+    );
+    const out = await runSteps(attempt, ws, context().ctx);
+    expect(ws.requests[1]?.script).toBe('echo 1.2.3 success');
+    expect(out.steps[0]?.outputs).toEqual({ version: '1.2.3', notes: 'line a\nline b' });
+    expect(out.outputs).toEqual({ version: '1.2.3', notes: 'line a\nline b' });
+  });
+
+  it('applies $GITHUB_ENV to later steps, below the later step env', async () => {
+    const ws = new FakeWorkspace(dir, async (req, _io, call) => {
+      if (call === 0) await writeFile(req.env.GITHUB_ENV ?? '', 'ADDED=yes\nOVERRIDDEN=file\n');
+      return ok;
+    });
+    await runSteps(
+      attemptOf([{ run: 'a' }, { run: 'b ${{ env.ADDED }}', env: { OVERRIDDEN: 'step' } }]),
+      ws,
+      context().ctx,
+    );
+    expect(ws.requests[1]?.env).toMatchObject({ ADDED: 'yes', OVERRIDDEN: 'step' });
+    expect(ws.requests[1]?.script).toBe('b yes');
+  });
+
+  it('fails the attempt on a failing step; later steps skip unless if: failure()/always()', async () => {
+    const ws = new FakeWorkspace(dir, (_r, _io, call) => (call === 0 ? exit(3) : ok));
+    const out = await runSteps(
+      attemptOf([
+        { name: 'boom', run: 'exit 3' },
+        { run: 'skipped' },
+        { run: 'on-failure', if: 'failure()' },
+        { run: 'always', if: '${{ always() }}' },
+        { run: 'on-success', if: 'success()' },
+      ]),
+      ws,
+      context().ctx,
+    );
+    expect(out).toMatchObject({ status: 'failed', reason: 'exit_code', exitCode: 3 });
+    expect(out.message).toContain('boom');
+    expect(ws.requests.map((r) => r.script)).toEqual(['exit 3', 'on-failure', 'always']);
+    expect(out.steps.map((s) => s.status)).toEqual(['failed', 'skipped', 'succeeded', 'succeeded', 'skipped']);
+    expect(out.steps[1]?.reason).toBe('upstream');
+  });
+
+  it('continue-on-error keeps the outcome failure but the conclusion success', async () => {
+    const ws = new FakeWorkspace(dir, (_r, _io, call) => (call < 2 ? exit(1) : ok));
+    const out = await runSteps(
+      attemptOf(
+        [
+          { id: 'a', run: 'x', continueOnError: true },
+          { id: 'b', run: 'y', continueOnError: '${{ matrix.experimental }}' },
+          { run: 'echo ${{ steps.a.outcome }}/${{ steps.a.conclusion }}' },
+        ],
+        {},
+        { matrix: { experimental: true } },
+      ),
+      ws,
+      context().ctx,
+    );
+    expect(out.status).toBe('succeeded');
+    expect(out.steps.slice(0, 2).map((s) => [s.outcome, s.conclusion])).toEqual([
+      ['failure', 'success'],
+      ['failure', 'success'],
+    ]);
+    expect(ws.requests[2]?.script).toBe('echo failure/success');
+  });
+
+  it('times a step out: the step signal aborts and the step fails with reason timeout', async () => {
+    const ws = new FakeWorkspace(dir, (req, _io, call) => (call === 0 ? untilAborted(req) : ok));
+    const out = await runSteps(
+      attemptOf([
+        { run: 'sleep', timeoutMs: 30 },
+        { run: 'cleanup', if: 'always()' },
+      ]),
+      ws,
+      context().ctx,
+    );
+    expect(out).toMatchObject({ status: 'failed', reason: 'timeout' });
+    expect(out.steps[0]).toMatchObject({ status: 'failed', reason: 'timeout', signal: 'SIGTERM' });
+    expect(out.steps[0]?.message).toMatch(/timeout of 30ms/);
+    expect(ws.requests).toHaveLength(2);
+  });
+
+  it('retries a step in place per its retry policy, with backoff from the injected random source', async () => {
+    const ws = new FakeWorkspace(dir, (_r, _io, call) => (call < 2 ? exit(75) : ok));
+    const delays: number[] = [];
+    const retry = {
+      ...DEFAULT_RETRY,
+      maxAttempts: 3,
+      on: ['failure' as const],
+      exitCodes: [75],
+      backoff: { delayMs: 100, factor: 2, maxDelayMs: 150, jitter: 'none' as const },
+    };
+    const rec = context();
+    const out = await runSteps(attemptOf([{ run: 'flaky', retry }]), ws, rec.ctx, {
+      sleep: async (ms) => {
+        delays.push(ms);
+      },
+    });
+    expect(out.status).toBe('succeeded');
+    expect(ws.requests).toHaveLength(3);
+    expect(delays).toEqual([100, 150]);
+    expect(rec.chunks.filter((c) => c.stream === 'stderr').map((c) => c.text)[0]).toMatch(
+      /retrying in 100 ms \(try 2 of 3\)/,
+    );
+
+    const ws2 = new FakeWorkspace(dir, () => exit(1));
+    const out2 = await runSteps(attemptOf([{ run: 'x', retry }]), ws2, context().ctx, { sleep: async () => {} });
+    expect(ws2.requests).toHaveLength(1);
+    expect(out2).toMatchObject({ status: 'failed', exitCode: 1 });
+  });
+
+  it('cancels: the running step aborts, later steps are cancelled unless always(), which gets a live signal', async () => {
+    const job = new AbortController();
+    const signals: AbortSignal[] = [];
+    const ws = new FakeWorkspace(dir, (req, _io, call) => {
+      signals.push(req.signal);
+      if (call === 0) {
+        setTimeout(() => job.abort({ type: 'cancel', message: 'cancelled by alice' }), 5);
+        return untilAborted(req);
+      }
+      return ok;
+    });
+    const out = await runSteps(
+      attemptOf([
+        { run: 'long' },
+        { run: 'normal' },
+        { run: 'cleanup', if: 'always()' },
+        { run: 'c2', if: 'cancelled()' },
+      ]),
+      ws,
+      context({ signal: job.signal }).ctx,
+    );
+    expect(out).toMatchObject({ status: 'cancelled', reason: 'cancelled', message: 'cancelled by alice' });
+    expect(out.steps.map((s) => s.status)).toEqual(['cancelled', 'cancelled', 'succeeded', 'succeeded']);
+    expect(ws.requests.map((r) => r.script)).toEqual(['long', 'cleanup', 'c2']);
+    expect(signals[1]?.aborted).toBe(false);
+  });
+
+  it('aborts cleanup steps via cleanupSignal, and starts none after a forced cancel', async () => {
+    const cleanup = new AbortController();
+    const job = new AbortController();
+    job.abort({ type: 'cancel', cleanupSignal: cleanup.signal });
+    const ws = new FakeWorkspace(dir, (req) => {
+      setTimeout(() => cleanup.abort({ type: 'cancel', force: true }), 5);
+      return untilAborted(req);
+    });
+    const out = await runSteps(
+      attemptOf([{ run: 'cleanup', if: 'always()' }]),
+      ws,
+      context({ signal: job.signal }).ctx,
+    );
+    expect(out.status).toBe('cancelled');
+    expect(out.steps[0]?.status).toBe('cancelled');
+
+    const forced = new AbortController();
+    forced.abort({ type: 'cancel', force: true });
+    const ws2 = new FakeWorkspace(dir);
+    const out2 = await runSteps(
+      attemptOf([{ run: 'cleanup', if: 'always()' }]),
+      ws2,
+      context({ signal: forced.signal }).ctx,
+    );
+    expect(ws2.requests).toHaveLength(0);
+    expect(out2.status).toBe('cancelled');
+  });
+
+  it('fails with reason timeout when the job signal aborts with a timeout reason', async () => {
+    const job = new AbortController();
+    const ws = new FakeWorkspace(dir, (req) => {
+      setTimeout(() => job.abort({ type: 'timeout' }), 5);
+      return untilAborted(req);
+    });
+    const out = await runSteps(attemptOf([{ run: 'long' }]), ws, context({ signal: job.signal }).ctx);
+    expect(out).toMatchObject({ status: 'failed', reason: 'timeout' });
+  });
+
+  it('reports a workspace exec rejection as infra', async () => {
+    const ws = new FakeWorkspace(dir, () => Promise.reject(new Error('spawn bash ENOENT')));
+    const out = await runSteps(attemptOf([{ run: 'x' }]), ws, context().ctx);
+    expect(out).toMatchObject({ status: 'failed', reason: 'infra' });
+    expect(out.message).toContain('spawn bash ENOENT');
+  });
+
+  it('runs registered actions with interpolated inputs and uses their return value as outputs', async () => {
+    const seen: unknown[] = [];
+    const greet: ActionHandler = ({ inputs, env, workspace, log }) => {
+      seen.push({ inputs, env: env.WHO, workspace });
+      log('hello from the action');
+      return { greeting: `hi ${inputs.name}` };
+    };
+    const rec = context({ actions: new Map([['greet', greet]]) });
+    const ws = new FakeWorkspace(dir);
+    const out = await runSteps(
+      attemptOf(
+        [
+          { id: 'g', uses: 'greet@v1', with: { name: '${{ matrix.who }}' }, env: { WHO: 'env-who' } },
+          { run: 'echo ${{ steps.g.outputs.greeting }}' },
+        ],
+        {},
+        { matrix: { who: 'bob' } },
+      ),
+      ws,
+      rec.ctx,
+    );
+    expect(out.status).toBe('succeeded');
+    expect(seen).toEqual([{ inputs: { name: 'bob' }, env: 'env-who', workspace: dir }]);
+    expect(ws.requests[0]?.script).toBe('echo hi bob');
+    expect(rec.chunks[0]).toEqual({ stream: 'stdout', step: 0, text: 'hello from the action\n' });
+  });
+
+  it('fails an unregistered action clearly and maps NonRetryableError / RetryAfterError', async () => {
+    const out = await runSteps(attemptOf([{ uses: 'actions/checkout@v4' }]), new FakeWorkspace(dir), context().ctx);
+    expect(out).toMatchObject({ status: 'failed', reason: 'infra', nonRetryable: true });
+    expect(out.message).toContain(
+      "action `actions/checkout@v4` is not registered; register it with engine.registerAction('actions/checkout@v4', fn)",
+    );
+
+    const actions = new Map<string, ActionHandler>([
+      [
+        'nope',
+        () => {
+          throw new NonRetryableError('bad input');
+        },
+      ],
+      [
+        'later',
+        () => {
+          throw new RetryAfterError('rate limited', 5000);
+        },
+      ],
+    ]);
+    const a = await runSteps(attemptOf([{ uses: 'nope' }]), new FakeWorkspace(dir), context({ actions }).ctx);
+    expect(a).toMatchObject({ status: 'failed', reason: 'exit_code', nonRetryable: true });
+    const b = await runSteps(attemptOf([{ uses: 'later' }]), new FakeWorkspace(dir), context({ actions }).ctx);
+    expect(b).toMatchObject({ status: 'failed', retryAfterMs: 5000 });
+    expect(b.message).toContain('rate limited');
+  });
+
+  it('fails a job that calls a reusable workflow', async () => {
+    const out = await runSteps(
+      attemptOf([], { uses: 'org/repo/.github/workflows/x.yml@main' }),
+      new FakeWorkspace(dir),
+      context().ctx,
+    );
+    expect(out).toMatchObject({ status: 'failed', reason: 'infra' });
+    expect(out.message).toContain('reusable workflows (jobs.<id>.uses) are not supported');
+  });
+
+  it('awaits ctx.output promises (backpressure) and honours ::add-mask::', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const order: string[] = [];
+    const rec = context();
+    rec.ctx.output = async (_s, _i, chunk) => {
+      order.push(`out:${Buffer.from(chunk).toString().trim()}`);
+      await gate;
+    };
+    const ws = new FakeWorkspace(dir, async (_req, io) => {
+      const p = io.stdout(Buffer.from('::add-mask::hunter2\n'));
+      expect(p).toBeInstanceOf(Promise);
+      setTimeout(() => {
+        order.push('release');
+        release();
+      }, 10);
+      await p;
+      order.push('after-await');
+      return ok;
+    });
+    await runSteps(attemptOf([{ run: 'x' }]), ws, rec.ctx);
+    expect(order).toEqual(['out:::add-mask::hunter2', 'release', 'after-await']);
+    expect(rec.masks).toEqual(['hunter2']);
+  });
+
+  it('keeps secret values out of messages, reported step outputs and job outputs', async () => {
+    const ws = new FakeWorkspace(dir, async (req) => {
+      await writeFile(req.env.GITHUB_OUTPUT ?? '', `leak=${req.env.TOKEN}\n`);
+      return exit(1);
+    });
+    const out = await runSteps(
+      attemptOf([{ id: 's', name: 'use ${{ secrets.TOKEN }}', run: 'x', env: { TOKEN: '${{ secrets.TOKEN }}' } }], {
+        outputs: { leak: '${{ steps.s.outputs.leak }}' },
+      }),
+      ws,
+      context({ secrets: { TOKEN: 'tok-123456' } }).ctx,
+    );
+    const text = JSON.stringify(out);
+    expect(text).not.toContain('tok-123456');
+    expect(out.steps[0]?.outputs.leak).toBe('***');
+    expect(out.outputs.leak).toBeUndefined();
+  });
+
+  it('fails a step whose if: cannot be evaluated, naming the condition', async () => {
+    const out = await runSteps(attemptOf([{ run: 'x', if: 'nosuchfn()' }]), new FakeWorkspace(dir), context().ctx);
+    expect(out.status).toBe('failed');
+    expect(out.steps[0]?.message).toContain('could not evaluate `if: nosuchfn()`');
+  });
+});
