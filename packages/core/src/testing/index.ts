@@ -1,2 +1,4 @@
 // Test helpers and conformance suites for pipewright adapters.
+
+export * from './log-store-suite.js';
 export * from './state-store-suite.js';
