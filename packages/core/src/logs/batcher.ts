@@ -1,0 +1,264 @@
+import { PipewrightError } from '../errors.js';
+import type { LogBatch, LogLine, LogStore, LogStream } from '../ports/logs.js';
+import type { LogClock } from './options.js';
+import { systemLogClock } from './options.js';
+
+/** Where a line comes from: one job attempt's step and stream. */
+export interface LogStreamContext {
+  jobId: string;
+  attempt: number;
+  /** Step index (0-based); -1 for job-level lines. */
+  step: number;
+  stream: LogStream;
+}
+
+/** Options of {@link MicroBatcher}; defaults as in `LogPipelineOptions`. */
+export interface MicroBatcherOptions {
+  maxBatchLines?: number;
+  maxBatchBytes?: number;
+  flushIntervalMs?: number;
+  highWaterMarkBytes?: number;
+  onBatch?: ((batch: LogBatch) => void) | undefined;
+  onError?: ((error: PipewrightError) => void) | undefined;
+  clock?: LogClock;
+}
+
+/** Memory estimate of one buffered line beyond its text (object, array slot). */
+export const LINE_OVERHEAD_BYTES = 64;
+
+interface FlushWaiter {
+  seq: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Numbers the lines of one run (`seq` from 1, gap-free) and sends them to the
+ * {@link LogStore} in batches: at `maxBatchLines` lines, `maxBatchBytes` of text or
+ * `flushIntervalMs` after the first buffered line, whichever comes first, and on
+ * {@link flush}. At most one `append` is in flight, so batches arrive in order;
+ * lines arriving meanwhile wait in the buffer, and {@link hasRoom} turns false when
+ * the buffer exceeds the high-water mark (see {@link waitForRoom}).
+ */
+export class MicroBatcher {
+  readonly #store: LogStore;
+  readonly #runId: string;
+  readonly #maxLines: number;
+  readonly #maxBytes: number;
+  readonly #intervalMs: number;
+  readonly #highWater: number;
+  readonly #lowWater: number;
+  readonly #onBatch: ((batch: LogBatch) => void) | undefined;
+  readonly #onError: ((error: PipewrightError) => void) | undefined;
+  readonly #clock: LogClock;
+
+  #lines: LogLine[] = [];
+  #bytes = 0;
+  #inFlightMemory = 0;
+  #inFlight = false;
+  #seq = 0;
+  #storedSeq = 0;
+  #flushTo = 0;
+  #timer: unknown = undefined;
+  #due = false;
+  #failed: PipewrightError | undefined;
+  #flushWaiters: FlushWaiter[] = [];
+  #roomWaiters: (() => void)[] = [];
+  #roomPromise: Promise<void> | undefined;
+
+  constructor(store: LogStore, runId: string, options: MicroBatcherOptions = {}) {
+    this.#store = store;
+    this.#runId = runId;
+    this.#maxLines = options.maxBatchLines ?? 1000;
+    this.#maxBytes = options.maxBatchBytes ?? 256 * 1024;
+    this.#intervalMs = options.flushIntervalMs ?? 100;
+    this.#highWater = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
+    this.#lowWater = Math.floor(this.#highWater / 2);
+    this.#onBatch = options.onBatch;
+    this.#onError = options.onError;
+    this.#clock = options.clock ?? systemLogClock;
+  }
+
+  /** `seq` of the last line added (0 before the first). */
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  /** `seq` of the last line the store has accepted. */
+  get storedSeq(): number {
+    return this.#storedSeq;
+  }
+
+  /** Estimated memory held by lines not yet stored (buffered and in flight). */
+  get bufferedBytes(): number {
+    return this.#bytes + this.#lines.length * LINE_OVERHEAD_BYTES + this.#inFlightMemory;
+  }
+
+  /** The store error that stopped this batcher, if any. */
+  get error(): PipewrightError | undefined {
+    return this.#failed;
+  }
+
+  /** Adds one (already masked) line and returns its `seq`; returns 0 (line discarded) after a store failure. */
+  add(ctx: LogStreamContext, text: string, ts: number): number {
+    if (this.#failed !== undefined) return 0;
+    const seq = ++this.#seq;
+    const lines = this.#lines;
+    lines.push({
+      seq,
+      ts,
+      runId: this.#runId,
+      jobId: ctx.jobId,
+      attempt: ctx.attempt,
+      step: ctx.step,
+      stream: ctx.stream,
+      text,
+    });
+    this.#bytes += text.length;
+    if (lines.length >= this.#maxLines || this.#bytes >= this.#maxBytes) {
+      if (!this.#inFlight) this.#pump();
+    } else if (lines.length === 1 && this.#timer === undefined && !this.#due) {
+      this.#timer = this.#clock.setTimeout(this.#onTimer, this.#intervalMs);
+    }
+    return seq;
+  }
+
+  /** False while the unstored lines exceed the high-water mark. */
+  hasRoom(): boolean {
+    return this.bufferedBytes <= this.#highWater || this.#failed !== undefined;
+  }
+
+  /** Resolves once the unstored lines are down to half the high-water mark (at once if they are). */
+  waitForRoom(): Promise<void> {
+    if (this.bufferedBytes <= this.#lowWater || this.#failed !== undefined) return Promise.resolve();
+    if (this.#roomPromise === undefined) {
+      this.#roomPromise = new Promise((resolve) => this.#roomWaiters.push(resolve));
+      // Someone is blocked: send what is buffered without waiting for the timer.
+      if (!this.#inFlight) this.#pump();
+    }
+    return this.#roomPromise;
+  }
+
+  /** Sends every line added so far; resolves when the store has them all. */
+  flush(): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed);
+    const seq = this.#seq;
+    if (this.#storedSeq >= seq) return Promise.resolve();
+    if (seq > this.#flushTo) this.#flushTo = seq;
+    const done = new Promise<void>((resolve, reject) => this.#flushWaiters.push({ seq, resolve, reject }));
+    if (!this.#inFlight) this.#pump();
+    return done;
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#due = true;
+    if (!this.#inFlight) this.#pump();
+  };
+
+  #pump(): void {
+    const lines = this.#lines;
+    if (lines.length === 0 || this.#failed !== undefined) return;
+    const first = lines[0]!;
+    if (
+      !this.#due &&
+      lines.length < this.#maxLines &&
+      this.#bytes < this.#maxBytes &&
+      this.#flushTo < first.seq &&
+      this.#roomPromise === undefined
+    ) {
+      return;
+    }
+    let batch: LogLine[];
+    let bytes = 0;
+    if (lines.length <= this.#maxLines && this.#bytes <= this.#maxBytes) {
+      batch = lines;
+      bytes = this.#bytes;
+      this.#lines = [];
+    } else {
+      let n = 0;
+      while (n < lines.length && n < this.#maxLines && (n === 0 || bytes + lines[n]!.text.length <= this.#maxBytes)) {
+        bytes += lines[n]!.text.length;
+        n++;
+      }
+      batch = lines.splice(0, n);
+    }
+    this.#bytes -= bytes;
+    if (this.#lines.length === 0) {
+      this.#due = false;
+      if (this.#timer !== undefined) {
+        this.#clock.clearTimeout(this.#timer);
+        this.#timer = undefined;
+      }
+    }
+    this.#inFlight = true;
+    this.#inFlightMemory = bytes + batch.length * LINE_OVERHEAD_BYTES;
+    void this.#send({ runId: this.#runId, lines: batch });
+  }
+
+  async #send(batch: LogBatch): Promise<void> {
+    try {
+      await this.#store.append(this.#runId, batch);
+    } catch (cause) {
+      this.#fail(cause);
+      return;
+    }
+    this.#inFlight = false;
+    this.#inFlightMemory = 0;
+    this.#storedSeq = batch.lines[batch.lines.length - 1]!.seq;
+    if (this.#onBatch !== undefined) {
+      try {
+        this.#onBatch(batch);
+      } catch {
+        // A listener's bug must not stop the log of the run.
+      }
+    }
+    if (this.#flushWaiters.length > 0) {
+      const stored = this.#storedSeq;
+      const still: FlushWaiter[] = [];
+      for (const w of this.#flushWaiters) {
+        if (w.seq <= stored) w.resolve();
+        else still.push(w);
+      }
+      this.#flushWaiters = still;
+    }
+    if (this.#roomPromise !== undefined && this.bufferedBytes <= this.#lowWater) this.#releaseRoom();
+    this.#pump();
+  }
+
+  #releaseRoom(): void {
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    this.#roomPromise = undefined;
+    for (const resolve of waiters) resolve();
+  }
+
+  #fail(cause: unknown): void {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    this.#failed = new PipewrightError(
+      'STORE_UNAVAILABLE',
+      `Log store failed to append lines of run ${this.#runId} (${reason}); later lines of this run are discarded. Check the log store and rerun.`,
+      { cause, details: { runId: this.#runId, storedSeq: this.#storedSeq } },
+    );
+    this.#inFlight = false;
+    this.#inFlightMemory = 0;
+    this.#lines = [];
+    this.#bytes = 0;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const w of this.#flushWaiters) w.reject(this.#failed);
+    this.#flushWaiters = [];
+    this.#releaseRoom();
+    try {
+      this.#onError?.(this.#failed);
+    } catch {
+      // see onBatch
+    }
+  }
+
+  /** Stops the timer; lines still buffered stay unsent (call {@link flush} first). */
+  dispose(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
