@@ -1,0 +1,124 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AttemptOutcome, AttemptSpec, ExecContext, Executor } from '@pipewright/core';
+import { PipewrightError, runSteps } from '@pipewright/core';
+import { ProcessWorkspace } from './workspace.js';
+
+/** Options of {@link ProcessExecutor}. */
+export interface ProcessExecutorOptions {
+  /**
+   * How many attempts may run at once; the engine enforces it.
+   * @default Infinity
+   */
+  capacity?: number;
+  /**
+   * Directory under which each attempt gets a fresh workspace directory.
+   * @default `${os.tmpdir()}/pipewright`
+   */
+  workRoot?: string;
+  /**
+   * Keep each attempt's workspace directory after it ends (for debugging).
+   * @default false
+   */
+  keepWorkspace?: boolean;
+  /**
+   * Upper bound on the SIGTERM -> SIGKILL grace (`kill-grace`) any step may ask for.
+   * @default no bound: the pipeline's `kill-grace` (10 s unless set)
+   * @example new ProcessExecutor({ killGraceMs: 2000 })
+   */
+  killGraceMs?: number;
+}
+
+/** {@link ProcessExecutorOptions} with defaults resolved. */
+export interface ResolvedProcessExecutorOptions {
+  capacity: number;
+  workRoot: string;
+  keepWorkspace: boolean;
+  killGraceMs?: number;
+}
+
+function checkNumber(name: string, value: unknown, allowInfinity: boolean): void {
+  const ok =
+    typeof value === 'number' && !Number.isNaN(value) && value >= 0 && (allowInfinity || Number.isFinite(value));
+  if (!ok) {
+    throw new PipewrightError(
+      'INVALID_ARGUMENT',
+      `Expected \`${name}\` to be a ${allowInfinity ? 'non-negative number or Infinity' : 'non-negative finite number'}, got \`${String(value)}\` (${typeof value})`,
+    );
+  }
+}
+
+/** Validates and fills in {@link ProcessExecutorOptions}. */
+export function resolveProcessExecutorOptions(options: ProcessExecutorOptions = {}): ResolvedProcessExecutorOptions {
+  if (options.capacity !== undefined) {
+    checkNumber('capacity', options.capacity, true);
+    if (options.capacity < 1) {
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `Expected \`capacity\` to be at least 1, got \`${options.capacity}\``,
+      );
+    }
+  }
+  if (options.killGraceMs !== undefined) checkNumber('killGraceMs', options.killGraceMs, false);
+  if (options.workRoot !== undefined && (typeof options.workRoot !== 'string' || options.workRoot === '')) {
+    throw new PipewrightError(
+      'INVALID_ARGUMENT',
+      `Expected \`workRoot\` to be a directory path, got \`${String(options.workRoot)}\``,
+    );
+  }
+  const resolved: ResolvedProcessExecutorOptions = {
+    capacity: options.capacity ?? Number.POSITIVE_INFINITY,
+    workRoot: options.workRoot ?? join(tmpdir(), 'pipewright'),
+    keepWorkspace: options.keepWorkspace ?? false,
+  };
+  if (options.killGraceMs !== undefined) resolved.killGraceMs = options.killGraceMs;
+  return resolved;
+}
+
+/**
+ * Runs each job attempt as local child processes in a fresh directory, one
+ * process group per step. The default executor, as `act` does for every label.
+ */
+export class ProcessExecutor implements Executor {
+  /** Executor name used for routing and in attempt records. */
+  readonly name = 'process';
+  /** How many attempts may run at once. */
+  readonly capacity: number;
+  /** Options with defaults resolved. */
+  readonly options: ResolvedProcessExecutorOptions;
+
+  constructor(options: ProcessExecutorOptions = {}) {
+    this.options = resolveProcessExecutorOptions(options);
+    this.capacity = this.options.capacity;
+  }
+
+  /** Creates the attempt's workspace, runs its steps, then disposes of it. */
+  async runJob(attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome> {
+    const wsOptions = {
+      keep: this.options.keepWorkspace,
+      ...(this.options.killGraceMs !== undefined ? { maxKillGraceMs: this.options.killGraceMs } : {}),
+    };
+    let workspace: ProcessWorkspace;
+    try {
+      workspace = await ProcessWorkspace.create(
+        this.options.workRoot,
+        `${attempt.runId}-${attempt.jobId}-${attempt.attempt}`,
+        wsOptions,
+      );
+    } catch (e) {
+      return {
+        status: 'failed',
+        reason: 'infra',
+        message: `could not create a workspace under ${this.options.workRoot}: ${(e as Error).message}`,
+        workerId: new ProcessWorkspace('', wsOptions).workerId,
+        steps: [],
+        outputs: {},
+      };
+    }
+    try {
+      return await runSteps(attempt, workspace, ctx);
+    } finally {
+      await workspace.dispose().catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,255 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
+import {
+  DEFAULT_SHELL_TEMPLATE,
+  FALLBACK_SHELL_TEMPLATE,
+  PipewrightError,
+  scriptExtension,
+  shellArgv,
+  shellTemplate,
+} from '@pipewright/core';
+import { groupAlive, killGroup } from './process-group.js';
+
+/** Options of {@link ProcessWorkspace}. */
+export interface ProcessWorkspaceOptions {
+  /** Identity reported as the attempt's worker. @default `${os.hostname()}/process` */
+  workerId?: string;
+  /** Upper bound on the SIGTERM -> SIGKILL grace any step may ask for. @default no bound */
+  maxKillGraceMs?: number;
+  /** Keep the directory on {@link ProcessWorkspace.dispose}. @default false */
+  keep?: boolean;
+  /**
+   * After a step's process group is dead, how long its output pipes may stay
+   * silent before they are closed: a process that escaped the group (setsid)
+   * must not hold the step open. @default 500
+   */
+  pipeIdleTimeoutMs?: number;
+}
+
+const bashCache = new Map<string, Promise<boolean>>();
+
+/** Whether `name` is an executable on `PATH`. */
+async function onPath(name: string, path: string | undefined): Promise<boolean> {
+  const key = `${name}\0${path ?? ''}`;
+  let found = bashCache.get(key);
+  if (found === undefined) {
+    found = (async () => {
+      for (const dir of (path ?? '').split(delimiter)) {
+        if (dir === '') continue;
+        try {
+          await access(join(dir, name), constants.X_OK);
+          return true;
+        } catch {}
+      }
+      return false;
+    })();
+    bashCache.set(key, found);
+  }
+  return found;
+}
+
+interface Pump {
+  done: Promise<void>;
+  lastActivity(): number;
+  /** A sink promise is pending: the consumer, not the producer, is slow. */
+  busy(): boolean;
+  destroy(): void;
+}
+
+/** Forwards a stream to a sink, pausing the stream while the sink's promise is pending (backpressure). */
+function pump(
+  stream: Readable,
+  sink: (chunk: Uint8Array) => void | Promise<void>,
+  onError: (e: unknown) => void,
+): Pump {
+  let last = Date.now();
+  let busy = false;
+  stream.on('data', (chunk: Buffer) => {
+    last = Date.now();
+    let r: void | Promise<void>;
+    try {
+      r = sink(chunk);
+    } catch (e) {
+      onError(e);
+      return;
+    }
+    if (r && typeof (r as Promise<void>).then === 'function') {
+      stream.pause();
+      busy = true;
+      (r as Promise<void>).then(
+        () => {
+          busy = false;
+          last = Date.now();
+          stream.resume();
+        },
+        (e: unknown) => {
+          busy = false;
+          last = Date.now();
+          onError(e);
+          stream.resume();
+        },
+      );
+    }
+  });
+  const done = new Promise<void>((res) => {
+    stream.once('close', () => res());
+    stream.once('error', () => res());
+  });
+  return { done, lastActivity: () => last, busy: () => busy, destroy: () => stream.destroy() };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * A workspace that is a directory on this host; each command runs as a local
+ * child process in its own process group, so aborting a step reaches every
+ * process it started.
+ */
+export class ProcessWorkspace implements Workspace {
+  /** Identity of this worker. */
+  readonly workerId: string;
+  private readonly options: ProcessWorkspaceOptions;
+  private seq = 0;
+
+  /** Wraps an existing directory; see {@link ProcessWorkspace.create} to make a fresh one. */
+  constructor(
+    readonly hostDir: string,
+    options: ProcessWorkspaceOptions = {},
+  ) {
+    this.options = options;
+    this.workerId = options.workerId ?? `${hostname()}/process`;
+  }
+
+  /** Creates a fresh, uniquely named workspace directory under `root`. */
+  static async create(root: string, prefix: string, options: ProcessWorkspaceOptions = {}): Promise<ProcessWorkspace> {
+    await mkdir(root, { recursive: true });
+    const dir = await mkdtemp(join(root, `${prefix.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 80)}-`));
+    return new ProcessWorkspace(dir, options);
+  }
+
+  /** Commands run on the host, so they see host paths unchanged. */
+  toWorkspacePath(hostPath: string): string {
+    return hostPath;
+  }
+
+  /** Runs one script; rejects only when it cannot start (missing shell, bad working directory). */
+  async exec(req: ExecRequest, io: ExecIO): Promise<ExecResult> {
+    if (req.signal.aborted) return { exitCode: null, signal: null };
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    Object.assign(env, req.env);
+
+    let template = req.shell.includes('{0}') ? req.shell : shellTemplate(req.shell);
+    // GitHub's rule: with no shell given, bash when it exists, else sh.
+    if (template === DEFAULT_SHELL_TEMPLATE && !(await onPath('bash', env.PATH))) template = FALLBACK_SHELL_TEMPLATE;
+
+    const cwd = resolve(this.hostDir, req.workingDirectory ?? '.');
+    const st = await stat(cwd).catch(() => undefined);
+    if (!st?.isDirectory()) {
+      throw new PipewrightError(
+        'EXECUTOR_UNAVAILABLE',
+        `working-directory \`${req.workingDirectory ?? '.'}\` does not exist in the workspace (${cwd}): create it in an earlier step or fix the path`,
+        { details: { workingDirectory: req.workingDirectory ?? '.' } },
+      );
+    }
+    const scripts = join(this.hostDir, '.pipewright', 'scripts');
+    await mkdir(scripts, { recursive: true });
+    const file = join(scripts, `script-${++this.seq}${scriptExtension(template)}`);
+    await writeFile(file, req.script, { mode: 0o700 });
+    const argv = shellArgv(template, file);
+    const program = argv[0] ?? '';
+
+    const child = spawn(program, argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((res, rej) => {
+        child.once('spawn', res);
+        child.once('error', rej);
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new PipewrightError(
+        'EXECUTOR_UNAVAILABLE',
+        `could not start \`${program}\` (${code ?? (e as Error).message})${code === 'ENOENT' ? ': is it installed and on PATH?' : ''}`,
+        { cause: e, details: { program } },
+      );
+    }
+    const pid = child.pid as number;
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
+      child.once('exit', (code, signal) => res({ code, signal }));
+    });
+
+    let sinkError: unknown;
+    const onSinkError = (e: unknown) => {
+      if (sinkError === undefined) sinkError = e;
+      killGroup(pid, 'SIGKILL');
+    };
+    const pumps = [
+      pump(child.stdout as Readable, (c) => io.stdout(c), onSinkError),
+      pump(child.stderr as Readable, (c) => io.stderr(c), onSinkError),
+    ];
+
+    const grace = Math.max(0, Math.min(req.killGraceMs, this.options.maxKillGraceMs ?? Number.POSITIVE_INFINITY));
+    let abortedAt: number | undefined;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      abortedAt = Date.now();
+      killGroup(pid, 'SIGTERM');
+      graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), grace);
+    };
+    req.signal.addEventListener('abort', onAbort, { once: true });
+
+    let result: { code: number | null; signal: NodeJS.Signals | null };
+    try {
+      result = await exited;
+      if (abortedAt !== undefined) {
+        // The shell died of SIGTERM, but children that trap TERM get their grace before SIGKILL.
+        const deadline = abortedAt + grace;
+        while (Date.now() < deadline && (await groupAlive(pid))) await sleep(Math.min(25, deadline - Date.now()));
+      }
+      // Nothing a step starts outlives it: background children die with the step.
+      killGroup(pid, 'SIGKILL');
+    } finally {
+      req.signal.removeEventListener('abort', onAbort);
+      if (graceTimer !== undefined) clearTimeout(graceTimer);
+    }
+
+    const idle = this.options.pipeIdleTimeoutMs ?? 500;
+    const drained = Promise.all(pumps.map((p) => p.done));
+    let finished = false;
+    void drained.then(() => {
+      finished = true;
+    });
+    while (!finished) {
+      await Promise.race([drained, sleep(idle / 4)]);
+      if (finished) break;
+      if (pumps.some((p) => p.busy())) continue;
+      if (Date.now() - Math.max(...pumps.map((p) => p.lastActivity())) >= idle) {
+        // A process outside the group still holds the pipe; stop reading instead of waiting forever.
+        for (const p of pumps) p.destroy();
+        await drained;
+        break;
+      }
+    }
+    if (sinkError !== undefined) {
+      throw new PipewrightError(
+        'EXECUTOR_UNAVAILABLE',
+        `step output could not be delivered: ${(sinkError as Error).message ?? sinkError}`,
+        {
+          cause: sinkError,
+        },
+      );
+    }
+    return { exitCode: result.code, signal: result.signal };
+  }
+
+  /** Removes the directory unless `keep` was set. */
+  async dispose(): Promise<void> {
+    if (this.options.keep) return;
+    await rm(this.hostDir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}

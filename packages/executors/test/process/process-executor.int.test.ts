@@ -1,0 +1,194 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { ProcessExecutor, ProcessWorkspace } from '@pipewright/executors';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { attemptOf, collectingContext, tempDir } from './helpers.js';
+
+let root: { dir: string; cleanup: () => Promise<void> };
+let executor: ProcessExecutor;
+beforeEach(async () => {
+  root = await tempDir('pw-proc-');
+  executor = new ProcessExecutor({ workRoot: root.dir });
+});
+afterEach(async () => {
+  await root.cleanup();
+});
+
+describe('ProcessExecutor', () => {
+  it('reports exit codes: success, the failing step and its code', async () => {
+    const { ctx } = collectingContext();
+    const ok = await executor.runJob(attemptOf([{ run: 'true' }, { run: 'exit 0' }]), ctx);
+    expect(ok).toMatchObject({ status: 'succeeded', workerId: `${hostname()}/process` });
+    expect(executor.name).toBe('process');
+
+    const bad = await executor.runJob(
+      attemptOf([{ name: 'seven', run: 'echo before; exit 7' }, { run: 'echo never' }]),
+      ctx,
+    );
+    expect(bad).toMatchObject({ status: 'failed', reason: 'exit_code', exitCode: 7 });
+    expect(bad.steps.map((s) => [s.status, s.exitCode ?? null])).toEqual([
+      ['failed', 7],
+      ['skipped', null],
+    ]);
+    // bash -e: a failing command in the middle fails the step.
+    const mid = await executor.runJob(attemptOf([{ run: 'false\necho not reached' }]), ctx);
+    expect(mid).toMatchObject({ status: 'failed', exitCode: 1 });
+  });
+
+  it('layers env (pipeline < job < step) over the host env and sets the pipewright variables', async () => {
+    const { ctx, text } = collectingContext({ secrets: { TOKEN: 'the-token' } });
+    const out = await executor.runJob(
+      attemptOf(
+        [
+          {
+            run: 'echo "$A|$B|$C|$CI|$PIPEWRIGHT|${GITHUB_ACTIONS-unset}|$TOK|$PWD"; test -n "$PATH"; test "$GITHUB_WORKSPACE" = "$PWD"; test -d "$RUNNER_TEMP"',
+            env: { C: 'step-c', TOK: '${{ secrets.TOKEN }}' },
+          },
+        ],
+        { env: { B: 'job-b', C: 'job-c' } },
+        { env: { A: 'pipe-a', B: 'pipe-b', C: 'pipe-c' } },
+      ),
+      ctx,
+    );
+    expect(out.status).toBe('succeeded');
+    const [a, b, c, ci, pw, gha, tok] = text(0).trim().split('|');
+    expect([a, b, c, ci, pw, gha, tok]).toEqual(['pipe-a', 'job-b', 'step-c', 'true', 'true', 'unset', 'the-token']);
+  });
+
+  it('passes outputs between steps and into job outputs, and GITHUB_ENV to later steps', async () => {
+    const { ctx, text } = collectingContext();
+    const out = await executor.runJob(
+      attemptOf(
+        [
+          {
+            id: 'gen',
+            run: [
+              'echo "version=1.2.3" >> "$GITHUB_OUTPUT"',
+              'echo "via=pipewright" >> "$PIPEWRIGHT_OUTPUT"',
+              '{ echo "notes<<EOF"; echo "line 1"; echo "line 2"; echo "EOF"; } >> "$GITHUB_OUTPUT"',
+              'echo "FROM_ENV_FILE=hello" >> "$GITHUB_ENV"',
+            ].join('\n'),
+          },
+          { run: 'echo "${{ steps.gen.outputs.version }} $FROM_ENV_FILE ${{ env.FROM_ENV_FILE }}"' },
+        ],
+        {
+          outputs: {
+            version: '${{ steps.gen.outputs.version }}',
+            notes: '${{ steps.gen.outputs.notes }}',
+            via: '${{ steps.gen.outputs.via }}',
+          },
+        },
+      ),
+      ctx,
+    );
+    expect(out.status).toBe('succeeded');
+    expect(text(1).trim()).toBe('1.2.3 hello hello');
+    expect(out.outputs).toEqual({ version: '1.2.3', notes: 'line 1\nline 2', via: 'pipewright' });
+  });
+
+  it('honours continue-on-error and step if: failure() / always()', async () => {
+    const { ctx, text } = collectingContext();
+    const out = await executor.runJob(
+      attemptOf([
+        { id: 'soft', run: 'exit 3', continueOnError: true },
+        { run: 'echo after-soft ${{ steps.soft.outcome }} ${{ steps.soft.conclusion }}' },
+        { run: 'exit 4' },
+        { run: 'echo skipped-by-default' },
+        { run: 'echo on-failure', if: 'failure()' },
+        { run: 'echo always', if: '${{ always() }}' },
+      ]),
+      ctx,
+    );
+    expect(out).toMatchObject({ status: 'failed', exitCode: 4 });
+    expect(text(1).trim()).toBe('after-soft failure success');
+    expect(text(3)).toBe('');
+    expect(text(4).trim()).toBe('on-failure');
+    expect(text(5).trim()).toBe('always');
+    expect(out.steps.map((s) => s.conclusion)).toEqual([
+      'success',
+      'success',
+      'failure',
+      'skipped',
+      'success',
+      'success',
+    ]);
+  });
+
+  it('uses the shell templates: sh, python, a custom template, and working-directory', async () => {
+    const { ctx, text } = collectingContext();
+    const out = await executor.runJob(
+      attemptOf([
+        { run: 'mkdir -p sub/dir' },
+        { run: 'echo "$0"; pwd', shell: 'sh', workingDirectory: 'sub/dir' },
+        { run: 'import sys; print("py", sys.argv[0].endswith(".py"))', shell: 'python' },
+        { run: 'echo custom "$1"', shell: 'bash {0} arg1' },
+      ]),
+      ctx,
+    );
+    expect(out.status).toBe('succeeded');
+    expect(text(1)).toMatch(/\/sub\/dir\n$/);
+    expect(text(2).trim()).toBe('py True');
+    expect(text(3).trim()).toBe('custom arg1');
+  });
+
+  it('treats a shell that cannot start and a missing working-directory as infra failures', async () => {
+    const { ctx } = collectingContext();
+    const noShell = await executor.runJob(attemptOf([{ run: 'x', shell: 'no-such-shell-pw {0}' }]), ctx);
+    expect(noShell).toMatchObject({ status: 'failed', reason: 'infra' });
+    expect(noShell.message).toMatch(/could not start `no-such-shell-pw` \(ENOENT\): is it installed and on PATH\?/);
+    const badCwd = await executor.runJob(attemptOf([{ run: 'true', workingDirectory: 'missing/dir' }]), ctx);
+    expect(badCwd).toMatchObject({ status: 'failed', reason: 'infra' });
+    expect(badCwd.message).toMatch(/working-directory `missing\/dir` does not exist/);
+  });
+
+  it('removes the workspace after the attempt unless keepWorkspace is set', async () => {
+    const { ctx, text } = collectingContext();
+    await executor.runJob(attemptOf([{ run: 'pwd; echo data > file.txt' }]), ctx);
+    const used = text(0).trim();
+    expect(used.startsWith(root.dir)).toBe(true);
+    expect(await readdir(root.dir)).toEqual([]);
+
+    const keeping = new ProcessExecutor({ workRoot: root.dir, keepWorkspace: true });
+    const kept = collectingContext();
+    await keeping.runJob(attemptOf([{ run: 'pwd; echo data > file.txt' }]), kept.ctx);
+    const dir = kept.text(0).trim();
+    expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('data\n');
+  });
+
+  it('validates its options with a message saying what was expected', () => {
+    expect(() => new ProcessExecutor({ capacity: 0 })).toThrow(/`capacity` to be at least 1/);
+    expect(() => new ProcessExecutor({ killGraceMs: -1 })).toThrow(
+      /`killGraceMs` to be a non-negative finite number, got `-1`/,
+    );
+    expect(new ProcessExecutor({ capacity: 4 }).capacity).toBe(4);
+    expect(new ProcessExecutor().capacity).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('ProcessWorkspace.exec runs a script with the default shell and falls back to sh without bash', async () => {
+    const dir = join(root.dir, 'ws');
+    await mkdir(dir);
+    const ws = new ProcessWorkspace(dir, { keep: true });
+    const chunks: string[] = [];
+    const io = { stdout: (c: Uint8Array) => void chunks.push(Buffer.from(c).toString()), stderr: () => {} };
+    const signal = new AbortController().signal;
+    // PATH without bash: /usr/bin holds both, so point PATH at a directory with only sh.
+    const binDir = join(root.dir, 'bin');
+    await mkdir(binDir);
+    const { symlink } = await import('node:fs/promises');
+    await symlink('/bin/sh', join(binDir, 'sh'));
+    const res = await ws.exec(
+      {
+        script: 'echo "shell=$0 bash=${BASH_VERSION-none}"',
+        shell: 'bash -e {0}',
+        env: { PATH: binDir },
+        signal,
+        killGraceMs: 1000,
+      },
+      io,
+    );
+    expect(res).toEqual({ exitCode: 0, signal: null });
+    expect(chunks.join('')).toMatch(/^shell=.*script-1\.sh bash=none\n$/);
+  });
+});
