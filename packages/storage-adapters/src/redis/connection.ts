@@ -1,0 +1,170 @@
+import { PipewrightError } from '@pipewright/core';
+import { Redis, type RedisOptions } from 'ioredis';
+import { invalid } from '../errors.js';
+
+/** How a Redis adapter reaches Redis: shared by {@link RedisStore} and {@link RedisLogStore}. */
+export interface RedisConnectionOptions {
+  /**
+   * `redis://` or `rediss://` URL.
+   * @default 'redis://127.0.0.1:6379'
+   * @example 'redis://:password@redis.internal:6379/0'
+   */
+  url?: string;
+  /** Extra ioredis options (TLS, sentinels, username/password). `retryStrategy` and `maxRetriesPerRequest` are the adapter's. */
+  redisOptions?: RedisOptions;
+  /** Use this client instead of opening one; the adapter does not close it. */
+  client?: Redis;
+  /**
+   * Key prefix; keys are `{<prefix>}:...` so all of a store's keys share one Cluster hash slot.
+   * @default 'pw'
+   */
+  prefix?: string;
+  /**
+   * How long a call waits for an unreachable Redis before it fails with `STORE_UNAVAILABLE`.
+   * @default 10000
+   */
+  unavailableAfterMs?: number;
+}
+
+/** Checks that an option is a positive finite number (or absent). */
+export function checkPositive(name: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+    throw invalid(`Expected \`${name}\` to be a positive finite number, got \`${String(value)}\` (${typeof value}).`);
+  }
+}
+
+/** True for errors that mean "the connection is gone", as opposed to a command error. */
+function isConnectionError(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : '';
+  return /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH/.test(
+    msg,
+  );
+}
+
+/**
+ * One ioredis client plus the "wait, then fail with STORE_UNAVAILABLE" policy: ioredis
+ * reconnects with backoff and queues commands; a call gives up once Redis has been
+ * unreachable for `unavailableAfterMs`.
+ */
+export class RedisConnection {
+  readonly client: Redis;
+  readonly tag: string;
+  readonly address: string;
+  readonly #owned: boolean;
+  readonly #unavailableAfterMs: number;
+  #lastError: Error | undefined;
+  #closed = false;
+
+  constructor(options: RedisConnectionOptions) {
+    checkPositive('unavailableAfterMs', options.unavailableAfterMs);
+    const prefix = options.prefix ?? 'pw';
+    if (prefix === '' || /[{}]/.test(prefix)) {
+      throw invalid(`Expected \`prefix\` to be a non-empty string without braces, got \`${prefix}\`.`);
+    }
+    this.tag = `{${prefix}}`;
+    this.#unavailableAfterMs = options.unavailableAfterMs ?? 10_000;
+    const tuned: RedisOptions = {
+      ...options.redisOptions,
+      // Commands wait for a reconnect instead of failing after N retries; the bounded
+      // wait in call() decides when to give up.
+      maxRetriesPerRequest: null,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), 1000),
+    };
+    if (options.client) {
+      this.client = options.client;
+      this.#owned = false;
+    } else {
+      this.client = options.url ? new Redis(options.url, tuned) : new Redis(tuned);
+      this.#owned = true;
+    }
+    this.client.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
+    const o = this.client.options;
+    this.address = o.path ? o.path : `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}`;
+  }
+
+  /** A key of this store: `{prefix}:a:b`. */
+  key(...parts: string[]): string {
+    return `${this.tag}:${parts.join(':')}`;
+  }
+
+  #unavailable(op: string, cause?: unknown): PipewrightError {
+    const why = cause ?? this.#lastError;
+    const reason = why instanceof Error ? `: ${why.message}` : '';
+    return new PipewrightError(
+      'STORE_UNAVAILABLE',
+      `Redis at ${this.address} is unreachable (${op} waited ${this.#unavailableAfterMs} ms${reason}); ` +
+        'check that Redis is running and reachable, the call can be retried.',
+      { cause: why, details: { address: this.address, op } },
+    );
+  }
+
+  async #waitReady(deadline: number, op: string): Promise<void> {
+    if (this.#closed || this.client.status === 'end') {
+      throw new PipewrightError('STORE_UNAVAILABLE', `The Redis store for ${this.address} was closed (${op}).`, {
+        details: { address: this.address, op },
+      });
+    }
+    if (this.client.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(
+        () => {
+          this.client.off('ready', onReady);
+          reject(this.#unavailable(op));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      this.client.once('ready', onReady);
+    });
+  }
+
+  /** Runs one store operation under the unavailability policy. */
+  async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.#unavailableAfterMs;
+    await this.#waitReady(deadline, op);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // A command in flight when the connection drops is resent on reconnect; bound that wait too.
+    const bound = new Promise<never>((_, reject) => {
+      const check = () => {
+        if (this.client.status === 'ready') timer = setTimeout(check, this.#unavailableAfterMs);
+        else reject(this.#unavailable(op));
+      };
+      timer = setTimeout(check, Math.max(0, deadline - Date.now()));
+    });
+    try {
+      return await Promise.race([fn(), bound]);
+    } catch (err) {
+      if (isConnectionError(err)) throw this.#unavailable(op, err);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A second connection with the same settings (for blocking reads); the caller closes it. */
+  duplicate(): Redis {
+    const dup = this.client.duplicate();
+    dup.on('error', () => {});
+    return dup;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#owned) return;
+    if (this.client.status === 'ready') {
+      try {
+        await this.client.quit();
+        return;
+      } catch {
+        // Fall through: a dead connection cannot QUIT.
+      }
+    }
+    this.client.disconnect();
+  }
+}

@@ -1,0 +1,339 @@
+import type {
+  CreateRunResult,
+  Expect,
+  JobRecord,
+  JobStatus,
+  RunQuery,
+  RunRecord,
+  RunStatus,
+  StateStore,
+} from '@pipewright/core';
+import type { Redis } from 'ioredis';
+import {
+  checkJobs,
+  checkTtl,
+  conflict,
+  duplicateRun,
+  invalid,
+  runNotFound,
+  statusList,
+  unknownJob,
+} from '../errors.js';
+import { checkPositive, RedisConnection, type RedisConnectionOptions } from './connection.js';
+import {
+  ACQUIRE_LEASE,
+  ADD_JOBS,
+  CREATE_RUN,
+  GET_JOBS,
+  GET_RUNS,
+  PUT_JOB,
+  RELEASE_LEASE,
+  RENEW_LEASE,
+  RUN_STATUSES,
+  UPDATE_RUN,
+} from './scripts.js';
+
+/** Options of {@link RedisStore}. */
+export interface RedisStoreOptions extends RedisConnectionOptions {
+  /**
+   * Keep a run this long after it finished (succeeded, failed, cancelled), then let Redis
+   * expire it with its jobs, lease and idempotency key. Unset: keep forever.
+   * @example 7 * 24 * 3600 * 1000
+   */
+  retentionMs?: number;
+}
+
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+const SCRIPTS = {
+  pwCreateRun: CREATE_RUN,
+  pwUpdateRun: UPDATE_RUN,
+  pwGetRuns: GET_RUNS,
+  pwGetJobs: GET_JOBS,
+  pwAddJobs: ADD_JOBS,
+  pwPutJob: PUT_JOB,
+  pwAcquireLease: ACQUIRE_LEASE,
+  pwRenewLease: RENEW_LEASE,
+  pwReleaseLease: RELEASE_LEASE,
+};
+type Scripted = Redis & { [K in keyof typeof SCRIPTS]: Script };
+
+/** Defines the adapter's Lua scripts on a client (EVALSHA with EVAL fallback, via ioredis). */
+export function defineScripts(client: Redis, scripts: Record<string, string>): void {
+  for (const [name, lua] of Object.entries(scripts)) {
+    if (!(name in client)) client.defineCommand(name, { lua });
+  }
+}
+
+/** A flat HGETALL reply (field, JSON, field, JSON, ...) back to a record. */
+function fromHash<T>(flat: readonly string[]): T {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = JSON.parse(flat[i + 1]!);
+  return out as T;
+}
+
+function jobArgs(jobs: readonly JobRecord[]): string[] {
+  const args: string[] = [String(jobs.length)];
+  for (const j of jobs) args.push(j.id, JSON.stringify(j));
+  return args;
+}
+
+function expectArgs(expect: Expect<string> | undefined): string[] {
+  const list = expect ? statusList(expect) : [];
+  return [String(list.length), ...list];
+}
+
+/**
+ * A {@link StateStore} on Redis. Runs are hashes of JSON fields, jobs a hash of JSON per
+ * run plus a list for their order, indexes are sorted sets by `createdAt`; every write
+ * is one Lua script, so idempotency and compare-and-set hold across engine instances.
+ */
+export class RedisStore implements StateStore {
+  readonly #conn: RedisConnection;
+  readonly #retentionMs: number;
+
+  constructor(options: RedisStoreOptions = {}) {
+    checkPositive('retentionMs', options.retentionMs);
+    this.#conn = new RedisConnection(options);
+    this.#retentionMs = options.retentionMs ?? 0;
+    defineScripts(this.#conn.client, SCRIPTS);
+  }
+
+  get #r(): Scripted {
+    return this.#conn.client as Scripted;
+  }
+
+  #runKeys(runId: string) {
+    const k = (s?: string) => this.#conn.key('run', s === undefined ? runId : `${runId}:${s}`);
+    return { run: k(), jobs: k('jobs'), order: k('order'), lease: k('lease') };
+  }
+
+  #statusKeys(): string[] {
+    return RUN_STATUSES.map((s) => this.#conn.key('runs', s));
+  }
+
+  async createRun(run: RunRecord, jobs: JobRecord[]): Promise<CreateRunResult> {
+    checkJobs(run.id, jobs);
+    if (!(RUN_STATUSES as readonly string[]).includes(run.status)) {
+      throw invalid(`Run "${run.id}" has unknown status "${run.status}"; use one of ${RUN_STATUSES.join(', ')}.`);
+    }
+    const k = this.#runKeys(run.id);
+    const idem = run.idempotencyKey;
+    const fields: string[] = [];
+    for (const [f, v] of Object.entries(run)) if (v !== undefined) fields.push(f, JSON.stringify(v));
+    let stale = '';
+    // At most twice: the second pass replaces a key whose run has expired meanwhile.
+    for (let pass = 0; pass < 2; pass++) {
+      const reply = (await this.#conn.call('createRun', () =>
+        this.#r.pwCreateRun(
+          11,
+          idem === undefined ? this.#conn.key('idem') : this.#conn.key('idem', idem),
+          k.run,
+          k.jobs,
+          k.order,
+          this.#conn.key('runs'),
+          ...this.#statusKeys(),
+          idem === undefined ? '0' : '1',
+          run.id,
+          run.createdAt,
+          run.status,
+          stale,
+          fields.length / 2,
+          ...fields,
+          ...jobArgs(jobs),
+        ),
+      )) as [number, string?];
+      if (reply[0] === 1) return { run: JSON.parse(JSON.stringify(run)) as RunRecord, created: true };
+      if (reply[0] === -1) throw duplicateRun(run.id);
+      const existingId = reply[1]!;
+      const existing = await this.getRun(existingId);
+      if (existing) return { run: existing, created: false };
+      stale = existingId;
+    }
+    throw invalid(`Idempotency key "${idem}" keeps pointing at expired runs; retry the submission.`);
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const flat = await this.#conn.call('getRun', () => this.#r.hgetall(this.#runKeys(runId).run).then(Object.entries));
+    if (flat.length === 0) return undefined;
+    const out: Record<string, unknown> = {};
+    for (const [f, v] of flat) out[f] = JSON.parse(v);
+    return out as unknown as RunRecord;
+  }
+
+  async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
+    const limit = query.limit;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+      throw invalid(`Expected \`limit\` to be a non-negative integer, got \`${limit}\`.`);
+    }
+    if (limit === 0) return [];
+    const indexes =
+      query.status === undefined ? [this.#conn.key('runs')] : query.status.map((s) => this.#conn.key('runs', s));
+    if (indexes.length === 0) return [];
+    const page = limit === undefined ? 1000 : Math.max(limit, 10);
+    const out: RunRecord[] = [];
+    const gone: string[] = [];
+    // Each index is read newest first in pages; runs that expired (retention) are skipped and unindexed.
+    const cursors = indexes.map((key) => ({ key, offset: 0, buf: [] as [string, number][], done: false }));
+    const refill = async () => {
+      await this.#conn.call('listRuns', async () => {
+        const pipe = this.#r.pipeline();
+        const asked = cursors.filter((c) => c.buf.length === 0 && !c.done);
+        for (const c of asked) pipe.zrevrange(c.key, c.offset, c.offset + page - 1, 'WITHSCORES');
+        const res = (await pipe.exec()) ?? [];
+        asked.forEach((c, i) => {
+          const [err, flat] = res[i] as [Error | null, string[]];
+          if (err) throw err;
+          for (let j = 0; j < flat.length; j += 2) c.buf.push([flat[j]!, Number(flat[j + 1])]);
+          c.offset += page;
+          if (flat.length < page * 2) c.done = true;
+        });
+      });
+    };
+    const seen = new Set<string>();
+    while (limit === undefined || out.length < limit) {
+      if (cursors.some((c) => c.buf.length === 0 && !c.done)) await refill();
+      const ids: string[] = [];
+      const want = limit === undefined ? page : limit - out.length;
+      while (ids.length < want) {
+        let best: (typeof cursors)[number] | undefined;
+        for (const c of cursors) {
+          const head = c.buf[0];
+          if (!head) continue;
+          const b = best?.buf[0];
+          if (!b || head[1] > b[1] || (head[1] === b[1] && head[0] > b[0])) best = c;
+        }
+        if (!best) break;
+        const [id] = best.buf.shift()!;
+        if (!seen.has(id)) {
+          seen.add(id);
+          ids.push(id);
+        }
+        if (best.buf.length === 0 && !best.done) break;
+      }
+      if (ids.length === 0) {
+        if (cursors.every((c) => c.buf.length === 0 && c.done)) break;
+        continue;
+      }
+      const hashes = (await this.#conn.call('listRuns', () =>
+        this.#r.pwGetRuns(ids.length, ...ids.map((id) => this.#runKeys(id).run)),
+      )) as string[][];
+      hashes.forEach((flat, i) => {
+        if (flat.length === 0) gone.push(ids[i]!);
+        else if (limit === undefined || out.length < limit) out.push(fromHash<RunRecord>(flat));
+      });
+    }
+    if (gone.length > 0) {
+      const pipe = this.#r.pipeline();
+      for (const key of [this.#conn.key('runs'), ...this.#statusKeys()]) pipe.zrem(key, ...gone);
+      await pipe.exec().catch(() => undefined);
+    }
+    return out;
+  }
+
+  async updateRun(
+    runId: string,
+    patch: Partial<Omit<RunRecord, 'id'>>,
+    expect?: Expect<RunStatus>,
+  ): Promise<RunRecord> {
+    const set: string[] = [];
+    const del: string[] = [];
+    for (const [f, v] of Object.entries(patch)) {
+      if (f === 'id') continue;
+      if (v === undefined) del.push(f);
+      else set.push(f, JSON.stringify(v));
+    }
+    if (patch.status !== undefined && !(RUN_STATUSES as readonly string[]).includes(patch.status)) {
+      throw invalid(`Unknown run status "${patch.status}"; use one of ${RUN_STATUSES.join(', ')}.`);
+    }
+    const k = this.#runKeys(runId);
+    const reply = (await this.#conn.call('updateRun', () =>
+      this.#r.pwUpdateRun(
+        11,
+        k.run,
+        k.jobs,
+        k.order,
+        k.lease,
+        this.#conn.key('runs'),
+        ...this.#statusKeys(),
+        runId,
+        this.#retentionMs,
+        ...expectArgs(expect),
+        set.length / 2,
+        ...set,
+        del.length,
+        ...del,
+      ),
+    )) as [number, ...string[]];
+    if (reply[0] === -1) throw runNotFound(runId);
+    if (reply[0] === -2) throw conflict(`Run "${runId}"`, expect!, reply[1]);
+    const idem = reply[1];
+    if (idem) {
+      // The idempotency key's name is only known after the script read the run, so it expires in a second call.
+      const key = this.#conn.key('idem', JSON.parse(idem) as string);
+      await this.#conn.call('updateRun', () => this.#r.pexpire(key, this.#retentionMs));
+    }
+    return fromHash<RunRecord>(reply.slice(2) as string[]);
+  }
+
+  async getJobs(runId: string): Promise<JobRecord[]> {
+    const k = this.#runKeys(runId);
+    const reply = (await this.#conn.call('getJobs', () => this.#r.pwGetJobs(3, k.run, k.jobs, k.order))) as [
+      number,
+      ...string[],
+    ];
+    if (reply[0] === -1) throw runNotFound(runId);
+    const out: JobRecord[] = [];
+    for (let i = 1; i < reply.length; i++) out.push(JSON.parse(reply[i] as string) as JobRecord);
+    return out;
+  }
+
+  async addJobs(runId: string, jobs: JobRecord[]): Promise<void> {
+    checkJobs(runId, jobs);
+    if (jobs.length === 0) {
+      if (!(await this.getRun(runId))) throw runNotFound(runId);
+      return;
+    }
+    const k = this.#runKeys(runId);
+    const reply = (await this.#conn.call('addJobs', () =>
+      this.#r.pwAddJobs(3, k.run, k.jobs, k.order, ...jobArgs(jobs)),
+    )) as [number, string?];
+    if (reply[0] === -1) throw runNotFound(runId);
+    if (reply[0] === -3) checkJobs(runId, jobs, new Set([reply[1]!]));
+  }
+
+  async putJob(job: JobRecord, expect?: Expect<JobStatus>): Promise<void> {
+    const k = this.#runKeys(job.runId);
+    const reply = (await this.#conn.call('putJob', () =>
+      this.#r.pwPutJob(2, k.run, k.jobs, job.id, JSON.stringify(job), ...expectArgs(expect)),
+    )) as [number, string?];
+    if (reply[0] === -1) throw runNotFound(job.runId);
+    if (reply[0] === -3) throw unknownJob(job.runId, job.id);
+    if (reply[0] === -2) throw conflict(`Job "${job.id}" of run "${job.runId}"`, expect!, reply[1]);
+  }
+
+  async acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkTtl(ttlMs);
+    const k = this.#runKeys(runId);
+    const reply = (await this.#conn.call('acquireLease', () =>
+      this.#r.pwAcquireLease(2, k.run, k.lease, owner, Math.ceil(ttlMs)),
+    )) as number;
+    if (reply === -1) throw runNotFound(runId);
+    return reply === 1;
+  }
+
+  async renewLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkTtl(ttlMs);
+    const k = this.#runKeys(runId);
+    const reply = await this.#conn.call('renewLease', () => this.#r.pwRenewLease(1, k.lease, owner, Math.ceil(ttlMs)));
+    return reply === 1;
+  }
+
+  async releaseLease(runId: string, owner: string): Promise<void> {
+    const k = this.#runKeys(runId);
+    await this.#conn.call('releaseLease', () => this.#r.pwReleaseLease(1, k.lease, owner));
+  }
+
+  async close(): Promise<void> {
+    await this.#conn.close();
+  }
+}
