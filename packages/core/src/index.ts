@@ -1,0 +1,13 @@
+// The public API of @pipewright/core.
+export * from './engine/index.js';
+export * from './errors.js';
+export * from './expr/index.js';
+export * from './logs/index.js';
+export * from './plan/index.js';
+export type * from './ports/index.js';
+export * from './spec/index.js';
+export { type AbortReason, abortReasonOf, cancelReason, timeoutReason } from './steps/abort.js';
+export { parseFileCommands } from './steps/outputs-file.js';
+export { type RunStepsOptions, runSteps } from './steps/run-steps.js';
+export { DEFAULT_SHELL_TEMPLATE, FALLBACK_SHELL_TEMPLATE, scriptExtension, shellArgv, shellTemplate, splitCommandLine } from './steps/shell.js';
+export { scriptExtension, splitCommandLine } from './steps/shell.js';

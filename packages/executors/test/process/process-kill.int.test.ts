@@ -1,0 +1,150 @@
+import { join } from 'node:path';
+import { ProcessExecutor } from '@pipewright/executors';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { alive, attemptOf, collectingContext, killAll, readPids, tempDir, waitForPids } from './helpers.js';
+
+let root: { dir: string; cleanup: () => Promise<void> };
+let pidsDir: { dir: string; cleanup: () => Promise<void> };
+const started: number[] = [];
+
+beforeEach(async () => {
+  root = await tempDir('pw-kill-');
+  pidsDir = await tempDir('pw-pids-');
+});
+afterEach(async () => {
+  killAll(started.splice(0));
+  await root.cleanup();
+  await pidsDir.cleanup();
+});
+
+/**
+ * A step that leaves a background sleeper, a TERM-ignoring child and a
+ * foreground sleep, writing every pid to `file`.
+ */
+function treeScript(file: string): string {
+  return [
+    `sleep 1000 & echo $! >> '${file}'`,
+    `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &`,
+    `echo $$ >> '${file}'`,
+    'sleep 1000',
+  ].join('\n');
+}
+
+describe('ProcessExecutor: stopping steps', () => {
+  it('a step timeout kills the whole tree, TERM-ignoring child and background sleeper included', async () => {
+    const file = join(pidsDir.dir, 'pids');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const { ctx } = collectingContext();
+    const t0 = Date.now();
+    const run = executor.runJob(
+      attemptOf([
+        { run: treeScript(file), timeoutMs: 1500, killGraceMs: 300 },
+        { run: 'echo cleanup', if: 'always()' },
+      ]),
+      ctx,
+    );
+    const pids = await waitForPids(file, 3);
+    started.push(...pids);
+    expect(await alive(pids)).toHaveLength(3);
+    const out = await run;
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(out).toMatchObject({ status: 'failed', reason: 'timeout' });
+    expect(out.steps[0]).toMatchObject({ status: 'failed', reason: 'timeout' });
+    expect(out.steps[1]?.status).toBe('succeeded');
+    expect(await alive(await readPids(file))).toEqual([]);
+  });
+
+  it('background processes die when a step ends normally', async () => {
+    const file = join(pidsDir.dir, 'bg');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const { ctx } = collectingContext();
+    const out = await executor.runJob(attemptOf([{ run: `sleep 1000 & echo $! >> '${file}'\necho done` }]), ctx);
+    const pids = await readPids(file);
+    started.push(...pids);
+    expect(out.status).toBe('succeeded');
+    expect(pids).toHaveLength(1);
+    expect(await alive(pids)).toEqual([]);
+  });
+
+  it('a cancel via ctx.signal stops the running step and cancels the attempt; always() steps still run', async () => {
+    const file = join(pidsDir.dir, 'cancel');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const job = new AbortController();
+    const { ctx, text } = collectingContext({ signal: job.signal });
+    const run = executor.runJob(
+      attemptOf([
+        { run: treeScript(file), killGraceMs: 200 },
+        { run: 'echo normal' },
+        { run: 'echo cleanup', if: 'always()' },
+      ]),
+      ctx,
+    );
+    const pids = await waitForPids(file, 3);
+    started.push(...pids);
+    job.abort({ type: 'cancel', message: 'cancelled by test' });
+    const out = await run;
+    expect(out).toMatchObject({ status: 'cancelled', reason: 'cancelled', message: 'cancelled by test' });
+    expect(out.steps.map((s) => s.status)).toEqual(['cancelled', 'cancelled', 'succeeded']);
+    expect(text(2).trim()).toBe('cleanup');
+    expect(await alive(pids)).toEqual([]);
+  });
+
+  it('a job timeout via ctx.signal fails the attempt with reason timeout', async () => {
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const job = new AbortController();
+    const { ctx } = collectingContext({ signal: job.signal });
+    const timer = setTimeout(() => job.abort({ type: 'timeout', message: 'job exceeded 1s' }), 300);
+    const out = await executor.runJob(attemptOf([{ run: 'sleep 1000' }]), ctx);
+    clearTimeout(timer);
+    expect(out).toMatchObject({ status: 'failed', reason: 'timeout', message: 'job exceeded 1s' });
+  });
+
+  it('respects kill-grace: a TERM-ignoring child lives through the grace, then dies', async () => {
+    const file = join(pidsDir.dir, 'grace');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const job = new AbortController();
+    const { ctx } = collectingContext({ signal: job.signal });
+    const grace = 1500;
+    const run = executor.runJob(
+      attemptOf([{ run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs: grace }]),
+      ctx,
+    );
+    let settled = false;
+    void run.then(() => {
+      settled = true;
+    });
+    const [child] = await waitForPids(file, 1);
+    started.push(child as number);
+    const abortedAt = Date.now();
+    job.abort({ type: 'cancel' });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await alive([child as number])).toEqual([child]);
+    expect(settled).toBe(false);
+    const out = await run;
+    const took = Date.now() - abortedAt;
+    expect(out.status).toBe('cancelled');
+    expect(took).toBeGreaterThanOrEqual(grace - 50);
+    expect(took).toBeLessThan(grace + 10_000);
+    expect(await alive([child as number])).toEqual([]);
+  });
+
+  it('the executor killGraceMs bounds the grace a step asks for', async () => {
+    const file = join(pidsDir.dir, 'cap');
+    const executor = new ProcessExecutor({ workRoot: root.dir, killGraceMs: 100 });
+    const job = new AbortController();
+    const { ctx } = collectingContext({ signal: job.signal });
+    const run = executor.runJob(
+      attemptOf([
+        { run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs: 60_000 },
+      ]),
+      ctx,
+    );
+    const [child] = await waitForPids(file, 1);
+    started.push(child as number);
+    const t0 = Date.now();
+    job.abort({ type: 'cancel' });
+    await run;
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await alive([child as number])).toEqual([]);
+  });
+});
