@@ -3,3 +3,4 @@
 
 export { MemoryLogStore, type MemoryLogStoreOptions } from './memory/log-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory/state-store.js';
+export type { RedisConnectionOptions, RedisLogStoreOptions, RedisStoreOptions } from './redis/index.js';

@@ -1,5 +1,6 @@
-import { describeStateStore } from '@pipewright/core/testing';
+import { describeLogStore, describeStateStore } from '@pipewright/core/testing';
 import { afterAll, beforeAll, describe } from 'vitest';
+import { RedisLogStore } from '../src/redis/log-store.js';
 import { RedisStore } from '../src/redis/state-store.js';
 import { type RedisServer, redisServerAvailable, startRedisServer } from './helpers/redis-server.js';
 
@@ -16,4 +17,7 @@ describe.skipIf(!available)('RedisStore', () => {
   });
 
   describeStateStore(async () => ({ store: new RedisStore({ url: server!.url, prefix: `t${++n}` }) }), 'RedisStore');
+  describeLogStore(async () => ({ store: new RedisLogStore({ url: server!.url, prefix: `l${++n}` }) }), {
+    name: 'RedisLogStore',
+  });
 });

@@ -1,0 +1,164 @@
+import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
+import type { Redis } from 'ioredis';
+import { checkBatch } from '../log-util.js';
+import { checkPositive, RedisConnection, type RedisConnectionOptions } from './connection.js';
+import { LOG_APPEND, LOG_END } from './scripts.js';
+import { defineScripts } from './state-store.js';
+
+/** Options of {@link RedisLogStore}. */
+export interface RedisLogStoreOptions extends RedisConnectionOptions {
+  /** Expire a run's log this long after {@link LogStore.end}. Unset: keep forever. */
+  retentionMs?: number;
+  /**
+   * Entries fetched per XRANGE/XREAD round trip.
+   * @default 1000
+   */
+  pageSize?: number;
+  /**
+   * How long one blocking XREAD of a follower waits before it asks again.
+   * @default 5000
+   */
+  blockMs?: number;
+}
+
+type Scripted = Redis & {
+  pwLogAppend(...args: (string | number)[]): Promise<number>;
+  pwLogEnd(...args: (string | number)[]): Promise<number>;
+};
+
+type Entry = [id: string, fields: string[]];
+
+// One stream entry per line, id `<seq>-0`, one field `l` holding [ts, jobId, attempt, step, stream, text]
+// (the run id is the key). The end marker is the entry `<lastSeq>-1` with field `e`.
+function encode(l: LogLine): string {
+  return JSON.stringify([l.ts, l.jobId, l.attempt, l.step, l.stream, l.text]);
+}
+
+function decode(runId: string, entry: Entry): LogLine | undefined {
+  const [id, fields] = entry;
+  if (fields[0] !== 'l') return undefined;
+  const [ts, jobId, attempt, step, stream, text] = JSON.parse(fields[1]!) as [
+    number,
+    string,
+    number,
+    number,
+    LogStream,
+    string,
+  ];
+  return { seq: Number.parseInt(id, 10), ts, runId, jobId, attempt, step, stream, text };
+}
+
+/**
+ * A {@link LogStore} on Redis streams: one stream per run, one entry per line with the
+ * line's seq as the entry id, so reads by range are XRANGE and followers XREAD BLOCK.
+ */
+export class RedisLogStore implements LogStore {
+  readonly #conn: RedisConnection;
+  readonly #retentionMs: number;
+  readonly #pageSize: number;
+  readonly #blockMs: number;
+  readonly #followers = new Set<Redis>();
+
+  constructor(options: RedisLogStoreOptions = {}) {
+    checkPositive('retentionMs', options.retentionMs);
+    checkPositive('pageSize', options.pageSize);
+    checkPositive('blockMs', options.blockMs);
+    this.#conn = new RedisConnection(options);
+    this.#retentionMs = options.retentionMs ?? 0;
+    this.#pageSize = options.pageSize ?? 1000;
+    this.#blockMs = options.blockMs ?? 5000;
+    defineScripts(this.#conn.client, { pwLogAppend: LOG_APPEND, pwLogEnd: LOG_END });
+  }
+
+  #key(runId: string): string {
+    return this.#conn.key('log', runId);
+  }
+
+  get #r(): Scripted {
+    return this.#conn.client as Scripted;
+  }
+
+  async append(runId: string, batch: LogBatch): Promise<void> {
+    checkBatch(runId, batch);
+    if (batch.lines.length === 0) return;
+    const args: (string | number)[] = [1, this.#key(runId), batch.lines.length];
+    for (const l of batch.lines) args.push(l.seq, encode(l));
+    // One script call per batch: one round trip, and a resent batch adds nothing twice.
+    await this.#conn.call('log append', () => this.#r.pwLogAppend(...args));
+  }
+
+  async read(runId: string, options: LogReadOptions = {}): Promise<LogLine[]> {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    const out: LogLine[] = [];
+    let start = `${(options.after ?? 0) + 1}-0`;
+    const key = this.#key(runId);
+    while (out.length < limit) {
+      const entries = (await this.#conn.call('log read', () =>
+        this.#r.xrange(key, start, '+', 'COUNT', this.#pageSize),
+      )) as Entry[];
+      for (const e of entries) {
+        const line = decode(runId, e);
+        if (!line) continue;
+        if (options.job !== undefined && line.jobId !== options.job) continue;
+        if (options.step !== undefined && line.step !== options.step) continue;
+        out.push(line);
+        if (out.length >= limit) break;
+      }
+      if (entries.length < this.#pageSize) break;
+      start = `(${entries.at(-1)![0]}`;
+    }
+    return out;
+  }
+
+  async *follow(runId: string, options: LogFollowOptions = {}): AsyncGenerator<LogBatch> {
+    const { signal } = options;
+    if (signal?.aborted) return;
+    // A blocking XREAD holds its connection, so each follower gets its own.
+    const conn = this.#conn.duplicate();
+    this.#followers.add(conn);
+    const onAbort = () => conn.disconnect();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const key = this.#key(runId);
+    let last = `${options.after ?? 0}-0`;
+    try {
+      for (;;) {
+        let reply: [string, Entry[]][] | null;
+        try {
+          reply = (await conn.xread('COUNT', this.#pageSize, 'BLOCK', this.#blockMs, 'STREAMS', key, last)) as
+            | [string, Entry[]][]
+            | null;
+        } catch (err) {
+          if (signal?.aborted || conn.status === 'end') return;
+          throw err;
+        }
+        if (signal?.aborted) return;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length === 0) continue;
+        last = entries.at(-1)![0];
+        const lines: LogLine[] = [];
+        let ended = false;
+        for (const e of entries) {
+          const line = decode(runId, e);
+          if (line) lines.push(line);
+          else ended = true;
+        }
+        if (lines.length > 0) yield { runId, lines };
+        if (ended || signal?.aborted) return;
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.#followers.delete(conn);
+      conn.disconnect();
+    }
+  }
+
+  async end(runId: string): Promise<void> {
+    await this.#conn.call('log end', () => this.#r.pwLogEnd(1, this.#key(runId), this.#retentionMs));
+  }
+
+  async close(): Promise<void> {
+    for (const f of this.#followers) f.disconnect();
+    this.#followers.clear();
+    await this.#conn.close();
+  }
+}
