@@ -10,4 +10,3 @@ export { type AbortReason, abortReasonOf, cancelReason, timeoutReason } from './
 export { parseFileCommands } from './steps/outputs-file.js';
 export { type RunStepsOptions, runSteps } from './steps/run-steps.js';
 export { DEFAULT_SHELL_TEMPLATE, FALLBACK_SHELL_TEMPLATE, scriptExtension, shellArgv, shellTemplate, splitCommandLine } from './steps/shell.js';
-export { scriptExtension, splitCommandLine } from './steps/shell.js';
