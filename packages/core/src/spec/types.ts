@@ -36,7 +36,8 @@ export interface RetrySpec {
 export interface ConcurrencySpec {
   /** The group; may contain `${{ }}`. */
   group: string;
-  cancelInProgress: boolean;
+  /** Boolean, or an expression evaluated when the run/job starts. */
+  cancelInProgress: boolean | string;
 }
 
 /** `jobs.<id>.container`. */
@@ -53,9 +54,12 @@ export interface ContainerSpec {
 
 /** A matrix as written: axes plus include/exclude. */
 export interface MatrixSpec {
+  /** Axis name -> values (or an expression that yields the values). */
   axes: Record<string, unknown[] | string>;
-  include: Record<string, unknown>[];
-  exclude: Record<string, unknown>[];
+  /** Extra combinations (or an expression). */
+  include: Record<string, unknown>[] | string;
+  /** Removed combinations (or an expression). */
+  exclude: Record<string, unknown>[] | string;
 }
 
 /** `jobs.<id>.strategy`. */
@@ -64,7 +68,8 @@ export interface StrategySpec {
   matrix?: MatrixSpec | string;
   /** @default true */
   failFast: boolean | string;
-  maxParallel?: number;
+  /** A number, or an expression evaluated when the job becomes ready. */
+  maxParallel?: number | string;
 }
 
 /** `defaults.run`. */
@@ -87,6 +92,8 @@ export interface StepSpec {
   workingDirectory?: string;
   env: Record<string, string>;
   timeoutMs?: number;
+  /** `timeout-minutes` written as an expression; evaluated when the step starts. */
+  timeoutMinutesExpr?: string;
   continueOnError: boolean | string;
   retry?: RetrySpec;
   killGraceMs?: number;
@@ -103,6 +110,8 @@ export interface JobSpec {
   strategy?: StrategySpec;
   /** Per attempt. @default 360 minutes */
   timeoutMs: number;
+  /** `timeout-minutes` written as an expression; evaluated when the job becomes ready. */
+  timeoutMinutesExpr?: string;
   continueOnError: boolean | string;
   outputs: Record<string, string>;
   env: Record<string, string>;

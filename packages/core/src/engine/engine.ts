@@ -1,0 +1,655 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'eventemitter3';
+import PQueue from 'p-queue';
+import { monotonicFactory } from 'ulid';
+import { z } from 'zod';
+import { PipewrightError } from '../errors.js';
+import { interpolate, isTruthy, evaluateValue, referencedSecrets } from '../expr/index.js';
+import { RunLogger } from '../logs/run-logger.js';
+import type { LogPipelineOptions } from '../logs/options.js';
+import type { LogSink } from '../logs/run-logger.js';
+import type { ActionHandler, AttemptOutcome, ExecContext, Executor, OutputStream } from '../ports/executor.js';
+import type { LogBatch, LogLine, LogStore } from '../ports/logs.js';
+import type { SecretProvider } from '../ports/secrets.js';
+import type { JobRecord, RunQuery, RunRecord, StateStore } from '../ports/state.js';
+import { parsePipeline } from '../spec/parse.js';
+import type { JobSpec, PipelineSpec } from '../spec/types.js';
+import type { AbortReason } from '../steps/abort.js';
+import { type Clock, type Random, seededRandom, systemClock } from './clock.js';
+import { buildReport, type RunReport } from './report.js';
+import { initialJobs, Scheduler, type SchedulerCommand, type SchedulerEmit, type SchedulerEvent } from './scheduler.js';
+
+/** Options of {@link Engine}. */
+export interface EngineOptions {
+  /** Where run state lives. */
+  store: StateStore;
+  /** Where log lines live. */
+  logs: LogStore;
+  /** Executors by name (`process`, `docker`, ...) or as a list (named by `executor.name`). */
+  executors: Record<string, Executor> | readonly Executor[];
+  /** Resolves `secrets.NAME` just in time, when an attempt starts. */
+  secrets?: SecretProvider;
+  /** Global limit of running attempts. @default 8 */
+  concurrency?: number;
+  /** Time source and timers. @default the system clock */
+  clock?: Clock;
+  /** Random source for backoff jitter; seed it to replay runs. @default Math.random */
+  random?: Random;
+  /** Picks the executor of a job; the default sends `container:` jobs to `docker` and the rest to `process` (or the only executor). */
+  route?: (job: JobSpec, executors: readonly string[]) => string | { error: string };
+  /** Log pipeline tuning (batch sizes, caps). */
+  logOptions?: LogPipelineOptions;
+  /** Identity of this engine instance, used as lease owner. @default a random id */
+  instanceId?: string;
+  /** Lease TTL for owned runs. @default 30000 */
+  leaseTtlMs?: number;
+  /** Run `recover()` when the engine starts. @default false */
+  recoverOnStart?: boolean;
+}
+
+/** Options of {@link Engine.submit}. */
+export interface SubmitOptions {
+  inputs?: Record<string, unknown>;
+  /** Submitting twice with one key returns the first run. */
+  idempotencyKey?: string;
+  /** Higher runs first when runs compete for capacity. @default 0 */
+  priority?: number;
+  /** What started the run (`{event: 'push', ref: ...}`); exposed as the `github` context. */
+  trigger?: Record<string, unknown>;
+  /** Names of secrets the run may resolve. @default every `secrets.NAME` the pipeline references */
+  secrets?: string[];
+}
+
+/** Options of {@link Engine.cancel}. */
+export interface CancelOptions {
+  reason?: string;
+  /** Who asked. @default 'user' */
+  by?: string;
+  /** Also abort cleanup (`always()`) jobs — the second Ctrl-C. */
+  force?: boolean;
+}
+
+/** A submitted run. */
+export interface RunHandle {
+  readonly id: string;
+  /** False when an idempotency key returned an existing run. */
+  readonly created: boolean;
+  /** Resolves when the run is finished. */
+  wait(): Promise<RunReport>;
+  cancel(options?: CancelOptions): Promise<void>;
+}
+
+/** Events of the engine; payloads carry ids, never secret values. */
+export interface EngineEvents {
+  'run:queued': (e: { runId: string }) => void;
+  'run:started': (e: { runId: string }) => void;
+  'run:cancelling': (e: { runId: string; cancel: { by: string; reason: string; at: number; force: boolean } }) => void;
+  'run:finished': (e: { runId: string; status: string; reason?: string }) => void;
+  'job:queued': (e: { runId: string; jobId: string }) => void;
+  'job:started': (e: { runId: string; jobId: string }) => void;
+  'job:retrying': (e: { runId: string; jobId: string; attempt: number; delayMs: number }) => void;
+  'job:finished': (e: { runId: string; jobId: string; status: string; reason?: string }) => void;
+  'attempt:started': (e: { runId: string; jobId: string; attempt: number; executor: string }) => void;
+  'attempt:finished': (e: { runId: string; jobId: string; attempt: number; status: string; reason?: string }) => void;
+  'step:started': (e: { runId: string; jobId: string; attempt: number; step: number; name: string }) => void;
+  'step:finished': (e: { runId: string; jobId: string; attempt: number; step: number; status: string }) => void;
+  /** One event per stored log batch (not per line). */
+  log: (batch: LogBatch) => void;
+  /** A problem the engine handled (store write retried, executor crashed); never thrown at the host. */
+  error: (err: Error) => void;
+}
+
+const optionsSchema = z.object({
+  concurrency: z.number().int().positive().optional(),
+  leaseTtlMs: z.number().int().positive().optional(),
+});
+
+interface RunningAttempt {
+  controller: AbortController;
+  cleanup: AbortController;
+  sinks: Map<string, LogSink>;
+}
+
+/**
+ * The scheduling engine: a thin loop that feeds the {@link Scheduler} events and
+ * carries out its commands — persisting state before acting on it, calling
+ * executors, routing output through the log pipeline.
+ *
+ * @example
+ * const engine = new Engine({ store: new MemoryStore(), logs: new MemoryLogStore(), executors: [new ProcessExecutor()] });
+ * const run = await engine.submit(yamlText);
+ * const report = await run.wait();
+ */
+export class Engine extends EventEmitter<EngineEvents> {
+  private readonly store: StateStore;
+  private readonly logStore: LogStore;
+  private readonly executors = new Map<string, Executor>();
+  private readonly secrets: SecretProvider | undefined;
+  private readonly clock: Clock;
+  private readonly scheduler: Scheduler;
+  private readonly actions = new Map<string, ActionHandler>();
+  private readonly queue: SchedulerEvent[] = [];
+  private pumping = false;
+  private timer: unknown;
+  private timerAt: number | undefined;
+  private readonly attempts = new Map<string, RunningAttempt>();
+  private readonly loggers = new Map<string, RunLogger>();
+  private readonly waiters = new Map<string, Array<(r: RunReport) => void>>();
+  private readonly gate: PQueue;
+  private readonly ulid = monotonicFactory();
+  private readonly instanceId: string;
+  private readonly leaseTtlMs: number;
+  private readonly logOptions: LogPipelineOptions;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(options: EngineOptions) {
+    super();
+    const parsed = optionsSchema.safeParse({ concurrency: options.concurrency, leaseTtlMs: options.leaseTtlMs });
+    if (!parsed.success) {
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `Invalid engine options: ${parsed.error.issues.map((i) => `\`${i.path.join('.')}\` ${i.message}`).join('; ')}`,
+      );
+    }
+    this.store = options.store;
+    this.logStore = options.logs;
+    this.secrets = options.secrets;
+    this.clock = options.clock ?? systemClock;
+    this.instanceId = options.instanceId ?? `engine-${this.ulid().toLowerCase()}`;
+    this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
+    this.logOptions = options.logOptions ?? {};
+    const list = Array.isArray(options.executors)
+      ? (options.executors as readonly Executor[])
+      : Object.entries(options.executors as Record<string, Executor>).map(([name, e]) => ({ e, name }));
+    for (const item of list) {
+      const [name, e] = 'e' in item ? [item.name as string, item.e as Executor] : [(item as Executor).name, item as Executor];
+      this.executors.set(name, e);
+    }
+    if (this.executors.size === 0) throw new PipewrightError('INVALID_ARGUMENT', 'Engine needs at least one executor');
+    const concurrency = options.concurrency ?? 8;
+    // The scheduler already enforces the limit; the gate is the backstop that keeps
+    // executor calls bounded even if a command slipped through twice.
+    this.gate = new PQueue({ concurrency });
+    const names = [...this.executors.keys()];
+    const route = options.route ?? defaultRoute;
+    this.scheduler = new Scheduler({
+      now: () => this.clock.now(),
+      random: options.random ?? Math.random,
+      concurrency,
+      executors: names.map((name) => ({
+        name,
+        capacity: this.executors.get(name)?.capacity ?? Number.POSITIVE_INFINITY,
+      })),
+      route: (job) => {
+        const r = route(job, names);
+        return typeof r === 'string' ? { executor: r } : r;
+      },
+    });
+    if (options.recoverOnStart) {
+      this.recover().catch((err) => this.emit('error', err as Error));
+    }
+  }
+
+  /** Registers a function run by steps with `uses: name`. */
+  registerAction(name: string, handler: ActionHandler): void {
+    this.actions.set(name, handler);
+  }
+
+  /**
+   * Submits a pipeline (YAML text or a parsed spec) and returns at once; the run
+   * proceeds in the background. Invalid pipelines throw `PIPELINE_INVALID`.
+   */
+  async submit(pipeline: string | PipelineSpec, options: SubmitOptions = {}): Promise<RunHandle> {
+    this.assertOpen();
+    const spec = typeof pipeline === 'string' ? parsePipeline(pipeline, { actions: [...this.actions.keys()] }).spec : pipeline;
+    const inputs = resolveInputs(spec, options.inputs ?? {});
+    const now = this.clock.now();
+    const id = this.ulid(now).toLowerCase();
+    const trigger: Record<string, unknown> = { ...(options.trigger ?? {}) };
+    const ctx = { github: { run_id: id, workflow: spec.name ?? '', event_name: 'workflow_dispatch', ...trigger }, inputs };
+    const run: RunRecord = {
+      id,
+      pipelineName: spec.name ?? spec.file ?? 'pipeline',
+      specHash: createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16),
+      spec,
+      inputs,
+      trigger,
+      priority: options.priority ?? 0,
+      status: 'queued',
+      secretNames: options.secrets ?? referencedSecrets(JSON.stringify(spec)),
+      createdAt: now,
+    };
+    if (options.idempotencyKey !== undefined) run.idempotencyKey = options.idempotencyKey;
+    if (spec.concurrency) {
+      try {
+        run.concurrencyGroup = interpolate(spec.concurrency.group, ctx);
+        const cip = spec.concurrency.cancelInProgress;
+        const cancel = typeof cip === 'string' ? isTruthy(evaluateValue(cip, ctx)) : cip;
+        if (cancel) run.trigger = { ...trigger, __cancelInProgress: true };
+      } catch (err) {
+        throw new PipewrightError('PIPELINE_INVALID', `concurrency.group: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const jobs = initialJobs(id, spec, now);
+    const created = await this.store.createRun(run, jobs);
+    const handle = this.handle(created.run.id, created.created);
+    if (!created.created) return handle;
+    await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => false);
+    this.ensureLeaseTimer();
+    this.enqueue({ type: 'submit', run, jobs });
+    return handle;
+  }
+
+  /** Cancels a run, or one job of it (`{runId, job}`); a second call with `force` also aborts cleanup jobs. */
+  async cancel(target: string | { runId: string; job: string }, options: CancelOptions = {}): Promise<void> {
+    const runId = typeof target === 'string' ? target : target.runId;
+    if (!this.scheduler.hasRun(runId)) {
+      const stored = await this.store.getRun(runId);
+      if (!stored) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
+      return; // finished, or owned by another engine instance
+    }
+    const event: SchedulerEvent = {
+      type: 'cancel',
+      runId,
+      reason: options.reason ?? 'cancelled',
+      by: options.by ?? 'user',
+      force: options.force ?? false,
+    };
+    if (typeof target !== 'string') event.job = target.job;
+    this.enqueue(event);
+    await this.settle();
+  }
+
+  /** Resolves with the run's report once it has finished. */
+  async wait(runId: string): Promise<RunReport> {
+    if (!this.scheduler.hasRun(runId)) {
+      const report = await this.getRun(runId);
+      if (!report) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
+      if (['succeeded', 'failed', 'cancelled'].includes(report.run.status)) return report;
+      // Owned by another engine instance: poll the store.
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 250));
+        const r = await this.getRun(runId);
+        if (r && ['succeeded', 'failed', 'cancelled'].includes(r.run.status)) return r;
+      }
+    }
+    return new Promise((resolve) => {
+      const list = this.waiters.get(runId) ?? [];
+      list.push(resolve);
+      this.waiters.set(runId, list);
+    });
+  }
+
+  /** The current report of a run, or undefined when unknown. */
+  async getRun(runId: string): Promise<RunReport | undefined> {
+    const live = this.scheduler.snapshot(runId);
+    if (live) return buildReport(live.run, live.jobs);
+    const run = await this.store.getRun(runId);
+    if (!run) return undefined;
+    return buildReport(run, await this.store.getJobs(runId));
+  }
+
+  /** Stored runs, newest first. */
+  async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
+    return this.store.listRuns(query);
+  }
+
+  /**
+   * A run's log lines: stored lines after `after`, and with `follow` live lines
+   * until the run ends.
+   */
+  async *logs(runId: string, options: { follow?: boolean; after?: number; signal?: AbortSignal } = {}): AsyncIterable<LogLine[]> {
+    if (options.follow) {
+      const opts: { after?: number; signal?: AbortSignal } = {};
+      if (options.after !== undefined) opts.after = options.after;
+      if (options.signal !== undefined) opts.signal = options.signal;
+      for await (const batch of this.logStore.follow(runId, opts)) yield batch.lines;
+      return;
+    }
+    yield await this.logStore.read(runId, options.after === undefined ? {} : { after: options.after });
+  }
+
+  /** Loads unfinished runs from the store and continues them; attempts that were running are marked `lost`. */
+  async recover(): Promise<string[]> {
+    this.assertOpen();
+    const runs = await this.store.listRuns({ status: ['queued', 'running', 'cancelling'] });
+    const taken: string[] = [];
+    for (const run of runs.reverse()) {
+      if (this.scheduler.hasRun(run.id)) continue;
+      const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
+      if (!got) continue;
+      const jobs = await this.store.getJobs(run.id);
+      taken.push(run.id);
+      this.enqueue({ type: 'restore', run, jobs });
+    }
+    this.ensureLeaseTimer();
+    await this.settle();
+    return taken;
+  }
+
+  /** Stops the engine: aborts running attempts (as a forced cancel), flushes logs, closes executors. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const id of this.scheduler.runIds()) {
+      this.enqueue({ type: 'cancel', runId: id, reason: 'engine closing', by: 'engine', force: true });
+    }
+    await this.settle();
+    const deadline = Date.now() + 30_000;
+    while (this.attempts.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await this.settle();
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    await Promise.all([...this.loggers.values()].map((l) => l.close().catch(() => undefined)));
+    await Promise.all([...this.executors.values()].map((e) => e.close?.().catch(() => undefined)));
+  }
+
+  /** Resolves once every queued event has been processed and persisted. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 1000 && (this.pumping || this.queue.length); i++) await this.idle;
+  }
+
+  // ---- the loop -------------------------------------------------------------
+
+  private handle(id: string, created: boolean): RunHandle {
+    return {
+      id,
+      created,
+      wait: () => this.wait(id),
+      cancel: (o) => this.cancel(id, o),
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PipewrightError('ENGINE_CLOSED', 'The engine is closed; create a new Engine');
+  }
+
+  private enqueue(event: SchedulerEvent): void {
+    this.queue.push(event);
+    if (!this.pumping) this.idle = this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.queue.length) {
+        const commands: SchedulerCommand[] = [];
+        // Take everything queued: one store write per batch of events.
+        while (this.queue.length) {
+          const ev = this.queue.shift() as SchedulerEvent;
+          try {
+            commands.push(...this.scheduler.handle(ev));
+          } catch (err) {
+            this.emit('error', err as Error);
+          }
+        }
+        await this.persist();
+        for (const c of commands) this.execute(c);
+      }
+    } finally {
+      this.pumping = false;
+      this.rearm();
+    }
+  }
+
+  /** Writes changed records before their effects happen (DESIGN §4.8); retried with backoff. */
+  private async persist(): Promise<void> {
+    const dirty = this.scheduler.drainDirty();
+    if (!dirty.runs.length && !dirty.jobs.length && !dirty.added.length) return;
+    const write = async () => {
+      for (const a of dirty.added) await this.store.addJobs(a.runId, a.jobs);
+      await Promise.all(dirty.jobs.map((j) => this.store.putJob(j)));
+      await Promise.all(dirty.runs.map((r) => this.store.updateRun(r.id, stripId(r))));
+    };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (err) {
+        if (attempt >= 5) {
+          this.emit('error', err as Error);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  private execute(c: SchedulerCommand): void {
+    switch (c.type) {
+      case 'emit':
+        this.emitEvent(c.emit);
+        break;
+      case 'start':
+        this.startAttempt(c);
+        break;
+      case 'abort': {
+        const a = this.attempts.get(attemptKey(c.runId, c.jobId, c.attempt));
+        if (!a) break;
+        const reason: AbortReason = { ...c.reason, cleanupSignal: a.cleanup.signal };
+        if (!a.controller.signal.aborted) a.controller.abort(reason);
+        if (c.reason.force) a.cleanup.abort(reason);
+        break;
+      }
+      case 'runFinished':
+        void this.finishRun(c.runId);
+        break;
+    }
+  }
+
+  private emitEvent(e: SchedulerEmit): void {
+    const { event, ...payload } = e;
+    (this.emit as (name: string, payload: unknown) => boolean)(event, payload);
+  }
+
+  private logger(runId: string): RunLogger {
+    let l = this.loggers.get(runId);
+    if (!l) {
+      l = new RunLogger(this.logStore, runId, {
+        ...this.logOptions,
+        onBatch: (batch: LogBatch) => this.emit('log', batch),
+      });
+      this.loggers.set(runId, l);
+    }
+    return l;
+  }
+
+  private startAttempt(c: Extract<SchedulerCommand, { type: 'start' }>): void {
+    const key = attemptKey(c.runId, c.jobId, c.attempt);
+    const controller = new AbortController();
+    const cleanup = new AbortController();
+    const running: RunningAttempt = { controller, cleanup, sinks: new Map() };
+    this.attempts.set(key, running);
+    const executor = this.executors.get(c.executor) as Executor;
+    const logger = this.logger(c.runId);
+    const sinkFor = (stream: OutputStream, step: number): LogSink => {
+      const k = `${step}:${stream}`;
+      let s = running.sinks.get(k);
+      if (!s) {
+        s = logger.stream({ jobId: c.jobId, attempt: c.attempt, step, stream });
+        running.sinks.set(k, s);
+      }
+      return s;
+    };
+    const endStep = async (step: number) => {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const k = `${step}:${stream}`;
+        const s = running.sinks.get(k);
+        if (s) {
+          running.sinks.delete(k);
+          await s.end();
+        }
+      }
+    };
+    const finish = (outcome: AttemptOutcome) => {
+      void (async () => {
+        await Promise.all([...running.sinks.values()].map((s) => s.end().catch(() => undefined)));
+        running.sinks.clear();
+        this.attempts.delete(key);
+        this.enqueue({ type: 'attemptFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, outcome });
+      })();
+    };
+    const infra = (message: string): AttemptOutcome => ({
+      status: 'failed',
+      reason: 'infra',
+      message,
+      workerId: '',
+      steps: [],
+      outputs: {},
+    });
+    void this.gate
+      .add(async () => {
+        let secrets: Record<string, string> = {};
+        const names = this.secretNamesFor(c.runId, c.spec.job);
+        if (names.length) {
+          if (!this.secrets) throw new PipewrightError('INVALID_ARGUMENT', `the job references secrets (${names.join(', ')}) but the engine has no secret provider`);
+          secrets = await this.secrets.resolve(names, { runId: c.runId, jobId: c.jobId, attempt: c.attempt });
+          for (const v of Object.values(secrets)) if (v) logger.addMask(v);
+        }
+        const ctx: ExecContext = {
+          signal: controller.signal,
+          output: (stream, step, chunk) => sinkFor(stream, step).write(chunk),
+          secrets,
+          avoidWorkers: c.avoidWorkers,
+          actions: this.actions,
+          addMask: (v) => {
+            logger.addMask(v);
+          },
+          now: () => this.clock.now(),
+          events: {
+            stepStarted: (index, name, at) =>
+              this.enqueue({ type: 'stepStarted', runId: c.runId, jobId: c.jobId, attempt: c.attempt, index, name, at }),
+            stepFinished: (result) => {
+              void endStep(result.index);
+              this.enqueue({ type: 'stepFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, result });
+            },
+          },
+        };
+        try {
+          return await executor.runJob(c.spec, ctx);
+        } finally {
+          // Secret values are dropped with the context when the attempt ends.
+          secrets = {};
+        }
+      })
+      .then(
+        (outcome) => finish((outcome as AttemptOutcome | undefined) ?? infra('executor returned no outcome')),
+        (err: unknown) => {
+          const msg = err instanceof Error ? err.message : String(err);
+          logger.system({ jobId: c.jobId, attempt: c.attempt, step: -1 }, `[pipewright] ${c.executor} executor error: ${msg}`);
+          finish(infra(`${c.executor} executor error: ${msg}`));
+        },
+      );
+  }
+
+  private secretNamesFor(runId: string, job: JobSpec): string[] {
+    const live = this.scheduler.snapshot(runId);
+    const allowed = live?.run.secretNames ?? [];
+    const env = live?.run.spec.env ?? {};
+    const wanted = referencedSecrets(JSON.stringify(job) + JSON.stringify(env));
+    return wanted.filter((n) => allowed.includes(n) || allowed.length === 0);
+  }
+
+  private async finishRun(runId: string): Promise<void> {
+    const logger = this.loggers.get(runId);
+    this.loggers.delete(runId);
+    if (logger) await logger.close().catch((err) => this.emit('error', err as Error));
+    else await this.logStore.end(runId).catch(() => undefined);
+    await this.settle();
+    await this.store.releaseLease(runId, this.instanceId).catch(() => undefined);
+    const report = await this.getRun(runId);
+    const list = this.waiters.get(runId) ?? [];
+    this.waiters.delete(runId);
+    if (report) for (const w of list) w(report);
+  }
+
+  /** One timer for the scheduler's next deadline. */
+  private rearm(): void {
+    if (this.closed) return;
+    const next = this.scheduler.nextDeadline();
+    if (next === undefined) {
+      if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = undefined;
+      return;
+    }
+    if (this.timer !== undefined && this.timerAt === next) return;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = undefined;
+        this.enqueue({ type: 'tick' });
+      },
+      Math.max(0, next - this.clock.now()),
+    );
+  }
+
+  private ensureLeaseTimer(): void {
+    if (this.leaseTimer) return;
+    this.leaseTimer = setInterval(
+      () => {
+        for (const id of this.scheduler.runIds()) {
+          this.store.renewLease(id, this.instanceId, this.leaseTtlMs).catch((err) => this.emit('error', err as Error));
+        }
+      },
+      Math.max(1000, Math.floor(this.leaseTtlMs / 3)),
+    );
+    this.leaseTimer.unref();
+  }
+}
+
+function attemptKey(runId: string, jobId: string, attempt: number): string {
+  return `${runId}\u0000${jobId}\u0000${attempt}`;
+}
+
+function stripId(r: RunRecord): Omit<RunRecord, 'id'> {
+  const { id: _id, ...rest } = r;
+  return rest;
+}
+
+/** Sends `container:` jobs to the `docker` executor, the rest to `process` (or the only executor). */
+export function defaultRoute(job: JobSpec, executors: readonly string[]): string | { error: string } {
+  if (job.container) {
+    if (executors.includes('docker')) return 'docker';
+    return {
+      error: `job \`${job.id}\` runs in a container (${job.container.image}) but no docker executor is configured; run with \`--executor docker\` or add a DockerExecutor`,
+    };
+  }
+  if (executors.includes('process')) return 'process';
+  if (executors.length === 1) return executors[0] as string;
+  return { error: `no executor for job \`${job.id}\` (runs-on: ${job.runsOn.join(', ') || 'none'})` };
+}
+
+/** Applies workflow_dispatch input defaults and checks required inputs. */
+export function resolveInputs(spec: PipelineSpec, given: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(spec.inputs)) {
+    if (name in given) {
+      const v = given[name];
+      if (def.type === 'boolean' && typeof v === 'string') out[name] = v === 'true';
+      else if (def.type === 'number' && typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) out[name] = Number(v);
+      else out[name] = v;
+      if (def.type === 'choice' && def.options && !def.options.includes(String(v))) {
+        throw new PipewrightError(
+          'INVALID_ARGUMENT',
+          `input \`${name}\` must be one of ${def.options.join(', ')}, got \`${String(v)}\``,
+        );
+      }
+    } else if (def.default !== undefined) out[name] = def.default;
+    else if (def.required) {
+      throw new PipewrightError('INVALID_ARGUMENT', `input \`${name}\` is required; pass it with --input ${name}=VALUE`);
+    } else out[name] = '';
+  }
+  for (const [k, v] of Object.entries(given)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+/** Re-export for convenience: the job records of a run's initial plan. */
+export { initialJobs };
+
+/** Seeded random source, re-exported for replayable engines. */
+export { seededRandom };

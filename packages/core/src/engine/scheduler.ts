@@ -1,0 +1,1048 @@
+import { evaluateCondition, evaluateValue, type ExprContext, isCleanupCondition, isTruthy } from '../expr/index.js';
+import { expandMatrix } from '../plan/matrix.js';
+import { expandJob, instanceIds, isDynamicMatrix } from '../plan/plan.js';
+import type { AttemptOutcome, AttemptSpec, FailureReason, StepResult } from '../ports/executor.js';
+import type { AttemptRecord, CancelRequest, JobRecord, JobStatus, Reason, RunRecord, StepRecord } from '../ports/state.js';
+import type { JobSpec, MatrixSpec } from '../spec/types.js';
+import type { AbortReason } from '../steps/abort.js';
+import type { Random } from './clock.js';
+import { decideRetry } from './retry.js';
+
+/*
+ * The scheduling layer as a state machine: `handle(event)` mutates the state and
+ * returns the commands the engine must carry out (start or abort an attempt, emit
+ * an event, finish a run). Time and randomness are injected, nothing here does I/O,
+ * so every rule is testable without timers and a run replays from its events.
+ */
+
+/** Static facts about an executor the scheduler places work on. */
+export interface ExecutorSlot {
+  name: string;
+  capacity: number;
+}
+
+/** Picks the executor for a job, or undefined when none can run it (with why). */
+export type Router = (job: JobSpec) => { executor: string } | { error: string };
+
+/** Scheduler configuration. */
+export interface SchedulerOptions {
+  now: () => number;
+  random: Random;
+  /** Global limit of running attempts. */
+  concurrency: number;
+  executors: readonly ExecutorSlot[];
+  route: Router;
+}
+
+/** Inputs of the state machine. */
+export type SchedulerEvent =
+  | { type: 'submit'; run: RunRecord; jobs: JobRecord[] }
+  | { type: 'restore'; run: RunRecord; jobs: JobRecord[] }
+  | { type: 'attemptFinished'; runId: string; jobId: string; attempt: number; outcome: AttemptOutcome }
+  | { type: 'attemptWorker'; runId: string; jobId: string; attempt: number; workerId: string }
+  | { type: 'stepStarted'; runId: string; jobId: string; attempt: number; index: number; name: string; at: number }
+  | { type: 'stepFinished'; runId: string; jobId: string; attempt: number; result: StepResult }
+  | {
+      type: 'cancel';
+      runId: string;
+      job?: string;
+      reason: string;
+      by: string;
+      force: boolean;
+      supersededBy?: string;
+      timeout?: boolean;
+    }
+  | { type: 'tick' };
+
+/** Notifications the engine re-emits to its listeners. */
+export type SchedulerEmit =
+  | { event: 'run:queued'; runId: string }
+  | { event: 'run:started'; runId: string }
+  | { event: 'run:cancelling'; runId: string; cancel: CancelRequest }
+  | { event: 'job:queued'; runId: string; jobId: string }
+  | { event: 'job:started'; runId: string; jobId: string }
+  | { event: 'job:retrying'; runId: string; jobId: string; attempt: number; delayMs: number }
+  | { event: 'attempt:started'; runId: string; jobId: string; attempt: number; executor: string }
+  | { event: 'attempt:finished'; runId: string; jobId: string; attempt: number; status: string; reason?: Reason }
+  | { event: 'step:started'; runId: string; jobId: string; attempt: number; step: number; name: string }
+  | { event: 'step:finished'; runId: string; jobId: string; attempt: number; step: number; status: string }
+  | { event: 'job:finished'; runId: string; jobId: string; status: JobStatus; reason?: Reason }
+  | { event: 'run:finished'; runId: string; status: string; reason?: Reason };
+
+/** Outputs of the state machine. */
+export type SchedulerCommand =
+  | { type: 'start'; runId: string; jobId: string; attempt: number; executor: string; spec: AttemptSpec; avoidWorkers: string[] }
+  | { type: 'abort'; runId: string; jobId: string; attempt: number; reason: AbortReason }
+  | { type: 'emit'; emit: SchedulerEmit }
+  | { type: 'runFinished'; runId: string };
+
+interface SBase {
+  key: string;
+  spec: JobSpec;
+  instances: string[];
+  evaluated: boolean;
+  dependents: string[];
+  cleanup: boolean;
+  failFast: boolean;
+  maxParallel: number;
+  running: number;
+}
+
+interface SJob {
+  rec: JobRecord;
+  base: SBase;
+  readyAt?: number;
+  deadline?: number;
+  continuedOnError: boolean;
+  timeoutMs: number;
+  aborting?: 'timeout' | 'cancel' | 'force';
+  cancelRequested?: boolean;
+}
+
+interface SRun {
+  rec: RunRecord;
+  jobs: Map<string, SJob>;
+  bases: Map<string, SBase>;
+  ready: SJob[];
+  waiting: Set<SJob>;
+  running: Set<SJob>;
+  unfinished: number;
+  deadline?: number;
+  served: number;
+  github: Record<string, unknown>;
+}
+
+const TERMINAL_JOB: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'skipped']);
+const TERMINAL_RUN = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** True when a job status is final. */
+export function isTerminalJob(status: JobStatus): boolean {
+  return TERMINAL_JOB.has(status);
+}
+
+/** The `needs.<id>.result` value of a set of instances. */
+export function resultOf(jobs: readonly { rec: JobRecord; continuedOnError: boolean }[]): string {
+  if (jobs.some((j) => j.rec.status === 'failed' && !j.continuedOnError)) return 'failure';
+  if (jobs.some((j) => j.rec.status === 'cancelled')) return 'cancelled';
+  if (jobs.length > 0 && jobs.every((j) => j.rec.status === 'skipped')) return 'skipped';
+  return 'success';
+}
+
+/** The guarded job transitions; anything else is a bug and throws. */
+const JOB_TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
+  pending: ['queued', 'skipped', 'cancelled', 'failed'],
+  queued: ['running', 'cancelled', 'failed'],
+  running: ['succeeded', 'failed', 'cancelled', 'retrying'],
+  retrying: ['queued', 'cancelled', 'failed'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+  skipped: [],
+};
+
+/** Moves a job to `to`, or throws when the transition is illegal. */
+export function transitionJob(rec: JobRecord, to: JobStatus): void {
+  if (!JOB_TRANSITIONS[rec.status].includes(to)) {
+    throw new Error(`illegal job transition ${rec.status} -> ${to} (${rec.runId}/${rec.id})`);
+  }
+  rec.status = to;
+}
+
+/** The scheduling state machine. */
+export class Scheduler {
+  private readonly runs = new Map<string, SRun>();
+  private readonly slots = new Map<string, { capacity: number; running: number }>();
+  private running = 0;
+  private servedCounter = 0;
+  private readonly groups = new Map<string, { running?: string | undefined; pending?: string | undefined }>();
+  private readonly dirtyJobs = new Map<string, JobRecord>();
+  private readonly newJobs = new Map<string, JobRecord[]>();
+  private readonly dirtyRuns = new Map<string, RunRecord>();
+  private cmds: SchedulerCommand[] = [];
+
+  constructor(private readonly opts: SchedulerOptions) {
+    for (const e of opts.executors) this.slots.set(e.name, { capacity: e.capacity, running: 0 });
+  }
+
+  /** Feeds one event; returns the commands to carry out. */
+  handle(event: SchedulerEvent): SchedulerCommand[] {
+    this.cmds = [];
+    switch (event.type) {
+      case 'submit':
+        this.onSubmit(event.run, event.jobs, false);
+        break;
+      case 'restore':
+        this.onSubmit(event.run, event.jobs, true);
+        break;
+      case 'attemptFinished':
+        this.onAttemptFinished(event.runId, event.jobId, event.attempt, event.outcome);
+        break;
+      case 'attemptWorker': {
+        const a = this.attemptOf(event.runId, event.jobId, event.attempt);
+        if (a) {
+          a.workerId = event.workerId;
+          this.touch(this.runs.get(event.runId)?.jobs.get(event.jobId));
+        }
+        break;
+      }
+      case 'stepStarted':
+        this.onStepStarted(event);
+        break;
+      case 'stepFinished':
+        this.onStepFinished(event);
+        break;
+      case 'cancel':
+        this.onCancel(event);
+        break;
+      case 'tick':
+        this.onTick();
+        break;
+    }
+    this.dispatch();
+    return this.cmds;
+  }
+
+  /** Records changed since the last drain, for the engine to persist before acting. */
+  drainDirty(): { runs: RunRecord[]; jobs: JobRecord[]; added: Array<{ runId: string; jobs: JobRecord[] }> } {
+    const out = {
+      runs: [...this.dirtyRuns.values()],
+      jobs: [...this.dirtyJobs.values()],
+      added: [...this.newJobs].map(([runId, jobs]) => ({ runId, jobs })),
+    };
+    this.dirtyRuns.clear();
+    this.dirtyJobs.clear();
+    this.newJobs.clear();
+    return out;
+  }
+
+  /** The earliest time something is due (attempt timeout, retry backoff, run timeout). */
+  nextDeadline(): number | undefined {
+    let next: number | undefined;
+    const consider = (t: number | undefined) => {
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    };
+    for (const run of this.runs.values()) {
+      if (run.rec.status === 'running') consider(run.deadline);
+      for (const j of run.running) if (!j.aborting) consider(j.deadline);
+      for (const j of run.waiting) consider(j.readyAt);
+    }
+    return next;
+  }
+
+  /** Number of attempts running now. */
+  get runningCount(): number {
+    return this.running;
+  }
+
+  /** True while the scheduler holds a run (not yet finished). */
+  hasRun(runId: string): boolean {
+    return this.runs.has(runId);
+  }
+
+  /** Live records of a run (read-only use). */
+  snapshot(runId: string): { run: RunRecord; jobs: JobRecord[] } | undefined {
+    const run = this.runs.get(runId);
+    if (!run) return undefined;
+    return { run: run.rec, jobs: [...run.jobs.values()].map((j) => j.rec) };
+  }
+
+  /** Ids of runs currently held. */
+  runIds(): string[] {
+    return [...this.runs.keys()];
+  }
+
+  // ---- events -------------------------------------------------------------
+
+  private onSubmit(rec: RunRecord, jobs: JobRecord[], restoring: boolean): void {
+    const run: SRun = {
+      rec,
+      jobs: new Map(),
+      bases: new Map(),
+      ready: [],
+      waiting: new Set(),
+      running: new Set(),
+      unfinished: 0,
+      served: 0,
+      github: {
+        run_id: rec.id,
+        workflow: rec.pipelineName,
+        event_name: (rec.trigger.event as string | undefined) ?? 'workflow_dispatch',
+        ...rec.trigger,
+      },
+    };
+    this.runs.set(rec.id, run);
+    const spec = rec.spec;
+    for (const [key, js] of Object.entries(spec.jobs)) {
+      run.bases.set(key, {
+        key,
+        spec: js,
+        instances: [],
+        evaluated: false,
+        dependents: [],
+        cleanup: isCleanupCondition(js.if),
+        failFast: true,
+        maxParallel: Number.POSITIVE_INFINITY,
+        running: 0,
+      });
+    }
+    for (const base of run.bases.values())
+      for (const n of base.spec.needs) run.bases.get(n)?.dependents.push(base.key);
+    for (const jr of jobs) this.addJob(run, jr);
+    if (restoring) {
+      this.restore(run);
+      return;
+    }
+    this.emit({ event: 'run:queued', runId: rec.id });
+    const group = rec.concurrencyGroup;
+    if (group !== undefined) {
+      const g = this.groups.get(group) ?? {};
+      this.groups.set(group, g);
+      if (g.running !== undefined && this.runs.has(g.running)) {
+        if (g.pending !== undefined) {
+          this.onCancel({
+            type: 'cancel',
+            runId: g.pending,
+            reason: `superseded by run ${rec.id}`,
+            by: 'concurrency',
+            force: false,
+            supersededBy: rec.id,
+          });
+        }
+        g.pending = rec.id;
+        const cancelInProgress = rec.trigger.__cancelInProgress === true;
+        if (cancelInProgress) {
+          this.onCancel({
+            type: 'cancel',
+            runId: g.running,
+            reason: `superseded by run ${rec.id}`,
+            by: 'concurrency',
+            force: false,
+            supersededBy: rec.id,
+          });
+        }
+        return;
+      }
+      g.running = rec.id;
+    }
+    this.startRun(run);
+  }
+
+  private addJob(run: SRun, jr: JobRecord): SJob {
+    const base = run.bases.get(jr.job) as SBase;
+    const j: SJob = { rec: jr, base, continuedOnError: false, timeoutMs: base.spec.timeoutMs };
+    run.jobs.set(jr.id, j);
+    base.instances.push(jr.id);
+    if (!isTerminalJob(jr.status)) run.unfinished++;
+    return j;
+  }
+
+  private startRun(run: SRun): void {
+    const now = this.opts.now();
+    run.rec.status = 'running';
+    run.rec.startedAt = now;
+    if (run.rec.spec.timeoutMs !== undefined) run.deadline = now + run.rec.spec.timeoutMs;
+    this.touchRun(run);
+    this.emit({ event: 'run:started', runId: run.rec.id });
+    for (const base of run.bases.values()) if (base.spec.needs.length === 0) this.evaluateBase(run, base);
+    this.checkRunDone(run);
+  }
+
+  /** Rebuilds a run after a restart: lost attempts are failed as `lost` and retried per policy. */
+  private restore(run: SRun): void {
+    const now = this.opts.now();
+    if (run.rec.status === 'queued') {
+      const group = run.rec.concurrencyGroup;
+      if (group !== undefined) {
+        const g = this.groups.get(group) ?? {};
+        this.groups.set(group, g);
+        if (g.running !== undefined && g.running !== run.rec.id) {
+          g.pending = run.rec.id;
+          return;
+        }
+        g.running = run.rec.id;
+      }
+      this.startRun(run);
+      return;
+    }
+    if (run.rec.concurrencyGroup !== undefined) {
+      const g = this.groups.get(run.rec.concurrencyGroup) ?? {};
+      g.running = run.rec.id;
+      this.groups.set(run.rec.concurrencyGroup, g);
+    }
+    if (run.rec.spec.timeoutMs !== undefined && run.rec.startedAt !== undefined)
+      run.deadline = run.rec.startedAt + run.rec.spec.timeoutMs;
+    for (const base of run.bases.values()) {
+      if (base.instances.length === 0) continue;
+      const first = run.jobs.get(base.instances[0] as string) as SJob;
+      base.evaluated = first.rec.status !== 'pending';
+      if (base.evaluated) this.applyJobSettings(run, base);
+    }
+    for (const j of run.jobs.values()) {
+      const s = j.rec.status;
+      if (s === 'running') {
+        const a = j.rec.attempts[j.rec.attempts.length - 1];
+        if (a && a.status === 'running') {
+          a.status = 'failed';
+          a.reason = 'lost';
+          a.message = 'the engine that ran this attempt stopped; the attempt was lost';
+          a.finishedAt = now;
+        }
+        this.afterFailure(run, j, a, { status: 'failed', reason: 'lost', workerId: a?.workerId ?? '', steps: [], outputs: {} });
+      } else if (s === 'queued') {
+        run.ready.push(j);
+      } else if (s === 'retrying') {
+        j.readyAt = now;
+        run.waiting.add(j);
+      }
+    }
+    // Bases whose needs finished while no engine was watching.
+    for (const base of run.bases.values()) if (!base.evaluated && this.needsDone(run, base)) this.evaluateBase(run, base);
+    if (run.rec.status === 'cancelling') this.applyCancel(run, run.rec.cancel?.force ?? false);
+    this.checkRunDone(run);
+  }
+
+  private onStepStarted(e: Extract<SchedulerEvent, { type: 'stepStarted' }>): void {
+    const a = this.attemptOf(e.runId, e.jobId, e.attempt);
+    if (!a) return;
+    const step: StepRecord = { index: e.index, name: e.name, status: 'running', startedAt: e.at };
+    a.steps[e.index] = step;
+    for (let i = 0; i < e.index; i++) a.steps[i] ??= { index: i, name: `step ${i + 1}`, status: 'pending' };
+    this.touch(this.runs.get(e.runId)?.jobs.get(e.jobId));
+    this.emit({ event: 'step:started', runId: e.runId, jobId: e.jobId, attempt: e.attempt, step: e.index, name: e.name });
+  }
+
+  private onStepFinished(e: Extract<SchedulerEvent, { type: 'stepFinished' }>): void {
+    const a = this.attemptOf(e.runId, e.jobId, e.attempt);
+    if (!a) return;
+    a.steps[e.result.index] = stepRecordOf(e.result, a.steps[e.result.index]);
+    this.touch(this.runs.get(e.runId)?.jobs.get(e.jobId));
+    this.emit({
+      event: 'step:finished',
+      runId: e.runId,
+      jobId: e.jobId,
+      attempt: e.attempt,
+      step: e.result.index,
+      status: e.result.status,
+    });
+  }
+
+  private onAttemptFinished(runId: string, jobId: string, number: number, outcome: AttemptOutcome): void {
+    const run = this.runs.get(runId);
+    const j = run?.jobs.get(jobId);
+    if (!run || !j || j.rec.status !== 'running') return;
+    const a = j.rec.attempts[number - 1];
+    if (!a || a.status !== 'running') return;
+    const now = this.opts.now();
+    this.release(run, j);
+    let status = outcome.status;
+    let reason: Reason | undefined = outcome.reason;
+    if (j.aborting === 'timeout' && status !== 'succeeded') {
+      status = 'failed';
+      reason = 'timeout';
+    } else if ((j.aborting === 'cancel' || j.aborting === 'force') && status !== 'succeeded') {
+      status = 'cancelled';
+      reason = 'cancelled';
+    }
+    a.status = status;
+    if (reason !== undefined) a.reason = reason;
+    else delete a.reason;
+    if (outcome.message !== undefined) a.message = outcome.message;
+    if (outcome.exitCode !== undefined) a.exitCode = outcome.exitCode;
+    if (outcome.workerId) a.workerId = outcome.workerId;
+    a.finishedAt = now;
+    if (outcome.steps.length) a.steps = outcome.steps.map((s) => stepRecordOf(s, a.steps[s.index]));
+    delete j.aborting;
+    this.emit({
+      event: 'attempt:finished',
+      runId,
+      jobId,
+      attempt: number,
+      status,
+      ...(reason === undefined ? {} : { reason }),
+    });
+    if (status === 'succeeded') {
+      j.rec.outputs = { ...outcome.outputs };
+      this.finishJob(run, j, 'succeeded');
+    } else if (status === 'cancelled') {
+      this.finishJob(run, j, 'cancelled', 'cancelled', outcome.message);
+    } else {
+      this.afterFailure(run, j, a, { ...outcome, status: 'failed', ...(reason === undefined ? {} : { reason: reason as FailureReason }) });
+    }
+  }
+
+  private afterFailure(run: SRun, j: SJob, a: AttemptRecord | undefined, outcome: AttemptOutcome): void {
+    const now = this.opts.now();
+    const policy = j.base.spec.retry;
+    const cancelling = run.rec.status === 'cancelling' || j.cancelRequested;
+    const first = j.rec.attempts[0];
+    const decision = cancelling
+      ? ({ retry: false, why: 'the run is being cancelled' } as const)
+      : decideRetry(
+          policy,
+          {
+            number: a?.number ?? j.rec.attempts.length,
+            reason: outcome.reason,
+            exitCode: outcome.exitCode,
+            nonRetryable: outcome.nonRetryable,
+            retryAfterMs: outcome.retryAfterMs,
+            firstStartedAt: first?.startedAt ?? now,
+            now,
+          },
+          this.opts.random,
+        );
+    if (decision.retry) {
+      transitionJob(j.rec, 'retrying');
+      j.readyAt = now + decision.delayMs;
+      run.waiting.add(j);
+      this.touch(j);
+      this.emit({
+        event: 'job:retrying',
+        runId: run.rec.id,
+        jobId: j.rec.id,
+        attempt: (a?.number ?? 0) + 1,
+        delayMs: decision.delayMs,
+      });
+      return;
+    }
+    const reason = outcome.reason ?? 'exit_code';
+    const msg = outcome.message ?? a?.message;
+    this.finishJob(run, j, 'failed', reason, msg);
+  }
+
+  private onCancel(e: Extract<SchedulerEvent, { type: 'cancel' }>): void {
+    const run = this.runs.get(e.runId);
+    if (!run || TERMINAL_RUN.has(run.rec.status)) return;
+    const now = this.opts.now();
+    if (e.job !== undefined) {
+      const targets = [...run.jobs.values()].filter((j) => j.rec.id === e.job || j.rec.job === e.job);
+      for (const j of targets) this.cancelJob(run, j, e.force ? 'force' : 'cancel', `cancelled by ${e.by}: ${e.reason}`);
+      return;
+    }
+    const already = run.rec.cancel;
+    if (already && (already.force || !e.force)) return;
+    const cancel: CancelRequest = { by: e.by, reason: e.reason, at: now, force: e.force };
+    if (e.supersededBy !== undefined) cancel.supersededBy = e.supersededBy;
+    run.rec.cancel = already ? { ...already, force: true } : cancel;
+    if (e.timeout) run.rec.reason = 'timeout';
+    if (run.rec.status === 'queued') {
+      // Never started (waiting on its concurrency group): nothing to clean up.
+      run.rec.status = 'cancelling';
+      for (const j of run.jobs.values()) this.finishJob(run, j, 'cancelled', 'cancelled', `run cancelled: ${e.reason}`);
+      this.checkRunDone(run);
+      return;
+    }
+    run.rec.status = 'cancelling';
+    this.touchRun(run);
+    this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
+    this.applyCancel(run, run.rec.cancel.force);
+    this.checkRunDone(run);
+  }
+
+  /** Applies a run cancel: abort running work, cancel what has not started; cleanup jobs survive unless forced. */
+  private applyCancel(run: SRun, force: boolean): void {
+    const why = `run cancelled: ${run.rec.cancel?.reason ?? 'cancelled'}`;
+    for (const j of [...run.jobs.values()]) {
+      if (isTerminalJob(j.rec.status)) continue;
+      const cleanup = j.base.cleanup;
+      if (cleanup && !force) continue;
+      if (j.rec.status === 'pending') this.finishJob(run, j, 'cancelled', 'upstream', why);
+      else this.cancelJob(run, j, force ? 'force' : 'cancel', why);
+    }
+  }
+
+  private cancelJob(run: SRun, j: SJob, kind: 'cancel' | 'force', why: string): void {
+    j.cancelRequested = true;
+    const s = j.rec.status;
+    if (isTerminalJob(s)) return;
+    if (s === 'running') {
+      if (j.aborting === kind || j.aborting === 'force') return;
+      if (j.aborting === 'timeout' && kind !== 'force') return;
+      j.aborting = kind;
+      const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
+      this.cmds.push({
+        type: 'abort',
+        runId: run.rec.id,
+        jobId: j.rec.id,
+        attempt: a.number,
+        reason: { type: 'cancel', force: kind === 'force', message: why },
+      });
+      return;
+    }
+    this.finishJob(run, j, 'cancelled', s === 'pending' ? 'upstream' : 'cancelled', why);
+  }
+
+  private onTick(): void {
+    const now = this.opts.now();
+    for (const run of [...this.runs.values()]) {
+      if (run.rec.status === 'running' && run.deadline !== undefined && run.deadline <= now) {
+        this.onCancel({
+          type: 'cancel',
+          runId: run.rec.id,
+          reason: `run timeout of ${run.rec.spec.timeoutMs} ms reached`,
+          by: 'timeout',
+          force: false,
+          timeout: true,
+        });
+      }
+      for (const j of run.running) {
+        if (j.aborting || j.deadline === undefined || j.deadline > now) continue;
+        j.aborting = 'timeout';
+        const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
+        this.cmds.push({
+          type: 'abort',
+          runId: run.rec.id,
+          jobId: j.rec.id,
+          attempt: a.number,
+          reason: { type: 'timeout', message: `job timeout of ${j.timeoutMs} ms reached` },
+        });
+      }
+      for (const j of [...run.waiting]) {
+        if ((j.readyAt ?? 0) > now) continue;
+        run.waiting.delete(j);
+        delete j.readyAt;
+        transitionJob(j.rec, 'queued');
+        this.touch(j);
+        run.ready.push(j);
+        this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
+      }
+    }
+  }
+
+  // ---- readiness ----------------------------------------------------------
+
+  private needsDone(run: SRun, base: SBase): boolean {
+    for (const n of base.spec.needs) {
+      const nb = run.bases.get(n);
+      if (!nb) continue;
+      if (!nb.evaluated) return false;
+      for (const id of nb.instances) if (!isTerminalJob((run.jobs.get(id) as SJob).rec.status)) return false;
+    }
+    return true;
+  }
+
+  /** `needs` context of a job: result and outputs of each need (matrix outputs merged, last wins). */
+  private needsContext(run: SRun, base: SBase): Record<string, unknown> {
+    const ctx: Record<string, unknown> = {};
+    for (const n of base.spec.needs) {
+      const nb = run.bases.get(n);
+      if (!nb) continue;
+      const inst = nb.instances.map((id) => run.jobs.get(id) as SJob);
+      const outputs: Record<string, string> = {};
+      for (const j of inst) Object.assign(outputs, j.rec.outputs);
+      ctx[n] = { result: resultOf(inst), outputs };
+    }
+    return ctx;
+  }
+
+  private ancestorFailed(run: SRun, base: SBase): boolean {
+    const seen = new Set<string>();
+    const stack = [...base.spec.needs];
+    while (stack.length) {
+      const n = stack.pop() as string;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      const nb = run.bases.get(n);
+      if (!nb) continue;
+      for (const id of nb.instances) {
+        const j = run.jobs.get(id) as SJob;
+        if (j.rec.status === 'failed' && !j.continuedOnError) return true;
+      }
+      stack.push(...nb.spec.needs);
+    }
+    return false;
+  }
+
+  private baseContext(run: SRun, base: SBase): ExprContext {
+    return {
+      github: run.github,
+      inputs: run.rec.inputs,
+      needs: this.needsContext(run, base),
+      env: run.rec.spec.env,
+      vars: {},
+      runner: { os: process.platform === 'darwin' ? 'macOS' : 'Linux', arch: process.arch, name: 'pipewright' },
+      job: { status: 'success' },
+    };
+  }
+
+  /** DESIGN §4.1: evaluate a base job once all its needs are terminal. */
+  private evaluateBase(run: SRun, base: SBase): void {
+    if (base.evaluated) return;
+    base.evaluated = true;
+    const pendingInst = base.instances.map((id) => run.jobs.get(id) as SJob).filter((j) => j.rec.status === 'pending');
+    const cancelling = run.rec.status === 'cancelling';
+    if (cancelling && (!base.cleanup || run.rec.cancel?.force)) {
+      for (const j of pendingInst) this.finishJob(run, j, 'cancelled', 'upstream', 'the run was cancelled before this job started');
+      return;
+    }
+    const ctx = this.baseContext(run, base);
+    const needs = ctx.needs as Record<string, { result: string }>;
+    const allSucceeded = Object.values(needs).every((n) => n.result === 'success');
+    const status = { success: allSucceeded && !cancelling, failure: this.ancestorFailed(run, base), cancelled: cancelling };
+    let ok: boolean;
+    try {
+      ok = evaluateCondition(base.spec.if, ctx, status);
+    } catch (err) {
+      for (const j of pendingInst) this.finishJob(run, j, 'failed', 'infra', `if: ${(err as Error).message}`);
+      return;
+    }
+    if (!ok) {
+      const reason: Reason = allSucceeded ? 'condition' : 'upstream';
+      for (const j of pendingInst) this.finishJob(run, j, 'skipped', reason);
+      return;
+    }
+    let instances = pendingInst;
+    if (base.spec.strategy?.matrix !== undefined && isDynamicMatrix(base.spec.strategy.matrix)) {
+      try {
+        instances = this.expandDynamic(run, base, ctx, pendingInst);
+      } catch (err) {
+        for (const j of pendingInst) this.finishJob(run, j, 'failed', 'infra', `strategy.matrix: ${(err as Error).message}`);
+        return;
+      }
+    }
+    this.applyJobSettings(run, base, ctx);
+    for (const j of instances) {
+      transitionJob(j.rec, 'queued');
+      this.touch(j);
+      run.ready.push(j);
+      this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
+    }
+    if (instances.length === 0) this.checkDependents(run, base);
+  }
+
+  /** Evaluates settings that may be expressions: fail-fast, max-parallel, timeouts, continue-on-error. */
+  private applyJobSettings(run: SRun, base: SBase, ctx: ExprContext = this.baseContext(run, base)): void {
+    const strat = base.spec.strategy;
+    if (strat) {
+      base.failFast = typeof strat.failFast === 'string' ? isTruthy(safeValue(strat.failFast, ctx)) : strat.failFast;
+      if (strat.maxParallel !== undefined) {
+        const mp = typeof strat.maxParallel === 'string' ? Number(safeValue(strat.maxParallel, ctx)) : strat.maxParallel;
+        if (Number.isFinite(mp) && mp >= 1) base.maxParallel = Math.floor(mp);
+      }
+    }
+    for (const id of base.instances) {
+      const j = run.jobs.get(id) as SJob;
+      const jctx = { ...ctx, matrix: j.rec.matrix };
+      const coe = base.spec.continueOnError;
+      j.continuedOnError = false;
+      (j as { coe?: boolean }).coe = typeof coe === 'string' ? isTruthy(safeValue(coe, jctx)) : coe;
+      if (base.spec.timeoutMinutesExpr !== undefined) {
+        const m = Number(safeValue(base.spec.timeoutMinutesExpr, jctx));
+        if (Number.isFinite(m) && m > 0) j.timeoutMs = Math.round(m * 60_000);
+      }
+    }
+  }
+
+  private expandDynamic(run: SRun, base: SBase, ctx: ExprContext, placeholder: SJob[]): SJob[] {
+    const m = base.spec.strategy?.matrix as MatrixSpec | string;
+    let literal: unknown;
+    if (typeof m === 'string') literal = evaluateValue(m, ctx);
+    else {
+      const axes: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(m.axes)) axes[k] = resolveDeep(v, ctx);
+      literal = {
+        ...axes,
+        include: resolveDeep(m.include, ctx),
+        exclude: resolveDeep(m.exclude, ctx),
+      };
+    }
+    if (!literal || typeof literal !== 'object' || Array.isArray(literal))
+      throw new Error('the matrix expression did not yield a mapping of axes');
+    const { include, exclude, ...axes } = literal as Record<string, unknown>;
+    for (const [k, v] of Object.entries(axes))
+      if (!Array.isArray(v)) throw new Error(`matrix axis \`${k}\` is not a list after evaluation`);
+    const spec: MatrixSpec = {
+      axes: axes as Record<string, unknown[]>,
+      include: (Array.isArray(include) ? include : []) as Record<string, unknown>[],
+      exclude: (Array.isArray(exclude) ? exclude : []) as Record<string, unknown>[],
+    };
+    const combos = expandMatrix(spec);
+    // Replace the placeholder instance by the real ones.
+    for (const p of placeholder) {
+      run.jobs.delete(p.rec.id);
+      run.unfinished--;
+      this.dirtyJobs.delete(`${run.rec.id}\u0000${p.rec.id}`);
+    }
+    base.instances = [];
+    const ids = instanceIds(base.key, combos);
+    const now = this.opts.now();
+    const added: SJob[] = [];
+    const placeholderRec = placeholder[0]?.rec;
+    combos.forEach((matrix, i) => {
+      const id = ids[i] as string;
+      // A single combination keeps the placeholder's id so stored records stay consistent.
+      const rec: JobRecord = {
+        runId: run.rec.id,
+        id: combos.length === 1 && placeholderRec ? placeholderRec.id : id,
+        job: base.key,
+        matrix,
+        needs: [...base.spec.needs],
+        status: 'pending',
+        outputs: {},
+        attempts: [],
+        createdAt: now,
+      };
+      added.push(this.addJob(run, rec));
+    });
+    const list = this.newJobs.get(run.rec.id) ?? [];
+    list.push(...added.map((j) => j.rec));
+    this.newJobs.set(run.rec.id, list);
+    // The placeholder record in the store becomes skipped-by-expansion unless reused.
+    for (const p of placeholder) {
+      if (added.some((a) => a.rec.id === p.rec.id)) continue;
+      p.rec.status = 'skipped';
+      p.rec.reason = 'condition';
+      p.rec.message = `expanded into ${combos.length} matrix instance(s)`;
+      this.dirtyJobs.set(`${run.rec.id}\u0000${p.rec.id}`, p.rec);
+    }
+    return added;
+  }
+
+  private checkDependents(run: SRun, base: SBase): void {
+    for (const d of base.dependents) {
+      const db = run.bases.get(d);
+      if (db && !db.evaluated && this.needsDone(run, db)) this.evaluateBase(run, db);
+    }
+  }
+
+  // ---- dispatch -----------------------------------------------------------
+
+  /** DESIGN §4.5: start ready jobs within the limits, round-robin across runs, priority first. */
+  private dispatch(): void {
+    const blocked = new Set<SRun>();
+    while (this.running < this.opts.concurrency) {
+      let pick: SRun | undefined;
+      for (const run of this.runs.values()) {
+        if (run.ready.length === 0 || blocked.has(run)) continue;
+        if (
+          !pick ||
+          run.rec.priority > pick.rec.priority ||
+          (run.rec.priority === pick.rec.priority && run.served < pick.served)
+        )
+          pick = run;
+      }
+      if (!pick) return;
+      if (!this.startOne(pick)) blocked.add(pick);
+    }
+  }
+
+  private startOne(run: SRun): boolean {
+    for (let i = 0; i < run.ready.length; i++) {
+      const j = run.ready[i] as SJob;
+      if (j.rec.status !== 'queued') {
+        run.ready.splice(i--, 1);
+        continue;
+      }
+      if (j.base.running >= j.base.maxParallel) continue;
+      const routed = this.opts.route(j.base.spec);
+      if ('error' in routed) {
+        run.ready.splice(i--, 1);
+        this.finishJob(run, j, 'failed', 'infra', routed.error);
+        continue;
+      }
+      const slot = this.slots.get(routed.executor);
+      if (!slot) {
+        run.ready.splice(i--, 1);
+        this.finishJob(run, j, 'failed', 'infra', `no executor named \`${routed.executor}\``);
+        continue;
+      }
+      if (slot.running >= slot.capacity) continue;
+      run.ready.splice(i, 1);
+      this.start(run, j, routed.executor);
+      return true;
+    }
+    return false;
+  }
+
+  private start(run: SRun, j: SJob, executor: string): void {
+    const now = this.opts.now();
+    const number = j.rec.attempts.length + 1;
+    const attempt: AttemptRecord = { number, executor, status: 'running', startedAt: now, steps: [] };
+    j.rec.attempts.push(attempt);
+    const first = j.rec.startedAt === undefined;
+    if (first) j.rec.startedAt = now;
+    transitionJob(j.rec, 'running');
+    j.deadline = now + j.timeoutMs;
+    this.running++;
+    (this.slots.get(executor) as { running: number }).running++;
+    j.base.running++;
+    run.running.add(j);
+    run.served = ++this.servedCounter;
+    this.touch(j);
+    const avoid = j.base.spec.retry.differentWorker
+      ? [...new Set(j.rec.attempts.map((a) => a.workerId).filter((w): w is string => !!w))]
+      : [];
+    const base = this.baseContext(run, j.base);
+    const strategy = {
+      'fail-fast': j.base.failFast,
+      'job-index': j.base.instances.indexOf(j.rec.id),
+      'job-total': j.base.instances.length,
+      'max-parallel': Number.isFinite(j.base.maxParallel) ? j.base.maxParallel : j.base.instances.length,
+    };
+    const spec: AttemptSpec = {
+      runId: run.rec.id,
+      jobId: j.rec.id,
+      jobKey: j.base.key,
+      attempt: number,
+      job: j.base.spec,
+      matrix: j.rec.matrix,
+      env: run.rec.spec.env,
+      defaults: run.rec.spec.defaults,
+      contexts: { ...base, matrix: j.rec.matrix, strategy },
+    };
+    if (first) this.emit({ event: 'job:started', runId: run.rec.id, jobId: j.rec.id });
+    this.emit({ event: 'attempt:started', runId: run.rec.id, jobId: j.rec.id, attempt: number, executor });
+    this.cmds.push({ type: 'start', runId: run.rec.id, jobId: j.rec.id, attempt: number, executor, spec, avoidWorkers: avoid });
+  }
+
+  private release(run: SRun, j: SJob): void {
+    if (!run.running.delete(j)) return;
+    this.running--;
+    const a = j.rec.attempts[j.rec.attempts.length - 1];
+    const slot = a ? this.slots.get(a.executor) : undefined;
+    if (slot) slot.running--;
+    j.base.running--;
+    delete j.deadline;
+  }
+
+  // ---- completion ---------------------------------------------------------
+
+  private finishJob(run: SRun, j: SJob, status: JobStatus, reason?: Reason, message?: string): void {
+    if (isTerminalJob(j.rec.status)) return;
+    if (j.rec.status === 'running') this.release(run, j);
+    run.waiting.delete(j);
+    transitionJob(j.rec, status);
+    if (reason !== undefined) j.rec.reason = reason;
+    if (message !== undefined) j.rec.message = message;
+    j.rec.finishedAt = this.opts.now();
+    if (status === 'failed' && (j as { coe?: boolean }).coe) j.continuedOnError = true;
+    run.unfinished--;
+    this.touch(j);
+    this.emit({
+      event: 'job:finished',
+      runId: run.rec.id,
+      jobId: j.rec.id,
+      status,
+      ...(reason === undefined ? {} : { reason }),
+    });
+    // fail-fast: a failing matrix instance cancels its siblings.
+    if (status === 'failed' && !j.continuedOnError && j.base.failFast && j.base.instances.length > 1) {
+      for (const id of j.base.instances) {
+        const s = run.jobs.get(id) as SJob;
+        if (s !== j && !isTerminalJob(s.rec.status))
+          this.cancelJob(run, s, 'cancel', `fail-fast: ${j.rec.id} failed`);
+      }
+    }
+    if (j.base.instances.every((id) => isTerminalJob((run.jobs.get(id) as SJob).rec.status))) this.checkDependents(run, j.base);
+    this.checkRunDone(run);
+  }
+
+  private checkRunDone(run: SRun): void {
+    if (run.unfinished > 0 || TERMINAL_RUN.has(run.rec.status) || run.rec.status === 'queued') return;
+    const jobs = [...run.jobs.values()];
+    const now = this.opts.now();
+    if (run.rec.cancel) {
+      run.rec.status = 'cancelled';
+      run.rec.reason ??= 'cancelled';
+      run.rec.message = run.rec.cancel.reason;
+    } else {
+      const failed = jobs.find((j) => (j.rec.status === 'failed' && !j.continuedOnError) || j.rec.status === 'cancelled');
+      if (failed) {
+        run.rec.status = 'failed';
+        run.rec.reason = failed.rec.reason ?? 'exit_code';
+        run.rec.message = `job ${failed.rec.id} ${failed.rec.status}${failed.rec.message ? `: ${failed.rec.message}` : ''}`;
+      } else run.rec.status = 'succeeded';
+    }
+    run.rec.finishedAt = now;
+    this.touchRun(run);
+    this.emit({
+      event: 'run:finished',
+      runId: run.rec.id,
+      status: run.rec.status,
+      ...(run.rec.reason === undefined ? {} : { reason: run.rec.reason }),
+    });
+    this.cmds.push({ type: 'runFinished', runId: run.rec.id });
+    this.runs.delete(run.rec.id);
+    const group = run.rec.concurrencyGroup;
+    if (group !== undefined) {
+      const g = this.groups.get(group);
+      if (g && g.running === run.rec.id) {
+        g.running = undefined;
+        const next = g.pending !== undefined ? this.runs.get(g.pending) : undefined;
+        g.pending = undefined;
+        if (next && next.rec.status === 'queued') {
+          g.running = next.rec.id;
+          this.startRun(next);
+        } else this.groups.delete(group);
+      }
+    }
+  }
+
+  // ---- helpers ------------------------------------------------------------
+
+  private attemptOf(runId: string, jobId: string, n: number): AttemptRecord | undefined {
+    return this.runs.get(runId)?.jobs.get(jobId)?.rec.attempts[n - 1];
+  }
+
+  private touch(j: SJob | undefined): void {
+    if (j) this.dirtyJobs.set(`${j.rec.runId}\u0000${j.rec.id}`, j.rec);
+  }
+
+  private touchRun(run: SRun): void {
+    this.dirtyRuns.set(run.rec.id, run.rec);
+  }
+
+  private emit(e: SchedulerEmit): void {
+    this.cmds.push({ type: 'emit', emit: e });
+  }
+}
+
+function safeValue(expr: string, ctx: ExprContext): unknown {
+  try {
+    return evaluateValue(expr, ctx);
+  } catch {
+    return undefined;
+  }
+}
+
+function resolveDeep(v: unknown, ctx: ExprContext): unknown {
+  if (typeof v === 'string') return v.includes('${{') ? evaluateValue(v, ctx) : v;
+  if (Array.isArray(v)) return v.map((x) => resolveDeep(x, ctx));
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = resolveDeep(x, ctx);
+    return out;
+  }
+  return v;
+}
+
+function stepRecordOf(r: StepResult, prev: StepRecord | undefined): StepRecord {
+  const s: StepRecord = { index: r.index, name: r.name, status: r.status, outcome: r.outcome, conclusion: r.conclusion };
+  if (r.id !== undefined) s.id = r.id;
+  if (r.reason !== undefined) s.reason = r.reason;
+  if (r.exitCode !== undefined) s.exitCode = r.exitCode;
+  const started = r.startedAt ?? prev?.startedAt;
+  if (started !== undefined) s.startedAt = started;
+  if (r.finishedAt !== undefined) s.finishedAt = r.finishedAt;
+  return s;
+}
+
+/** Creates the job records of a new run from its plan (one per static matrix instance). */
+export function initialJobs(runId: string, spec: RunRecord['spec'], now: number): JobRecord[] {
+  const jobs: JobRecord[] = [];
+  for (const js of Object.values(spec.jobs)) {
+    for (const p of expandJob(js)) {
+      jobs.push({
+        runId,
+        id: p.id,
+        job: p.job,
+        matrix: p.matrix,
+        needs: p.needs,
+        status: 'pending',
+        outputs: {},
+        attempts: [],
+        createdAt: now,
+      });
+    }
+  }
+  return jobs;
+}

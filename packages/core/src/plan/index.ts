@@ -1,0 +1,13 @@
+export { findCycle, topologicalOrder } from './dag.js';
+export { expandMatrix, matrixInstanceLabel } from './matrix.js';
+export {
+  expandJob,
+  instanceIds,
+  isDynamicMatrix,
+  type Plan,
+  type PlannedJob,
+  planPipeline,
+  planToDot,
+  planToJson,
+  planToMermaid,
+} from './plan.js';
