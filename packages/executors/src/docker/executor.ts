@@ -1,0 +1,294 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { AttemptOutcome, AttemptSpec, ContainerSpec, ExecContext, Executor } from '@pipewright/core';
+import { abortReasonOf, PipewrightError, runSteps } from '@pipewright/core';
+import type Docker from 'dockerode';
+import { createDockerClient, describeAddress, pingEngine } from './connection.js';
+import { parseContainerOptions, parseMemory } from './container-options.js';
+import { ensureImage } from './images.js';
+import { type DockerExecutorOptions, type ResolvedDockerExecutorOptions, resolveDockerOptions } from './options.js';
+import { DockerWorkspace, statusOf } from './workspace.js';
+
+/** Labels every container of pipewright carries. */
+export const DOCKER_LABELS = {
+  managed: 'pipewright.managed',
+  run: 'pipewright.run',
+  job: 'pipewright.job',
+  attempt: 'pipewright.attempt',
+  engine: 'pipewright.engine',
+} as const;
+
+/** PID 1 of every job container: sleeps until removed, exits at once on SIGTERM. */
+const KEEPALIVE = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 3600 & wait; done'];
+
+/** Thrown inside runJob when the attempt is aborted before its container is ready. */
+class Aborted extends Error {}
+
+/**
+ * Runs each job attempt in its own container: the job's `container:` image (or
+ * the default image), the workspace directory bind-mounted, steps run with
+ * `docker exec` by the shared step loop. The container is removed when the
+ * attempt ends, whatever the outcome; {@link reap} removes leftovers of a crash.
+ */
+export class DockerExecutor implements Executor {
+  /** Executor name used for routing and reports. */
+  readonly name = 'docker';
+  /** Attempts run at once. */
+  readonly capacity: number;
+  /** The dockerode client in use. */
+  readonly docker: Docker;
+  /** The engine address, as shown in errors. */
+  readonly address: string;
+  /** The resolved options. */
+  readonly options: ResolvedDockerExecutorOptions;
+  private starting: Promise<void> | undefined;
+  private readonly active = new Set<string>();
+  private readonly pulls = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(options: DockerExecutorOptions = {}) {
+    this.options = resolveDockerOptions(options);
+    this.capacity = this.options.capacity;
+    this.docker = this.options.docker ?? createDockerClient(this.options.connection);
+    this.address = describeAddress(this.docker);
+  }
+
+  /**
+   * Checks that the engine answers (`EXECUTOR_UNAVAILABLE` with the address
+   * otherwise) and reaps this engine id's leftovers. Runs once; the first
+   * `runJob` calls it. A failed start is retried by the next call.
+   */
+  start(): Promise<void> {
+    this.starting ??= (async () => {
+      await pingEngine(this.docker, this.options.pingTimeoutMs);
+      if (this.options.reapOnStart) await this.reap();
+    })();
+    const p = this.starting;
+    p.catch(() => {
+      if (this.starting === p) this.starting = undefined;
+    });
+    return p;
+  }
+
+  /**
+   * Removes every container labelled with this engine id that this instance is
+   * not running right now (left by a crash), with its workspace directory.
+   * @returns how many containers were removed
+   */
+  async reap(): Promise<number> {
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${DOCKER_LABELS.managed}=true`, `${DOCKER_LABELS.engine}=${this.options.engineId}`] },
+    });
+    let removed = 0;
+    const root = resolve(this.options.workspaceRoot);
+    for (const c of list) {
+      if (this.active.has(c.Id)) continue;
+      try {
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true });
+        removed++;
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e;
+      }
+      // Only directories we created: under our root, with our prefix.
+      for (const m of c.Mounts ?? []) {
+        const src = m.Source ? resolve(m.Source) : '';
+        if (m.Destination === this.options.containerWorkspace && src.startsWith(join(root, 'pipewright-docker-'))) {
+          await rm(src, { recursive: true, force: true }).catch(() => {});
+        }
+      }
+    }
+    return removed;
+  }
+
+  /** Runs one attempt in a fresh container; never throws, infrastructure problems are `reason: infra`. */
+  async runJob(attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome> {
+    if (this.closed) {
+      return this.infra(`the Docker executor was closed`);
+    }
+    let workspace: DockerWorkspace | undefined;
+    try {
+      try {
+        await this.start();
+        workspace = await this.createWorkspace(attempt, ctx.signal);
+      } catch (e) {
+        if (e instanceof Aborted || ctx.signal.aborted) return this.aborted(ctx.signal);
+        const message = e instanceof Error ? e.message : String(e);
+        const invalid = e instanceof PipewrightError && e.code === 'INVALID_ARGUMENT';
+        // A pull may fail for a passing reason (registry down), so only bad options are final.
+        return this.infra(`job \`${attempt.jobId}\`: ${message}`, invalid);
+      }
+      const outcome = await runSteps(attempt, workspace, ctx);
+      if (outcome.status === 'failed' && (await workspace.oomKilled())) {
+        const limit = this.containerSpec(attempt).memory;
+        return {
+          ...outcome,
+          reason: 'infra',
+          message:
+            `the container ran out of memory and the kernel's OOM killer stopped it (memory limit ${limit ?? 'none'}); ${outcome.message ?? ''}`.trim(),
+        };
+      }
+      return outcome;
+    } catch (e) {
+      // runSteps reports step failures itself; getting here means the engine failed under us.
+      return this.infra(
+        `job \`${attempt.jobId}\`: ${e instanceof Error ? e.message : String(e)}`,
+        false,
+        workspace?.workerId,
+      );
+    } finally {
+      if (workspace) {
+        await workspace.dispose().catch(() => {});
+        this.active.delete(workspace.containerId);
+      }
+    }
+  }
+
+  /** Stops taking jobs. Running attempts finish (and remove their containers) on their own. */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private containerSpec(attempt: AttemptSpec): ContainerSpec {
+    return attempt.job.container ?? { image: this.options.defaultImage, env: {}, volumes: [] };
+  }
+
+  private async createWorkspace(attempt: AttemptSpec, signal: AbortSignal): Promise<DockerWorkspace> {
+    const check = () => {
+      if (signal.aborted) throw new Aborted();
+    };
+    check();
+    const spec = this.containerSpec(attempt);
+    const image = spec.image.replace(/^docker:\/\//, '');
+    const extra = parseContainerOptions(spec.options);
+    const memory = spec.memory !== undefined ? parseMemory(spec.memory, 'container.memory') : extra.memory;
+    const cpus = spec.cpus ?? extra.cpus;
+    const network = spec.network ?? extra.network ?? this.options.network;
+
+    await this.image(image);
+    check();
+
+    const hostDir = await mkdtemp(join(this.options.workspaceRoot, 'pipewright-docker-'));
+    const binds = [`${hostDir}:${this.options.containerWorkspace}`];
+    const volumes: Record<string, object> = {};
+    for (const v of spec.volumes) {
+      if (v.includes(':')) binds.push(v);
+      else volumes[v] = {};
+    }
+    const hostConfig: Docker.HostConfig = { Binds: binds, AutoRemove: false };
+    if (network !== undefined) hostConfig.NetworkMode = network;
+    if (cpus !== undefined) hostConfig.NanoCpus = Math.round(cpus * 1e9);
+    if (memory !== undefined) {
+      hostConfig.Memory = memory;
+      // No swap unless asked: a memory limit should mean the OOM killer, not a crawl.
+      hostConfig.MemorySwap = extra.memorySwap ?? memory;
+    }
+    if (extra.privileged) hostConfig.Privileged = true;
+    if (extra.init ?? this.options.init) hostConfig.Init = true;
+    if (extra.readOnly) hostConfig.ReadonlyRootfs = true;
+    if (extra.capAdd.length) hostConfig.CapAdd = extra.capAdd;
+    if (extra.capDrop.length) hostConfig.CapDrop = extra.capDrop;
+    if (extra.shmSize !== undefined) hostConfig.ShmSize = extra.shmSize;
+    if (extra.addHosts.length) hostConfig.ExtraHosts = extra.addHosts;
+
+    const env = { ...spec.env, ...extra.env };
+    const create: Docker.ContainerCreateOptions = {
+      Image: image,
+      Entrypoint: KEEPALIVE.slice(0, 1),
+      Cmd: KEEPALIVE.slice(1),
+      WorkingDir: this.options.containerWorkspace,
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Labels: {
+        ...this.options.labels,
+        ...extra.labels,
+        [DOCKER_LABELS.managed]: 'true',
+        [DOCKER_LABELS.run]: attempt.runId,
+        [DOCKER_LABELS.job]: attempt.jobId,
+        [DOCKER_LABELS.attempt]: String(attempt.attempt),
+        [DOCKER_LABELS.engine]: this.options.engineId,
+      },
+      Tty: false,
+      OpenStdin: false,
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      HostConfig: hostConfig,
+    };
+    if (Object.keys(volumes).length) create.Volumes = volumes;
+    if (extra.user !== undefined) create.User = extra.user;
+    if (extra.hostname !== undefined) create.Hostname = extra.hostname;
+
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer(create);
+    } catch (e) {
+      await rm(hostDir, { recursive: true, force: true }).catch(() => {});
+      throw new Error(`could not create a container from image \`${image}\`: ${errorText(e)}`, { cause: e });
+    }
+    this.active.add(container.id);
+    const workspace = new DockerWorkspace({
+      docker: this.docker,
+      container,
+      containerId: container.id,
+      image,
+      hostDir,
+      containerDir: this.options.containerWorkspace,
+    });
+    try {
+      await container.start();
+      check();
+    } catch (e) {
+      await workspace.dispose().catch(() => {});
+      this.active.delete(container.id);
+      if (e instanceof Aborted) throw e;
+      const text = errorText(e);
+      const hint = /executable file not found|no such file/i.test(text)
+        ? ' (the Docker executor needs `sh` in the image to keep the container alive and run steps)'
+        : '';
+      throw new Error(`could not start a container from image \`${image}\`: ${text}${hint}`, { cause: e });
+    }
+    return workspace;
+  }
+
+  /** One pull per image at a time, shared by the attempts waiting for it. */
+  private image(image: string): Promise<void> {
+    let p = this.pulls.get(image);
+    if (p === undefined) {
+      p = ensureImage(this.docker, image, {
+        policy: this.options.pullPolicy,
+        onProgress: this.options.onPullProgress,
+        auth: this.options.registryAuth?.(image),
+      }).finally(() => this.pulls.delete(image));
+      this.pulls.set(image, p);
+    }
+    return p;
+  }
+
+  private infra(message: string, nonRetryable = false, workerId?: string): AttemptOutcome {
+    const out: AttemptOutcome = {
+      status: 'failed',
+      reason: 'infra',
+      message,
+      workerId: workerId ?? `docker:${this.options.engineId}`,
+      steps: [],
+      outputs: {},
+    };
+    if (nonRetryable) out.nonRetryable = true;
+    return out;
+  }
+
+  private aborted(signal: AbortSignal): AttemptOutcome {
+    const why = abortReasonOf(signal);
+    const base = { workerId: `docker:${this.options.engineId}`, steps: [], outputs: {} };
+    if (why?.type === 'timeout') {
+      return { ...base, status: 'failed', reason: 'timeout', message: why.message ?? 'the job exceeded its timeout' };
+    }
+    return { ...base, status: 'cancelled', reason: 'cancelled', message: why?.message ?? 'the job was cancelled' };
+  }
+}
+
+function errorText(e: unknown): string {
+  const json = (e as { json?: { message?: unknown } } | undefined)?.json;
+  if (json && typeof json.message === 'string') return json.message;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,331 @@
+import { cancelReason, PipewrightError } from '@pipewright/core';
+import Docker from 'dockerode';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DockerExecutor } from '../../src/docker/index.js';
+import {
+  attempt,
+  capture,
+  container,
+  containersOf,
+  dockerAvailable,
+  engineId,
+  job,
+  removeContainersOf,
+  step,
+  TEST_IMAGE,
+} from './helpers.js';
+
+const available = await dockerAvailable();
+
+describe.skipIf(!available)('DockerExecutor (real engine)', () => {
+  const ids: string[] = [];
+  /** An executor with its own engine label; afterEach checks it left nothing. */
+  const executor = (extra: ConstructorParameters<typeof DockerExecutor>[0] = {}) => {
+    const id = engineId();
+    ids.push(id);
+    return new DockerExecutor({ engineId: id, network: 'none', defaultImage: TEST_IMAGE, ...extra });
+  };
+
+  beforeAll(() => {
+    expect(available).toBe(true);
+  });
+
+  afterEach(() => {
+    for (const id of ids.splice(0)) {
+      const left = containersOf(id);
+      removeContainersOf(id);
+      expect(left, `containers left by engine ${id}`).toEqual([]);
+    }
+  });
+
+  it('runs two steps in one container that share the workspace', async () => {
+    const ex = executor();
+    const c = capture();
+    const out = await ex.runJob(
+      attempt(
+        job(
+          [
+            step(
+              0,
+              'echo "hello from $(tr "\\0" " " < /proc/$$/cmdline)" > shared.txt; echo "v=42" >> "$GITHUB_OUTPUT"; hostname > host.txt',
+              {
+                id: 'first',
+              },
+            ),
+            step(1, 'cat shared.txt; echo "pwd=$(pwd)"; test "$(hostname)" = "$(cat host.txt)" && echo same-container'),
+          ],
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS template
+          { container: container(), outputs: { v: '${{ steps.first.outputs.v }}' } },
+        ),
+      ),
+      c.ctx,
+    );
+    expect(out.status).toBe('succeeded');
+    expect(out.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
+    expect(out.outputs).toEqual({ v: '42' });
+    expect(out.workerId).toMatch(/^[0-9a-f]{12}$/);
+    // busybox has no bash: the default template falls back to `sh -e`.
+    expect(c.text(1)).toMatch(/hello from sh -e \/__w\/workspace\/\S+\.sh/);
+    expect(c.text(1)).toContain('pwd=/__w/workspace');
+    expect(c.text(1)).toContain('same-container');
+  });
+
+  it('reports exit codes, stderr, `sh -e` semantics and an explicit bash that the image lacks', async () => {
+    const ex = executor();
+    const c = capture();
+    const out = await ex.runJob(
+      attempt(
+        job(
+          [
+            step(0, 'echo to-stderr >&2; false; echo not-reached', { continueOnError: true }),
+            step(1, 'exit 3', { continueOnError: true }),
+            step(2, 'echo hi', { shell: 'bash', continueOnError: true }),
+            step(3, 'exit 7'),
+            step(4, 'echo never'),
+          ],
+          { container: container() },
+        ),
+      ),
+      c.ctx,
+    );
+    expect(out.status).toBe('failed');
+    expect(out.reason).toBe('exit_code');
+    expect(out.exitCode).toBe(7);
+    expect(out.steps.map((s) => [s.outcome, s.exitCode ?? null])).toEqual([
+      ['failure', 1],
+      ['failure', 3],
+      ['failure', 127],
+      ['failure', 7],
+      ['skipped', null],
+    ]);
+    expect(c.text(0, 'stderr')).toBe('to-stderr\n');
+    expect(c.text(0)).not.toContain('not-reached');
+  });
+
+  it('delivers 100,000 lines complete and in order through a slow consumer (backpressure)', async () => {
+    const ex = executor();
+    const c = capture({ slow: 1 });
+    const out = await ex.runJob(attempt(job([step(0, 'seq 1 100000')], { container: container() })), c.ctx);
+    expect(out.status).toBe('succeeded');
+    const lines = c.text(0).split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.length).toBe(100_000);
+    const bad = lines.findIndex((l, i) => l !== String(i + 1));
+    expect(bad).toBe(-1);
+  });
+
+  it('kills a timed-out step (SIGTERM, then SIGKILL after kill-grace) and removes the container in time', async () => {
+    const ex = executor();
+    const c = capture();
+    const killGraceMs = 1000;
+    const t0 = Date.now();
+    const out = await ex.runJob(
+      attempt(
+        job(
+          [
+            // Ignores SIGTERM, so only the SIGKILL after the grace ends it.
+            step(0, "trap '' TERM; echo started; while :; do sleep 1; done", { timeoutMs: 500, killGraceMs }),
+            step(1, 'echo after'),
+          ],
+          { container: container() },
+        ),
+      ),
+      c.ctx,
+    );
+    const elapsed = Date.now() - t0;
+    expect(out.status).toBe('failed');
+    expect(out.reason).toBe('timeout');
+    expect(out.steps[0]?.signal).toBe('SIGKILL');
+    expect(c.text(0)).toContain('started');
+    expect(out.steps[1]?.outcome).toBe('skipped');
+    expect(elapsed).toBeLessThan(500 + killGraceMs + 2000 + 1500); // timeout + grace + 2 s (+ container start)
+    expect(containersOf(ex.options.engineId)).toEqual([]);
+  });
+
+  it('stops a step that honours SIGTERM without waiting for the grace', async () => {
+    const ex = executor();
+    const c = capture();
+    const t0 = Date.now();
+    const out = await ex.runJob(
+      attempt(job([step(0, 'sleep 30', { timeoutMs: 300, killGraceMs: 10_000 })], { container: container() })),
+      c.ctx,
+    );
+    expect(out.reason).toBe('timeout');
+    expect(out.steps[0]?.signal).toBe('SIGTERM');
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('cancels a running job: kills the step and removes the container within kill-grace + 2 s', async () => {
+    const ex = executor();
+    const c = capture();
+    const killGraceMs = 1000;
+    const run = ex.runJob(
+      attempt(
+        job([step(0, "trap '' TERM; echo up; sleep 60 & wait; sleep 60")], {
+          container: container(),
+          killGraceMs,
+        }),
+      ),
+      c.ctx,
+    );
+    // Cancel once the step is really running.
+    const deadline = Date.now() + 10_000;
+    while (!c.text(0).includes('up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const id = containersOf(ex.options.engineId);
+    expect(id).toHaveLength(1);
+    const t0 = Date.now();
+    c.controller.abort(cancelReason('test cancel'));
+    const out = await run;
+    expect(Date.now() - t0).toBeLessThan(killGraceMs + 2000);
+    expect(out.status).toBe('cancelled');
+    expect(out.reason).toBe('cancelled');
+    expect(containersOf(ex.options.engineId)).toEqual([]);
+  });
+
+  it('fails as infra, naming the image, when the image is missing and cannot be pulled', async () => {
+    const events: unknown[] = [];
+    const ex = executor({ onPullProgress: (e) => events.push(e) });
+    // A registry on a closed local port: the pull fails at once, with no outside network.
+    const image = '127.0.0.1:9/pipewright-test/missing:nope';
+    const out = await ex.runJob(attempt(job([step(0, 'true')], { container: container({ image }) })), capture().ctx);
+    expect(out.status).toBe('failed');
+    expect(out.reason).toBe('infra');
+    expect(out.message).toContain(image);
+    expect(out.message).toMatch(/could not pull/);
+
+    const never = executor({ pullPolicy: 'never' });
+    const out2 = await never.runJob(
+      attempt(job([step(0, 'true')], { container: container({ image: 'pipewright-test/absent:1' }) })),
+      capture().ctx,
+    );
+    expect(out2.reason).toBe('infra');
+    expect(out2.message).toContain('pipewright-test/absent:1');
+  });
+
+  it('gives every attempt a new container (a retry after infra does not reuse one)', async () => {
+    const ex = executor();
+    const spec = job([step(0, 'hostname')], { container: container() });
+    const a = capture();
+    const b = capture();
+    const first = await ex.runJob(attempt(spec, 1), a.ctx);
+    const second = await ex.runJob(attempt(spec, 2), b.ctx);
+    expect(first.status).toBe('succeeded');
+    expect(second.status).toBe('succeeded');
+    expect(first.workerId).not.toBe(second.workerId);
+    expect(a.text(0).trim()).not.toBe(b.text(0).trim());
+  });
+
+  it('applies resource limits, network mode, labels and container options', async () => {
+    const ex = executor();
+    const c = capture();
+    const spec = job([step(0, 'echo "FOO=$FOO BAR=$BAR host=$(hostname)"; sleep 1')], {
+      container: container({ cpus: 0.5, memory: '64m', env: { FOO: 'foo' }, options: '--hostname pw-box -e BAR=bar' }),
+    });
+    const a = attempt(spec, 3);
+    const run = ex.runJob(a, c.ctx);
+    let info: Docker.ContainerInspectInfo | undefined;
+    const deadline = Date.now() + 10_000;
+    while (!info && Date.now() < deadline) {
+      const [id] = containersOf(ex.options.engineId);
+      if (id) info = await new Docker().getContainer(id).inspect();
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+    const out = await run;
+    expect(out.status).toBe('succeeded');
+    expect(c.text(0)).toContain('FOO=foo BAR=bar host=pw-box');
+    expect(info?.HostConfig.NanoCpus).toBe(500_000_000);
+    expect(info?.HostConfig.Memory).toBe(64 * 1024 * 1024);
+    expect(info?.HostConfig.NetworkMode).toBe('none');
+    expect(info?.Config.Labels).toMatchObject({
+      'pipewright.managed': 'true',
+      'pipewright.run': a.runId,
+      'pipewright.job': 'build',
+      'pipewright.attempt': '3',
+      'pipewright.engine': ex.options.engineId,
+    });
+  });
+
+  it('rejects unsupported container options clearly, without retry', async () => {
+    const ex = executor();
+    const out = await ex.runJob(
+      attempt(job([step(0, 'true')], { container: container({ options: '--device /dev/kvm' }) })),
+      capture().ctx,
+    );
+    expect(out.reason).toBe('infra');
+    expect(out.nonRetryable).toBe(true);
+    expect(out.message).toContain('--device');
+  });
+
+  it('runs a job without `container:` in the default image', async () => {
+    const ex = executor();
+    const c = capture();
+    const out = await ex.runJob(attempt(job([step(0, 'echo in-default; test -x /bin/busybox')])), c.ctx);
+    expect(out.status).toBe('succeeded');
+    expect(c.text(0)).toBe('in-default\n');
+  });
+
+  it('reports a step killed by the OOM killer as infra with OOM in the message', async () => {
+    const ex = executor();
+    const c = capture();
+    // `tail` keeps the whole last "line" (100 MiB of NULs without a newline) in memory.
+    const out = await ex.runJob(
+      attempt(job([step(0, 'head -c 100m /dev/zero | tail > /dev/null')], { container: container({ memory: '8m' }) })),
+      c.ctx,
+    );
+    expect(out.status).toBe('failed');
+    expect(out.reason).toBe('infra');
+    expect(out.message).toMatch(/OOM/);
+  });
+
+  it('reap() removes containers of its engine id left by a crash, and start() runs it', async () => {
+    const id = engineId();
+    ids.push(id);
+    const docker = new Docker();
+    const other = engineId();
+    ids.push(other);
+    const mk = (engine: string) =>
+      docker.createContainer({
+        Image: TEST_IMAGE,
+        Cmd: ['sleep', '300'],
+        Labels: { 'pipewright.managed': 'true', 'pipewright.engine': engine },
+        HostConfig: { NetworkMode: 'none' },
+      });
+    const orphan = await mk(id);
+    await orphan.start();
+    const foreign = await mk(other);
+    const ex = new DockerExecutor({ engineId: id, network: 'none', defaultImage: TEST_IMAGE });
+    await ex.start();
+    expect(containersOf(id)).toEqual([]);
+    // Another engine's containers are not ours to remove.
+    expect(containersOf(other)).toHaveLength(1);
+    await foreign.remove({ force: true });
+    expect(await ex.reap()).toBe(0);
+  });
+});
+
+describe('DockerExecutor with an unreachable engine', () => {
+  it('fails start() with EXECUTOR_UNAVAILABLE naming the socket, and the attempt as infra', async () => {
+    const ex = new DockerExecutor({ connection: { socketPath: '/tmp/pipewright-no-such-docker.sock' }, engineId: 'x' });
+    const err = await ex.start().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PipewrightError);
+    expect((err as PipewrightError).code).toBe('EXECUTOR_UNAVAILABLE');
+    expect((err as PipewrightError).message).toContain('unix:///tmp/pipewright-no-such-docker.sock');
+    expect((err as PipewrightError).details).toEqual({ address: 'unix:///tmp/pipewright-no-such-docker.sock' });
+    const out = await ex.runJob(attempt(job([step(0, 'true')])), capture().ctx);
+    expect(out.status).toBe('failed');
+    expect(out.reason).toBe('infra');
+    expect(out.message).toContain('unix:///tmp/pipewright-no-such-docker.sock');
+  });
+
+  it('names a TCP address that refuses connections', async () => {
+    const ex = new DockerExecutor({ connection: { host: '127.0.0.1', port: 9 }, engineId: 'x', pingTimeoutMs: 2000 });
+    const err = (await ex.start().catch((e: unknown) => e)) as PipewrightError;
+    expect(err.code).toBe('EXECUTOR_UNAVAILABLE');
+    expect(err.message).toContain('http://127.0.0.1:9');
+  });
+
+  it('validates its options', () => {
+    expect(() => new DockerExecutor({ pullPolicy: 'sometimes' as never })).toThrow(/pullPolicy/);
+    expect(() => new DockerExecutor({ labels: { 'pipewright.run': 'x' } })).toThrow(/reserved/);
+  });
+});

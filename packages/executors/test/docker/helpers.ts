@@ -1,0 +1,113 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import type { AttemptSpec, ContainerSpec, ExecContext, JobSpec, StepSpec } from '@pipewright/core';
+import { DEFAULT_RETRY } from '@pipewright/core';
+import Docker from 'dockerode';
+
+/** The locally built test image (see .ci/services/docker.sh). */
+export const TEST_IMAGE = process.env.DOCKER_TEST_IMAGE ?? 'pipewright-test/busybox:latest';
+
+/** Whether the engine answers; under CI a missing engine is an error, elsewhere the suite is skipped. */
+export async function dockerAvailable(): Promise<boolean> {
+  try {
+    await new Docker().ping();
+    await new Docker().getImage(TEST_IMAGE).inspect();
+    return true;
+  } catch (e) {
+    const why = `Docker integration tests need a running engine with ${TEST_IMAGE}: run .ci/services/docker.sh (${e instanceof Error ? e.message : String(e)})`;
+    if (process.env.CI === 'true') throw new Error(why);
+    console.warn(`skipping: ${why}`);
+    return false;
+  }
+}
+
+/** A fresh engine id per test, so leftovers are attributable. */
+export function engineId(): string {
+  return `pwtest-${randomUUID().slice(0, 8)}`;
+}
+
+/** Container ids (all states) labelled with an engine id, straight from the docker CLI. */
+export function containersOf(id: string): string[] {
+  const out = execFileSync('docker', ['ps', '-aq', '--filter', `label=pipewright.engine=${id}`], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.trim() !== '');
+}
+
+/** Force-removes whatever a test left behind. */
+export function removeContainersOf(id: string): void {
+  const ids = containersOf(id);
+  if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+}
+
+/** A `run:` step. */
+export function step(index: number, run: string, extra: Partial<StepSpec> = {}): StepSpec {
+  return { index, run, with: {}, env: {}, continueOnError: false, ...extra };
+}
+
+/** A job spec with the given steps. */
+export function job(steps: StepSpec[], extra: Partial<JobSpec> = {}): JobSpec {
+  return {
+    id: 'build',
+    needs: [],
+    runsOn: ['docker'],
+    timeoutMs: 60_000,
+    continueOnError: false,
+    outputs: {},
+    env: {},
+    defaults: {},
+    retry: DEFAULT_RETRY,
+    killGraceMs: 1000,
+    steps,
+    ...extra,
+  };
+}
+
+/** A container spec for the test image. */
+export function container(extra: Partial<ContainerSpec> = {}): ContainerSpec {
+  return { image: TEST_IMAGE, env: {}, volumes: [], network: 'none', ...extra };
+}
+
+/** An attempt of `spec`. */
+export function attempt(spec: JobSpec, n = 1): AttemptSpec {
+  return {
+    runId: `run-${randomUUID().slice(0, 8)}`,
+    jobId: spec.id,
+    jobKey: spec.id,
+    attempt: n,
+    job: spec,
+    matrix: {},
+    env: {},
+    defaults: {},
+    contexts: {},
+  };
+}
+
+/** Collected output of one attempt, per step. */
+export interface Captured {
+  ctx: ExecContext;
+  text(step: number, stream?: 'stdout' | 'stderr'): string;
+  controller: AbortController;
+}
+
+/** An ExecContext that records output; `slow` makes every chunk wait, to exercise backpressure. */
+export function capture(opts: { slow?: number } = {}): Captured {
+  const controller = new AbortController();
+  const chunks = new Map<string, Buffer[]>();
+  const ctx: ExecContext = {
+    signal: controller.signal,
+    secrets: {},
+    avoidWorkers: [],
+    actions: new Map(),
+    output(stream, stepIndex, chunk) {
+      const key = `${stepIndex}:${stream}`;
+      const list = chunks.get(key) ?? [];
+      chunks.set(key, list);
+      list.push(Buffer.from(chunk));
+      if (opts.slow !== undefined) return new Promise((r) => setTimeout(r, opts.slow));
+    },
+  };
+  return {
+    ctx,
+    controller,
+    text: (s, stream = 'stdout') => Buffer.concat(chunks.get(`${s}:${stream}`) ?? []).toString('utf8'),
+  };
+}
