@@ -7,3 +7,4 @@ export {
 } from './process/executor.js';
 export { groupAlive, killGroup, processAlive } from './process/process-group.js';
 export { ProcessWorkspace, type ProcessWorkspaceOptions } from './process/workspace.js';
+export * from './docker/index.js';
