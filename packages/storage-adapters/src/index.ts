@@ -4,3 +4,4 @@
 export { MemoryLogStore, type MemoryLogStoreOptions } from './memory/log-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory/state-store.js';
 export type { RedisConnectionOptions, RedisLogStoreOptions, RedisStoreOptions } from './redis/index.js';
+export type { S3LogStoreOptions } from './s3/index.js';
