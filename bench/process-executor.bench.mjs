@@ -79,7 +79,10 @@ const throughput = { exec: [], base: [] };
 for (let r = 0; r < ROUNDS; r++) {
   overhead.exec.push(
     await time(async () => {
-      const out = await executor.runJob(attempt(Array.from({ length: STEPS }, () => 'true')), ctx(() => {}));
+      const out = await executor.runJob(
+        attempt(Array.from({ length: STEPS }, () => 'true')),
+        ctx(() => {}),
+      );
       if (out.status !== 'succeeded') throw new Error(out.message);
     }),
   );

@@ -1,4 +1,6 @@
 // The public API of @pipewright/executors.
+
+export * from './docker/index.js';
 export {
   ProcessExecutor,
   type ProcessExecutorOptions,
@@ -7,4 +9,3 @@ export {
 } from './process/executor.js';
 export { groupAlive, killGroup, processAlive } from './process/process-group.js';
 export { ProcessWorkspace, type ProcessWorkspaceOptions } from './process/workspace.js';
-export * from './docker/index.js';
