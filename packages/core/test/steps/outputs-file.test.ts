@@ -1,5 +1,5 @@
+import { parseFileCommands } from '@pipewright/core';
 import { describe, expect, it } from 'vitest';
-import { parseFileCommands } from '../../src/steps/outputs-file.js';
 
 describe('parseFileCommands', () => {
   it('parses key=value lines, splitting on the first =', () => {

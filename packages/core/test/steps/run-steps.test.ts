@@ -2,20 +2,23 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  type ActionHandler,
+  type AttemptSpec,
+  DEFAULT_RETRY,
+  type ExecContext,
+  type ExecIO,
+  type ExecRequest,
+  type ExecResult,
+  type JobSpec,
+  NonRetryableError,
+  RetryAfterError,
+  runSteps,
+  type StepResult,
+  type StepSpec,
+  type Workspace,
+} from '@pipewright/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NonRetryableError, RetryAfterError } from '../../src/errors.js';
-import type {
-  ActionHandler,
-  AttemptSpec,
-  ExecContext,
-  ExecIO,
-  ExecRequest,
-  ExecResult,
-  StepResult,
-  Workspace,
-} from '../../src/ports/executor.js';
-import { DEFAULT_RETRY, type JobSpec, type StepSpec } from '../../src/spec/types.js';
-import { runSteps } from '../../src/steps/run-steps.js';
 
 type Script = (req: ExecRequest, io: ExecIO, call: number) => Promise<ExecResult> | ExecResult;
 

@@ -1,5 +1,5 @@
+import { scriptExtension, shellArgv, shellTemplate, splitCommandLine } from '@pipewright/core';
 import { describe, expect, it } from 'vitest';
-import { scriptExtension, shellArgv, shellTemplate, splitCommandLine } from '../../src/steps/shell.js';
 
 describe('shell templates', () => {
   it('maps GitHub shell names to their templates', () => {
