@@ -118,7 +118,7 @@ export interface ExecContext {
 export interface Executor {
   readonly name: string;
   /** How many attempts it runs at once. @default Infinity */
-  readonly capacity?: number;
+  readonly capacity?: number | undefined;
   runJob(attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome>;
   /** Release resources (connections, reapers). */
   close?(): Promise<void>;

@@ -2,3 +2,5 @@
 
 export * from './log-store-suite.js';
 export * from './state-store-suite.js';
+export * from './fake-clock.js';
+export * from './fake-executor.js';

@@ -1,0 +1,52 @@
+import { Engine, type EngineOptions, seededRandom } from '@pipewright/core';
+import type { FakeStep } from '@pipewright/core/testing';
+import { FakeClock, FakeExecutor } from '@pipewright/core/testing';
+import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
+
+/** An engine on a fake clock with a scripted fake executor and memory stores. */
+export function setup(
+  script: (jobKey: string, attempt: number, matrix: Record<string, unknown>) => FakeStep[] = () => [{}],
+  options: Partial<EngineOptions> & { capacity?: number; workers?: string[] } = {},
+) {
+  const clock = new FakeClock();
+  const executor = new FakeExecutor({
+    clock,
+    name: 'process',
+    ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    script: (a) => script(a.jobKey, a.attempt, a.matrix),
+  });
+  const store = new MemoryStore({ now: () => clock.now() });
+  const logs = new MemoryLogStore();
+  const engine = new Engine({
+    store,
+    logs,
+    executors: [executor],
+    clock,
+    random: seededRandom(42),
+    concurrency: 4,
+    ...options,
+  });
+  const events: string[] = [];
+  for (const name of ['run:started', 'job:started', 'job:finished', 'run:finished', 'attempt:started'] as const) {
+    engine.on(name, (e: Record<string, unknown>) => events.push(`${name} ${e.jobId ?? ''}`.trim()));
+  }
+  return { clock, executor, store, logs, engine, events };
+}
+
+/** Runs a pipeline to the end on the fake clock and returns its report. */
+export async function runToEnd(env: ReturnType<typeof setup>, yaml: string, submit: Parameters<Engine['submit']>[1] = {}) {
+  const handle = await env.engine.submit(yaml, submit);
+  let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+  void handle.wait().then((r) => {
+    report = r;
+  });
+  const done = await env.clock.runUntil(() => report !== undefined, { step: 1000, maxMs: 48 * 3_600_000 });
+  if (!done || !report) throw new Error('run did not finish on the fake clock');
+  return report;
+}
+
+/** Jobs of a report by id. */
+export function byId(report: { jobs: Array<{ id: string }> }) {
+  return Object.fromEntries(report.jobs.map((j) => [j.id, j])) as Record<string, (typeof report.jobs)[number]>;
+}
