@@ -52,15 +52,19 @@ export class MicroBatcher {
   readonly #onError: ((error: PipewrightError) => void) | undefined;
   readonly #clock: LogClock;
 
-  #lines: LogLine[] = [];
+  /** The batch being filled. */
+  #open: LogLine[] = [];
+  #openBytes = 0;
+  /** Full batches waiting for the in-flight append, oldest first. */
+  #sealed: LogLine[][] = [];
+  /** Text size and line count of open + sealed lines. */
   #bytes = 0;
+  #count = 0;
   #inFlightMemory = 0;
   #inFlight = false;
   #seq = 0;
   #storedSeq = 0;
-  #flushTo = 0;
   #timer: unknown = undefined;
-  #due = false;
   #failed: PipewrightError | undefined;
   #flushWaiters: FlushWaiter[] = [];
   #roomWaiters: (() => void)[] = [];
@@ -72,7 +76,7 @@ export class MicroBatcher {
     this.#maxLines = options.maxBatchLines ?? 1000;
     this.#maxBytes = options.maxBatchBytes ?? 256 * 1024;
     this.#intervalMs = options.flushIntervalMs ?? 100;
-    this.#highWater = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
+    this.#highWater = options.highWaterMarkBytes ?? 2 * 1024 * 1024;
     this.#lowWater = Math.floor(this.#highWater / 2);
     this.#onBatch = options.onBatch;
     this.#onError = options.onError;
@@ -91,7 +95,7 @@ export class MicroBatcher {
 
   /** Estimated memory held by lines not yet stored (buffered and in flight). */
   get bufferedBytes(): number {
-    return this.#bytes + this.#lines.length * LINE_OVERHEAD_BYTES + this.#inFlightMemory;
+    return this.#bytes + this.#count * LINE_OVERHEAD_BYTES + this.#inFlightMemory;
   }
 
   /** The store error that stopped this batcher, if any. */
@@ -103,8 +107,8 @@ export class MicroBatcher {
   add(ctx: LogStreamContext, text: string, ts: number): number {
     if (this.#failed !== undefined) return 0;
     const seq = ++this.#seq;
-    const lines = this.#lines;
-    lines.push({
+    const open = this.#open;
+    open.push({
       seq,
       ts,
       runId: this.#runId,
@@ -114,10 +118,13 @@ export class MicroBatcher {
       stream: ctx.stream,
       text,
     });
+    this.#openBytes += text.length;
     this.#bytes += text.length;
-    if (lines.length >= this.#maxLines || this.#bytes >= this.#maxBytes) {
+    this.#count++;
+    if (open.length >= this.#maxLines || this.#openBytes >= this.#maxBytes) {
+      this.#seal();
       if (!this.#inFlight) this.#pump();
-    } else if (lines.length === 1 && this.#timer === undefined && !this.#due) {
+    } else if (open.length === 1) {
       this.#timer = this.#clock.setTimeout(this.#onTimer, this.#intervalMs);
     }
     return seq;
@@ -134,6 +141,7 @@ export class MicroBatcher {
     if (this.#roomPromise === undefined) {
       this.#roomPromise = new Promise((resolve) => this.#roomWaiters.push(resolve));
       // Someone is blocked: send what is buffered without waiting for the timer.
+      this.#seal();
       if (!this.#inFlight) this.#pump();
     }
     return this.#roomPromise;
@@ -144,7 +152,7 @@ export class MicroBatcher {
     if (this.#failed !== undefined) return Promise.reject(this.#failed);
     const seq = this.#seq;
     if (this.#storedSeq >= seq) return Promise.resolve();
-    if (seq > this.#flushTo) this.#flushTo = seq;
+    this.#seal();
     const done = new Promise<void>((resolve, reject) => this.#flushWaiters.push({ seq, resolve, reject }));
     if (!this.#inFlight) this.#pump();
     return done;
@@ -152,45 +160,29 @@ export class MicroBatcher {
 
   readonly #onTimer = (): void => {
     this.#timer = undefined;
-    this.#due = true;
+    this.#seal();
     if (!this.#inFlight) this.#pump();
   };
 
+  /** Closes the open batch (if any) so it is sent next. */
+  #seal(): void {
+    if (this.#open.length === 0) return;
+    this.#sealed.push(this.#open);
+    this.#open = [];
+    this.#openBytes = 0;
+    if (this.#timer !== undefined) {
+      this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
   #pump(): void {
-    const lines = this.#lines;
-    if (lines.length === 0 || this.#failed !== undefined) return;
-    const first = lines[0]!;
-    if (
-      !this.#due &&
-      lines.length < this.#maxLines &&
-      this.#bytes < this.#maxBytes &&
-      this.#flushTo < first.seq &&
-      this.#roomPromise === undefined
-    ) {
-      return;
-    }
-    let batch: LogLine[];
+    const batch = this.#sealed.shift();
+    if (batch === undefined || this.#failed !== undefined) return;
     let bytes = 0;
-    if (lines.length <= this.#maxLines && this.#bytes <= this.#maxBytes) {
-      batch = lines;
-      bytes = this.#bytes;
-      this.#lines = [];
-    } else {
-      let n = 0;
-      while (n < lines.length && n < this.#maxLines && (n === 0 || bytes + lines[n]!.text.length <= this.#maxBytes)) {
-        bytes += lines[n]!.text.length;
-        n++;
-      }
-      batch = lines.splice(0, n);
-    }
+    for (const line of batch) bytes += line.text.length;
     this.#bytes -= bytes;
-    if (this.#lines.length === 0) {
-      this.#due = false;
-      if (this.#timer !== undefined) {
-        this.#clock.clearTimeout(this.#timer);
-        this.#timer = undefined;
-      }
-    }
+    this.#count -= batch.length;
     this.#inFlight = true;
     this.#inFlightMemory = bytes + batch.length * LINE_OVERHEAD_BYTES;
     void this.#send({ runId: this.#runId, lines: batch });
@@ -242,8 +234,11 @@ export class MicroBatcher {
     );
     this.#inFlight = false;
     this.#inFlightMemory = 0;
-    this.#lines = [];
+    this.#open = [];
+    this.#openBytes = 0;
+    this.#sealed = [];
     this.#bytes = 0;
+    this.#count = 0;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const w of this.#flushWaiters) w.reject(this.#failed);

@@ -46,7 +46,7 @@ export interface LogPipelineOptions {
    * returns a promise: the producer should await it, which pauses reading the
    * child's output until the store has caught up to half of this.
    * Counted as text size plus 64 per line.
-   * @default 8388608
+   * @default 2097152
    */
   highWaterMarkBytes?: number;
   /**
@@ -97,7 +97,7 @@ const schema = z
     maxBatchLines: int(1).default(1000),
     maxBatchBytes: int(1).default(256 * 1024),
     flushIntervalMs: int(0).default(100),
-    highWaterMarkBytes: int(1).default(8 * 1024 * 1024),
+    highWaterMarkBytes: int(1).default(2 * 1024 * 1024),
     maxStepBufferBytes: int(1).default(64 * 1024 * 1024),
     minMaskLength: int(1).default(3),
     onBatch: fn.optional(),
