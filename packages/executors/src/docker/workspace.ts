@@ -4,11 +4,14 @@ import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
-import { DEFAULT_SHELL_TEMPLATE, FALLBACK_SHELL_TEMPLATE, scriptExtension, shellArgv } from '@pipewright/core';
+import { DEFAULT_SHELL_TEMPLATE, scriptExtension, shellArgv } from '@pipewright/core';
 import type Docker from 'dockerode';
 
 /** Wraps a command so its pid (= its process group: docker execs are session leaders) lands in a file we can signal. */
 const PID_WRAPPER = 'echo $$ > "$0"; exec "$@"';
+/** GitHub's default shell (`bash -e`, or `sh -e` when the image has no bash), decided in the same exec: no probe round trip. */
+const DEFAULT_SHELL_WRAPPER =
+  'echo $$ > "$0"; if command -v bash >/dev/null 2>&1; then exec bash -e "$1"; fi; exec sh -e "$1"';
 /** After SIGKILL, how long we wait for the exec's stream to end before cutting it. */
 const AFTER_KILL_MS = 1500;
 
@@ -52,7 +55,6 @@ export class DockerWorkspace implements Workspace {
   private readonly docker: Docker;
   private readonly container: Docker.Container;
   private readonly removeHostDir: boolean;
-  private bash: Promise<boolean> | undefined;
   private seq = 0;
   private disposing: Promise<void> | undefined;
 
@@ -85,17 +87,20 @@ export class DockerWorkspace implements Workspace {
     // Nothing was started, so report the step as killed before it ran.
     if (request.signal.aborted) return { exitCode: null, signal: 'SIGTERM' };
     const n = ++this.seq;
-    let template = request.shell;
-    if (template === DEFAULT_SHELL_TEMPLATE && !(await this.hasBash())) template = FALLBACK_SHELL_TEMPLATE;
+    const template = request.shell;
+    const isDefault = template === DEFAULT_SHELL_TEMPLATE;
     const dir = join(this.hostDir, '.pipewright', 'exec');
     await mkdir(dir, { recursive: true });
     const scriptHost = join(dir, `step-${n}${scriptExtension(template)}`);
     const pidHost = join(dir, `step-${n}.pid`);
     await writeFile(scriptHost, request.script, { mode: 0o755 });
-    const argv = shellArgv(template, this.toWorkspacePath(scriptHost));
+    const scriptPath = this.toWorkspacePath(scriptHost);
+    const cmd = isDefault
+      ? ['sh', '-c', DEFAULT_SHELL_WRAPPER, this.toWorkspacePath(pidHost), scriptPath]
+      : ['sh', '-c', PID_WRAPPER, this.toWorkspacePath(pidHost), ...shellArgv(template, scriptPath)];
 
     const exec = await this.container.exec({
-      Cmd: ['sh', '-c', PID_WRAPPER, this.toWorkspacePath(pidHost), ...argv],
+      Cmd: cmd,
       Env: toEnvList(request.env),
       WorkingDir: this.workingDir(request.workingDirectory),
       AttachStdin: false,
@@ -183,14 +188,6 @@ export class DockerWorkspace implements Workspace {
     if (wd === undefined || wd === '') return this.containerDir;
     if (wd.startsWith('/')) return wd.startsWith(this.hostDir) ? this.toWorkspacePath(wd) : wd;
     return posix.join(this.containerDir, wd);
-  }
-
-  private hasBash(): Promise<boolean> {
-    this.bash ??= this.helper(['sh', '-c', 'command -v bash >/dev/null 2>&1']).then(
-      (r) => r.exitCode === 0,
-      () => false,
-    );
-    return this.bash;
   }
 
   /** Signals the step's process group (its pid from the wrapper's file); without a pid, everything but PID 1. */

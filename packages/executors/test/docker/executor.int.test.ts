@@ -1,7 +1,7 @@
 import { cancelReason, PipewrightError } from '@pipewright/core';
+import { DockerExecutor } from '@pipewright/executors';
 import Docker from 'dockerode';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DockerExecutor } from '../../src/docker/index.js';
 import {
   attempt,
   capture,
@@ -100,6 +100,26 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     ]);
     expect(c.text(0, 'stderr')).toBe('to-stderr\n');
     expect(c.text(0)).not.toContain('not-reached');
+  });
+
+  it('uses bash for the default shell once the image has one', async () => {
+    const ex = executor();
+    const c = capture();
+    const out = await ex.runJob(
+      attempt(
+        job(
+          [
+            // A stand-in bash that marks the environment, so we can see which shell ran the next step.
+            step(0, 'printf \'#!/bin/sh\\nexport VIA_BASH="$*"\\nexec sh "$@"\\n\' > /bin/bash; chmod +x /bin/bash'),
+            step(1, 'echo "via=$VIA_BASH"'),
+          ],
+          { container: container() },
+        ),
+      ),
+      c.ctx,
+    );
+    expect(out.status).toBe('succeeded');
+    expect(c.text(1)).toMatch(/^via=-e \/__w\/workspace\/\S+\.sh\n$/);
   });
 
   it('delivers 100,000 lines complete and in order through a slow consumer (backpressure)', async () => {
