@@ -614,7 +614,6 @@ export class Scheduler {
     for (const n of base.spec.needs) {
       const nb = run.bases.get(n);
       if (!nb) continue;
-      if (!nb.evaluated) return false;
       for (const id of nb.instances) if (!isTerminalJob((run.jobs.get(id) as SJob).rec.status)) return false;
     }
     return true;

@@ -1,0 +1,503 @@
+import { backoffDelay, decideRetry, seededRandom } from '@pipewright/core';
+import type { FakeStep } from '@pipewright/core/testing';
+import { describe, expect, it } from 'vitest';
+import { byId, runToEnd, setup } from './helpers.js';
+
+const ok: FakeStep[] = [{}];
+
+describe('4.1 readiness and if:', () => {
+  it('skips dependents of a failed job with reason upstream; always() jobs still run', async () => {
+    const env = setup((job) => (job === 'a' ? [{ exitCode: 1 }] : ok));
+    const r = await runToEnd(
+      env,
+      `
+jobs:
+  a: { runs-on: x, steps: [{ run: x }] }
+  b: { runs-on: x, needs: a, steps: [{ run: x }] }
+  c: { runs-on: x, needs: b, if: always(), steps: [{ run: x }] }
+  d: { runs-on: x, needs: a, if: failure(), steps: [{ run: x }] }
+`,
+    );
+    const j = byId(r);
+    expect(j.a?.status).toBe('failed');
+    expect(j.a?.reason).toBe('exit_code');
+    expect(j.b).toMatchObject({ status: 'skipped', reason: 'upstream' });
+    expect(j.c?.status).toBe('succeeded');
+    expect(j.d?.status).toBe('succeeded');
+    expect(r.run.status).toBe('failed');
+  });
+
+  it('a false condition skips with reason condition, and the run still succeeds', async () => {
+    const env = setup();
+    const r = await runToEnd(
+      env,
+      `
+jobs:
+  a: { runs-on: x, steps: [{ run: x }] }
+  b: { runs-on: x, needs: a, if: "inputs.deploy == 'yes'", steps: [{ run: x }] }
+  c: { runs-on: x, needs: b, steps: [{ run: x }] }
+`,
+    );
+    const j = byId(r);
+    expect(j.b).toMatchObject({ status: 'skipped', reason: 'condition' });
+    expect(j.c).toMatchObject({ status: 'skipped', reason: 'upstream' });
+    expect(r.run.status).toBe('succeeded');
+  });
+
+  it('no job starts before every instance of its needs is terminal', async () => {
+    const env = setup((job, _a, m) => (job === 'build' ? [{ durationMs: 1000 * Number(m.n) }] : ok));
+    await runToEnd(
+      env,
+      `
+jobs:
+  build: { runs-on: x, strategy: { matrix: { n: [1, 2, 3] } }, steps: [{ run: x }] }
+  test: { runs-on: x, needs: build, steps: [{ run: x }] }
+`,
+    );
+    const test = env.executor.calls.find((c) => c.jobId === 'test');
+    const builds = env.executor.calls.filter((c) => c.jobId.startsWith('build'));
+    expect(builds).toHaveLength(3);
+    for (const b of builds) expect(test?.startedAt).toBeGreaterThanOrEqual(b.finishedAt as number);
+  });
+
+  it('passes job outputs to needs.<id>.outputs and expands dynamic matrices when ready', async () => {
+    const env = setup((job) => (job === 'plan' ? [{ outputs: { list: '["a","b","c"]' } }] : ok));
+    const r = await runToEnd(
+      env,
+      `
+jobs:
+  plan: { runs-on: x, outputs: { list: "\${{ steps.s.outputs.list }}" }, steps: [{ id: s, run: x }] }
+  work:
+    runs-on: x
+    needs: plan
+    strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
+    steps: [{ run: x }]
+`,
+    );
+    const work = r.jobs.filter((j) => j.job === 'work' && j.status === 'succeeded');
+    expect(work.map((j) => j.matrix.item)).toEqual(['a', 'b', 'c']);
+    expect(byId(r).plan?.outputs).toEqual({ list: '["a","b","c"]' });
+  });
+
+  it('job continue-on-error keeps the run green and dependents running', async () => {
+    const env = setup((job) => (job === 'flaky' ? [{ exitCode: 2 }] : ok));
+    const r = await runToEnd(
+      env,
+      `
+jobs:
+  flaky: { runs-on: x, continue-on-error: true, steps: [{ run: x }] }
+  next: { runs-on: x, needs: flaky, steps: [{ run: x }] }
+`,
+    );
+    expect(byId(r).flaky?.status).toBe('failed');
+    expect(byId(r).next?.status).toBe('succeeded');
+    expect(r.run.status).toBe('succeeded');
+  });
+});
+
+describe('4.2 timeouts', () => {
+  it('a job timeout aborts the attempt with reason timeout', async () => {
+    const env = setup(() => [{ hang: true }]);
+    const r = await runToEnd(env, `jobs: { a: { runs-on: x, timeout: 5m, steps: [{ run: x }] } }`);
+    const a = byId(r).a;
+    expect(a).toMatchObject({ status: 'failed', reason: 'timeout' });
+    expect(a?.attempts[0]?.reason).toBe('timeout');
+    const call = env.executor.calls[0];
+    expect((call?.finishedAt as number) - (call?.startedAt as number)).toBe(5 * 60_000);
+  });
+
+  it('timeout-minutes applies when no timeout is written; timeout wins over it', async () => {
+    const env = setup(() => [{ hang: true }]);
+    await runToEnd(
+      env,
+      `
+jobs:
+  a: { runs-on: x, timeout-minutes: 2, steps: [{ run: x }] }
+  b: { runs-on: x, timeout-minutes: 2, timeout: 30s, steps: [{ run: x }] }
+`,
+    );
+    const dur = (id: string) => {
+      const c = env.executor.calls.find((x) => x.jobId === id);
+      return (c?.finishedAt as number) - (c?.startedAt as number);
+    };
+    expect(dur('a')).toBe(120_000);
+    expect(dur('b')).toBe(30_000);
+  });
+
+  it('a run timeout cancels the run with reason timeout', async () => {
+    const env = setup(() => [{ hang: true }]);
+    const r = await runToEnd(env, `timeout: 1m\njobs: { a: { runs-on: x, steps: [{ run: x }] } }`);
+    expect(r.run).toMatchObject({ status: 'cancelled', reason: 'timeout' });
+    expect(byId(r).a?.status).toBe('cancelled');
+  });
+
+  it('job timeouts retry only when retry.on includes timeout', async () => {
+    const env = setup((_j, attempt) => (attempt === 1 ? [{ hang: true }] : ok));
+    const r = await runToEnd(
+      env,
+      `
+jobs:
+  a: { runs-on: x, timeout: 10s, retry: { max-attempts: 2, on: [timeout], backoff: { delay: 1s, jitter: none } }, steps: [{ run: x }] }
+  b: { runs-on: x, timeout: 10s, retry: { max-attempts: 2 }, steps: [{ run: x }] }
+`,
+    );
+    expect(byId(r).a?.attempts.map((a) => a.reason)).toEqual(['timeout', null]);
+    expect(byId(r).a?.status).toBe('succeeded');
+    expect(byId(r).b?.attempts).toHaveLength(1);
+    expect(byId(r).b?.status).toBe('failed');
+  });
+});
+
+describe('4.3 retry', () => {
+  it('delay(n) = min(max-delay, delay * factor^(n-1)) with seeded jitter', () => {
+    const b = { delayMs: 1000, factor: 2, maxDelayMs: 5000, jitter: 'none' as const };
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelay(b, n, Math.random))).toEqual([1000, 2000, 4000, 5000, 5000]);
+    const full = [1, 2, 3].map((n) => backoffDelay({ ...b, jitter: 'full' }, n, seededRandom(7)));
+    const again = [1, 2, 3].map((n) => backoffDelay({ ...b, jitter: 'full' }, n, seededRandom(7)));
+    expect(full).toEqual(again);
+    full.forEach((d, i) => {
+      expect(d).toBeGreaterThanOrEqual(0);
+      expect(d).toBeLessThanOrEqual(1000 * 2 ** i);
+    });
+    for (let n = 1; n <= 4; n++) {
+      const d = backoffDelay({ ...b, jitter: 'equal' }, n, seededRandom(n));
+      const base = Math.min(5000, 1000 * 2 ** (n - 1));
+      expect(d).toBeGreaterThanOrEqual(base / 2);
+      expect(d).toBeLessThanOrEqual(base);
+    }
+  });
+
+  it('retries a failure on a different worker, keeping every attempt', async () => {
+    const env = setup((_j, attempt) => (attempt < 3 ? [{ exitCode: 1 }] : ok), { workers: ['w1', 'w2', 'w3'] });
+    const r = await runToEnd(
+      env,
+      `jobs: { a: { runs-on: x, retry: { max-attempts: 3, on: [failure], backoff: { delay: 10s, jitter: none } }, steps: [{ run: x }] } }`,
+    );
+    const a = byId(r).a;
+    expect(a?.status).toBe('succeeded');
+    expect(a?.attempts.map((x) => x.status)).toEqual(['failed', 'failed', 'succeeded']);
+    expect(a?.attempts.map((x) => x.workerId)).toEqual(['w1', 'w2', 'w3']);
+    expect(env.executor.calls[1]?.avoidWorkers).toEqual(['w1']);
+    // each retry waited at least its backoff
+    const c = env.executor.calls;
+    expect((c[1]?.startedAt as number) - (c[0]?.finishedAt as number)).toBeGreaterThanOrEqual(10_000);
+    expect((c[2]?.startedAt as number) - (c[1]?.finishedAt as number)).toBeGreaterThanOrEqual(20_000);
+  });
+
+  it('exit-codes filters which failures retry', async () => {
+    const env = setup(() => [{ exitCode: 3 }]);
+    const r = await runToEnd(
+      env,
+      `jobs: { a: { runs-on: x, retry: { max-attempts: 3, on: [failure], exit-codes: [75] }, steps: [{ run: x }] } }`,
+    );
+    expect(byId(r).a?.attempts).toHaveLength(1);
+    expect(byId(r).a?.attempts[0]?.exitCode).toBe(3);
+  });
+
+  it('infra failures retry by default policy only when max-attempts allows', async () => {
+    const env = setup((_j, attempt) => (attempt === 1 ? [{ infra: 'executor exploded' }] : ok));
+    const r = await runToEnd(env, `jobs: { a: { runs-on: x, retry: { max-attempts: 2 }, steps: [{ run: x }] } }`);
+    const a = byId(r).a;
+    expect(a?.attempts.map((x) => x.reason)).toEqual(['infra', null]);
+    expect(a?.attempts[0]?.message).toContain('executor exploded');
+    expect(a?.status).toBe('succeeded');
+  });
+
+  it('max-duration cuts retries off', () => {
+    const policy = {
+      maxAttempts: 10,
+      on: ['failure' as const],
+      backoff: { delayMs: 60_000, factor: 1, maxDelayMs: 60_000, jitter: 'none' as const },
+      maxDurationMs: 90_000,
+      differentWorker: true,
+    };
+    const first = decideRetry(policy, { number: 1, reason: 'exit_code', firstStartedAt: 0, now: 10_000 }, Math.random);
+    expect(first).toEqual({ retry: true, delayMs: 60_000 });
+    const second = decideRetry(policy, { number: 2, reason: 'exit_code', firstStartedAt: 0, now: 80_000 }, Math.random);
+    expect(second.retry).toBe(false);
+  });
+
+  it('cancelled attempts never retry', () => {
+    const policy = {
+      maxAttempts: 5,
+      on: ['failure' as const, 'timeout' as const, 'infra' as const],
+      backoff: { delayMs: 1, factor: 1, maxDelayMs: 1, jitter: 'none' as const },
+      differentWorker: true,
+    };
+    expect(decideRetry(policy, { number: 1, reason: 'cancelled', firstStartedAt: 0, now: 0 }, Math.random).retry).toBe(
+      false,
+    );
+  });
+});
+
+describe('4.4 cancellation', () => {
+  it('cancel aborts running work, runs cleanup jobs, and records who and why', async () => {
+    const env = setup((job) => (job === 'cleanup' || job === 'notify' ? [{ durationMs: 1000 }] : [{ hang: true }]));
+    const handle = await env.engine.submit(`
+jobs:
+  build: { runs-on: x, steps: [{ run: x }] }
+  test: { runs-on: x, needs: build, steps: [{ run: x }] }
+  cleanup: { runs-on: x, needs: test, if: always(), steps: [{ run: x }] }
+  notify: { runs-on: x, needs: test, if: cancelled(), steps: [{ run: x }] }
+`);
+    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+    void handle.wait().then((r) => {
+      report = r;
+    });
+    await env.clock.advance(5000);
+    await handle.cancel({ reason: 'user pressed Ctrl-C', by: 'alice' });
+    await env.clock.runUntil(() => report !== undefined);
+    const j = byId(report as NonNullable<typeof report>);
+    expect(report?.run.status).toBe('cancelled');
+    expect(report?.run.cancel).toMatchObject({ by: 'alice', reason: 'user pressed Ctrl-C', force: false });
+    expect(j.build?.status).toBe('cancelled');
+    expect(j.test?.status).toBe('cancelled');
+    expect(j.cleanup?.status).toBe('succeeded');
+    expect(j.notify?.status).toBe('succeeded');
+  });
+
+  it('a forced cancel also aborts running cleanup jobs', async () => {
+    const env = setup(() => [{ hang: true }]);
+    const handle = await env.engine.submit(`
+jobs:
+  build: { runs-on: x, steps: [{ run: x }] }
+  cleanup: { runs-on: x, needs: build, if: always(), steps: [{ run: x }] }
+`);
+    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+    void handle.wait().then((r) => {
+      report = r;
+    });
+    await env.clock.advance(1000);
+    await handle.cancel();
+    await env.clock.advance(1000);
+    expect(env.executor.calls.map((c) => c.jobId)).toEqual(['build', 'cleanup']);
+    expect(report).toBeUndefined(); // cleanup hangs: the first cancel waits for it
+    await handle.cancel({ force: true });
+    await env.clock.runUntil(() => report !== undefined);
+    expect(byId(report as NonNullable<typeof report>).cleanup?.status).toBe('cancelled');
+    expect(report?.run.cancel?.force).toBe(true);
+  });
+
+  it('cancelling one job skips its dependents and leaves the rest running', async () => {
+    const env = setup((job) => (job === 'slow' ? [{ hang: true }] : [{ durationMs: 10_000 }]));
+    const handle = await env.engine.submit(`
+jobs:
+  slow: { runs-on: x, steps: [{ run: x }] }
+  after: { runs-on: x, needs: slow, steps: [{ run: x }] }
+  other: { runs-on: x, steps: [{ run: x }] }
+`);
+    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+    void handle.wait().then((r) => {
+      report = r;
+    });
+    await env.clock.advance(1000);
+    await env.engine.cancel({ runId: handle.id, job: 'slow' }, { reason: 'not needed' });
+    await env.clock.runUntil(() => report !== undefined);
+    const j = byId(report as NonNullable<typeof report>);
+    expect(j.slow?.status).toBe('cancelled');
+    expect(j.after).toMatchObject({ status: 'skipped', reason: 'upstream' });
+    expect(j.other?.status).toBe('succeeded');
+  });
+
+  it('fail-fast cancels the other matrix instances; fail-fast: false does not', async () => {
+    const script = (_j: string, _a: number, m: Record<string, unknown>): FakeStep[] =>
+      m.n === 1 ? [{ exitCode: 1, durationMs: 1000 }] : [{ durationMs: 60_000 }];
+    const env = setup(script);
+    const r = await runToEnd(
+      env,
+      `jobs: { t: { runs-on: x, strategy: { matrix: { n: [1, 2, 3] } }, steps: [{ run: x }] } }`,
+    );
+    expect(r.jobs.map((j) => j.status)).toEqual(['failed', 'cancelled', 'cancelled']);
+    const env2 = setup(script);
+    const r2 = await runToEnd(
+      env2,
+      `jobs: { t: { runs-on: x, strategy: { fail-fast: false, matrix: { n: [1, 2, 3] } }, steps: [{ run: x }] } }`,
+    );
+    expect(r2.jobs.map((j) => j.status)).toEqual(['failed', 'succeeded', 'succeeded']);
+  });
+});
+
+describe('4.5 concurrency and fairness', () => {
+  it('never exceeds the global limit nor per-executor capacity', async () => {
+    const env = setup(() => [{ durationMs: 1000 }], { concurrency: 3 });
+    const jobs = Array.from({ length: 12 }, (_, i) => `  j${i}: { runs-on: x, steps: [{ run: x }] }`).join('\n');
+    await runToEnd(env, `jobs:\n${jobs}`);
+    expect(env.executor.maxRunning).toBe(3);
+    const env2 = setup(() => [{ durationMs: 1000 }], { concurrency: 10, capacity: 2 });
+    await runToEnd(env2, `jobs:\n${jobs}`);
+    expect(env2.executor.maxRunning).toBe(2);
+  });
+
+  it('max-parallel limits instances of one matrix job', async () => {
+    const env = setup(() => [{ durationMs: 1000 }], { concurrency: 10 });
+    await runToEnd(
+      env,
+      `jobs: { t: { runs-on: x, strategy: { max-parallel: 2, matrix: { n: [1, 2, 3, 4, 5] } }, steps: [{ run: x }] } }`,
+    );
+    expect(env.executor.maxRunning).toBe(2);
+  });
+
+  it('round-robin: a small run submitted after a big one is not starved', async () => {
+    const env = setup(() => [{ durationMs: 1000 }], { concurrency: 2 });
+    const big = Array.from({ length: 50 }, (_, i) => `  j${i}: { runs-on: x, steps: [{ run: x }] }`).join('\n');
+    const h1 = await env.engine.submit(`name: big\njobs:\n${big}`);
+    const h2 = await env.engine.submit(`name: small\njobs:\n  a: { runs-on: x, steps: [{ run: x }] }\n  b: { runs-on: x, steps: [{ run: x }] }`);
+    let small: unknown;
+    void h2.wait().then((r) => {
+      small = r;
+    });
+    await env.clock.runUntil(() => small !== undefined);
+    const smallCalls = env.executor.calls.filter((c) => c.runId === h2.id);
+    // Both small jobs start within the first few slots, long before the big run drains.
+    expect(Math.max(...smallCalls.map((c) => env.executor.calls.indexOf(c)))).toBeLessThan(6);
+    void h1;
+  });
+
+  it('priority breaks ties between runs', async () => {
+    const env = setup(() => [{ durationMs: 1000 }], { concurrency: 1 });
+    const body = Array.from({ length: 3 }, (_, i) => `  j${i}: { runs-on: x, steps: [{ run: x }] }`).join('\n');
+    await env.engine.submit(`name: first\njobs:\n  blocker: { runs-on: x, steps: [{ run: x }] }`);
+    const low = await env.engine.submit(`name: low\njobs:\n${body}`, { priority: 0 });
+    const high = await env.engine.submit(`name: high\njobs:\n${body}`, { priority: 10 });
+    let done = false;
+    void low.wait().then(() => {
+      done = true;
+    });
+    await env.clock.runUntil(() => done);
+    const order = env.executor.calls.map((c) => c.runId).slice(1);
+    expect(order.slice(0, 3)).toEqual([high.id, high.id, high.id]);
+  });
+
+  it('concurrency groups: one running, one pending; a newer pending supersedes the older', async () => {
+    const env = setup(() => [{ durationMs: 10_000 }]);
+    const yaml = `concurrency: deploy\njobs: { a: { runs-on: x, steps: [{ run: x }] } }`;
+    const r1 = await env.engine.submit(yaml);
+    const r2 = await env.engine.submit(yaml);
+    const r3 = await env.engine.submit(yaml);
+    const reports: Record<string, { run: { status: string; cancel: unknown } }> = {};
+    for (const h of [r1, r2, r3])
+      void h.wait().then((r) => {
+        reports[h.id] = r;
+      });
+    await env.clock.runUntil(() => Object.keys(reports).length === 3);
+    expect(reports[r1.id]?.run.status).toBe('succeeded');
+    expect(reports[r2.id]?.run.status).toBe('cancelled');
+    expect(reports[r2.id]?.run.cancel).toMatchObject({ by: 'concurrency', supersededBy: r3.id });
+    expect(reports[r3.id]?.run.status).toBe('succeeded');
+    // r3 started only after r1 finished
+    const c1 = env.executor.calls.find((c) => c.runId === r1.id);
+    const c3 = env.executor.calls.find((c) => c.runId === r3.id);
+    expect(c3?.startedAt).toBeGreaterThanOrEqual(c1?.finishedAt as number);
+  });
+
+  it('cancel-in-progress cancels the running run of the group', async () => {
+    const env = setup(() => [{ hang: true }]);
+    const yaml = `concurrency: { group: ci, cancel-in-progress: true }\njobs: { a: { runs-on: x, steps: [{ run: x }] } }`;
+    const r1 = await env.engine.submit(yaml);
+    let first: { run: { status: string; cancel: { reason: string } | null } } | undefined;
+    void r1.wait().then((r) => {
+      first = r;
+    });
+    await env.clock.advance(1000);
+    const r2 = await env.engine.submit(yaml);
+    await env.clock.runUntil(() => first !== undefined, { maxMs: 60_000 });
+    expect(first?.run.status).toBe('cancelled');
+    expect(first?.run.cancel?.reason).toBe(`superseded by run ${r2.id}`);
+    await env.clock.advance(1000);
+    expect(env.executor.calls.some((c) => c.runId === r2.id)).toBe(true);
+    await r2.cancel({ force: true });
+  });
+});
+
+describe('4.6 secrets just in time', () => {
+  it('resolves secrets when an attempt starts, never at submit, and never stores them', async () => {
+    const asked: Array<{ names: string[]; at: number }> = [];
+    let clockRef: { now(): number } | undefined;
+    const env = setup(() => [{ durationMs: 1000 }], {
+      secrets: {
+        resolve: async (names) => {
+          asked.push({ names, at: clockRef?.now() ?? -1 });
+          return Object.fromEntries(names.map((n) => [n, `value-of-${n}-s3cr3t`]));
+        },
+      },
+    });
+    clockRef = env.clock;
+    const handle = await env.engine.submit(`
+jobs:
+  a: { runs-on: x, steps: [{ run: x }] }
+  b: { runs-on: x, needs: a, env: { TOKEN: "\${{ secrets.API_TOKEN }}" }, steps: [{ run: x }] }
+`);
+    expect(asked).toEqual([]);
+    let report: unknown;
+    void handle.wait().then((r) => {
+      report = r;
+    });
+    await env.clock.runUntil(() => report !== undefined);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]?.names).toEqual(['API_TOKEN']);
+    expect(env.executor.calls.find((c) => c.jobId === 'b')?.secrets).toEqual({ API_TOKEN: 'value-of-API_TOKEN-s3cr3t' });
+    const stored = JSON.stringify([await env.store.getRun(handle.id), await env.store.getJobs(handle.id), report]);
+    expect(stored).not.toContain('s3cr3t');
+  });
+});
+
+describe('4.7 idempotency', () => {
+  it('N concurrent submits with one key create one run', async () => {
+    const env = setup();
+    const yaml = `jobs: { a: { runs-on: x, steps: [{ run: x }] } }`;
+    const handles = await Promise.all(
+      Array.from({ length: 20 }, () => env.engine.submit(yaml, { idempotencyKey: 'delivery-123' })),
+    );
+    expect(new Set(handles.map((h) => h.id)).size).toBe(1);
+    expect(handles.filter((h) => h.created)).toHaveLength(1);
+    expect(await env.store.listRuns()).toHaveLength(1);
+    await env.clock.runUntil(() => env.executor.calls.length > 0);
+    expect(env.executor.calls).toHaveLength(1);
+  });
+});
+
+describe('4.8 durability', () => {
+  it('an attempt is recorded running before the executor is called', async () => {
+    const env = setup(() => [{ durationMs: 1000 }]);
+    let seen: string | undefined;
+    const orig = env.executor.runJob.bind(env.executor);
+    env.executor.runJob = async (a, ctx) => {
+      const jobs = await env.store.getJobs(a.runId);
+      seen = jobs.find((j) => j.id === a.jobId)?.attempts[a.attempt - 1]?.status;
+      return orig(a, ctx);
+    };
+    await runToEnd(env, `jobs: { a: { runs-on: x, steps: [{ run: x }] } }`);
+    expect(seen).toBe('running');
+  });
+
+  it('recover() marks running attempts lost, retries them, and never reruns finished jobs', async () => {
+    const env = setup(() => [{ hang: true }]);
+    const yaml = `
+jobs:
+  a: { runs-on: x, steps: [{ run: x }] }
+  b: { runs-on: x, needs: a, retry: { max-attempts: 2 }, steps: [{ run: x }] }
+`;
+    // First engine: a succeeds, b is running when the engine "dies".
+    const first = setup((job) => (job === 'a' ? ok : [{ hang: true }]));
+    const handle = await first.engine.submit(yaml);
+    await first.clock.advance(1000);
+    expect(first.executor.calls.map((c) => c.jobId)).toEqual(['a', 'b']);
+    // Second engine on the same store (simulating a restart), lease expired.
+    const second = setup(() => ok, { store: first.store, logs: first.logs });
+    // The first engine stops renewing; its lease expires on the store's clock.
+    await first.clock.advance(31_000);
+    const taken = await second.engine.recover();
+    expect(taken).toEqual([handle.id]);
+    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+    void second.engine.wait(handle.id).then((r) => {
+      report = r;
+    });
+    await second.clock.runUntil(() => report !== undefined);
+    const j = byId(report as NonNullable<typeof report>);
+    expect(j.a?.attempts).toHaveLength(1);
+    expect(j.b?.attempts.map((a) => a.reason)).toEqual(['lost', null]);
+    expect(j.b?.status).toBe('succeeded');
+    expect(second.executor.calls.map((c) => c.jobId)).toEqual(['b']);
+    void env;
+  });
+});
