@@ -131,13 +131,19 @@ for (let i = 0; i < ROUNDS; i++) {
 const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v.ms)]));
 const rate = (ms) => Math.round((LINES / ms) * 1000).toLocaleString('en-US');
 const row = (label, ms, vs) =>
-  console.log(`${label.padEnd(46)} ${ms.toFixed(0).padStart(5)} ms ${rate(ms).padStart(11)} lines/s${vs ? `  ${(ms / vs).toFixed(2)}x` : ''}`);
-console.log(`${LINES.toLocaleString('en-US')} lines x ~60 bytes, ${chunks.length} chunks of 64 KiB, 10 secrets (1% of lines print one); median of ${ROUNDS}`);
+  console.log(
+    `${label.padEnd(46)} ${ms.toFixed(0).padStart(5)} ms ${rate(ms).padStart(11)} lines/s${vs ? `  ${(ms / vs).toFixed(2)}x` : ''}`,
+  );
+console.log(
+  `${LINES.toLocaleString('en-US')} lines x ~60 bytes, ${chunks.length} chunks of 64 KiB, 10 secrets (1% of lines print one); median of ${ROUNDS}`,
+);
 row('baseline: split only (indexOf + toString)', m.baseline);
 row('baseline, keeping every line in an array', m.baselineRetaining, m.baseline);
 row('pipeline -> array store (keeps every batch)', m.pipeline, m.baseline);
 row('pipeline -> counting store (drops batches)', m.pipelineCounting, m.baseline);
-console.log(`pipeline vs retaining baseline: ${(m.pipeline / m.baselineRetaining).toFixed(2)}x; ${info.batches} batches, one onBatch event each`);
+console.log(
+  `pipeline vs retaining baseline: ${(m.pipeline / m.baselineRetaining).toFixed(2)}x; ${info.batches} batches, one onBatch event each`,
+);
 console.log('target: >= 1,000,000 lines/s and <= 2x the baseline');
 
 if (process.env.LOG_BENCH_SWEEP) {

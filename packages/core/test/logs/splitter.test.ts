@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import { LINE_CONTINUATION_MARKER, LineSplitter, SecretMasker } from '@pipewright/core';
+import { describe, expect, it } from 'vitest';
 import { enc } from './helpers.js';
 
 function split(chunks: Uint8Array[], options: ConstructorParameters<typeof LineSplitter>[1] = {}): string[] {
