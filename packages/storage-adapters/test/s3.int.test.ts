@@ -1,10 +1,44 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import type { LogLine, LogStore } from '@pipewright/core';
 import { describeLogStore } from '@pipewright/core/testing';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3LogStore } from '../src/s3/log-store.js';
 import { type S3Server, s3Options, startS3Server } from './helpers/s3-server.js';
 
 let server: S3Server | undefined;
 let n = 0;
+
+const lines = (runId: string, from: number, to: number): LogLine[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => ({
+    seq: from + i,
+    ts: from + i,
+    runId,
+    jobId: 'build',
+    attempt: 1,
+    step: 0,
+    stream: 'stdout' as const,
+    text: `line ${from + i} ${'x'.repeat((from + i) % 50)}`,
+  }));
+
+/** An S3 client whose PUTs fail while `failing()` says so, to simulate an S3 outage. */
+function flakyClient(failing: (key: string) => boolean): S3Client {
+  const opts = s3Options(server!, '');
+  const client = new S3Client({
+    endpoint: opts.endpoint,
+    region: opts.region,
+    forcePathStyle: true,
+    credentials: opts.credentials,
+  });
+  const send = client.send.bind(client) as (cmd: unknown) => Promise<unknown>;
+  (client as unknown as { send: (cmd: unknown) => Promise<unknown> }).send = async (cmd) => {
+    const input = (cmd as { input?: { Key?: string; Body?: unknown } }).input;
+    if (cmd?.constructor?.name === 'PutObjectCommand' && input?.Key && failing(input.Key)) {
+      throw Object.assign(new Error('simulated 503'), { name: 'ServiceUnavailable' });
+    }
+    return send(cmd);
+  };
+  return client;
+}
 
 describe('S3LogStore', () => {
   beforeAll(async () => {
@@ -25,4 +59,112 @@ describe('S3LogStore', () => {
     }),
     { name: 'S3LogStore, small chunks' },
   );
+  describeLogStore(
+    async () => {
+      // Writer and reader are separate instances: reads see only what reached S3.
+      const prefix = `x${++n}/`;
+      const writer = new S3LogStore({ ...s3Options(server!, prefix), maxChunkBytes: 300, flushIntervalMs: 20 });
+      const reader = new S3LogStore({ ...s3Options(server!, prefix), pollMinMs: 20, pollMaxMs: 200 });
+      const store: LogStore = {
+        append: async (runId, batch) => {
+          await writer.append(runId, batch);
+          await writer.flush(runId);
+        },
+        read: (runId, o) => reader.read(runId, o),
+        follow: (runId, o) => reader.follow(runId, o),
+        end: (runId) => writer.end(runId),
+      };
+      return {
+        store,
+        cleanup: async () => {
+          await writer.close();
+          await reader.close();
+        },
+      };
+    },
+    { name: 'S3LogStore, reader in another instance' },
+  );
+
+  it('makes buffered lines visible to other processes within flushIntervalMs', async () => {
+    const prefix = `v${++n}/`;
+    const writer = new S3LogStore({ ...s3Options(server!, prefix), flushIntervalMs: 100 });
+    const reader = new S3LogStore(s3Options(server!, prefix));
+    try {
+      await writer.append('run1', { runId: 'run1', lines: lines('run1', 1, 10) });
+      expect(await writer.read('run1')).toHaveLength(10);
+      const deadline = Date.now() + 5000;
+      let seen: LogLine[] = [];
+      while (Date.now() < deadline && seen.length < 10) {
+        seen = await reader.read('run1');
+        if (seen.length < 10) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(seen).toStrictEqual(lines('run1', 1, 10));
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+
+  it('retries failed chunk writes without reordering or losing lines', async () => {
+    const prefix = `f${++n}/`;
+    const failedOnce = new Set<string>();
+    let failures = 0;
+    // Every chunk and index write fails on its first attempt.
+    const client = flakyClient((key) => {
+      if (failedOnce.has(key)) return false;
+      failedOnce.add(key);
+      failures++;
+      return true;
+    });
+    const store = new S3LogStore({ ...s3Options(server!, prefix), client, maxChunkBytes: 500, flushIntervalMs: 10 });
+    const reader = new S3LogStore(s3Options(server!, prefix));
+    try {
+      const all = lines('run2', 1, 300);
+      for (let i = 0; i < all.length; i += 30)
+        await store.append('run2', { runId: 'run2', lines: all.slice(i, i + 30) });
+      await store.end('run2');
+      expect(failures).toBeGreaterThan(5);
+      expect(await reader.read('run2')).toStrictEqual(all);
+    } finally {
+      await store.close();
+      await reader.close();
+      client.destroy();
+    }
+  });
+
+  it('reports STORE_UNAVAILABLE when S3 keeps failing, keeps the lines, and writes them once S3 is back', async () => {
+    const prefix = `o${++n}/`;
+    let down = true;
+    const client = flakyClient(() => down);
+    const store = new S3LogStore({ ...s3Options(server!, prefix), client, maxAttempts: 2, flushIntervalMs: 10_000 });
+    const reader = new S3LogStore(s3Options(server!, prefix));
+    try {
+      const all = lines('run3', 1, 50);
+      await store.append('run3', { runId: 'run3', lines: all.slice(0, 25) });
+      await expect(store.end('run3')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      await expect(store.end('run3')).rejects.toThrow(/s3:\/\/logs\//);
+      expect(await store.read('run3')).toStrictEqual(all.slice(0, 25));
+      await store.append('run3', { runId: 'run3', lines: all.slice(25) });
+      down = false;
+      await store.end('run3');
+      expect(await reader.read('run3')).toStrictEqual(all);
+    } finally {
+      await store.close();
+      await reader.close();
+      client.destroy();
+    }
+  });
+
+  it('refuses run ids that cannot name objects', async () => {
+    const store = new S3LogStore(s3Options(server!, `r${++n}/`));
+    try {
+      await expect(store.read('../etc')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('needs a bucket', () => {
+    expect(() => new S3LogStore({} as never)).toThrow(/bucket/);
+  });
 });

@@ -183,13 +183,19 @@ export class S3LogStore implements LogStore {
   }
 
   async #get(key: string): Promise<string | undefined> {
-    try {
-      const res = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
-      return (await res.Body?.transformToString('utf8')) ?? '';
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw this.#unavailable(`read ${key}`, err);
+    let lastErr: unknown;
+    // The SDK retries the request; a body cut off mid-stream (connection reset) is retried here.
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      try {
+        const res = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: key }));
+        return (await res.Body?.transformToString('utf8')) ?? '';
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        lastErr = err;
+        if (attempt < this.#maxAttempts) await sleep(Math.min(50 * 2 ** (attempt - 1), 1000));
+      }
     }
+    throw this.#unavailable(`read ${key} after ${this.#maxAttempts} attempts`, lastErr);
   }
 
   async #put(key: string, body: string, contentType: string): Promise<void> {
@@ -209,8 +215,19 @@ export class S3LogStore implements LogStore {
   }
 
   async #loadIndex(runId: string): Promise<Index> {
-    const text = await this.#get(this.#key(runId, 'index.json'));
-    return text === undefined ? emptyIndex() : (JSON.parse(text) as Index);
+    const key = this.#key(runId, 'index.json');
+    // S3 replaces objects atomically; some S3-compatible servers (s3rver) do not, and a
+    // read racing a write sees a truncated index. Such a read is retried, not trusted.
+    for (let attempt = 1; ; attempt++) {
+      const text = await this.#get(key);
+      if (text === undefined) return emptyIndex();
+      try {
+        return JSON.parse(text) as Index;
+      } catch (err) {
+        if (attempt >= 5) throw this.#unavailable(`parse ${key}`, err);
+        await sleep(20 * attempt);
+      }
+    }
   }
 
   #writer(runId: string): Promise<Writer> {

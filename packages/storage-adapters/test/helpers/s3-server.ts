@@ -13,7 +13,13 @@ export interface S3Server {
 /** Starts s3rver on a free port of 127.0.0.1 with bucket `bucket`. */
 export async function startS3Server(bucket = 'logs'): Promise<S3Server> {
   const directory = mkdtempSync(join(tmpdir(), 'pw-s3rver-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: [{ name: bucket }],
+  });
   const addr = (await server.run()) as { address: string; port: number };
   return {
     endpoint: `http://127.0.0.1:${addr.port}`,
