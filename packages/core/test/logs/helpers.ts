@@ -28,7 +28,6 @@ export class TestLogStore implements LogStore {
   async read(): Promise<LogLine[]> {
     return this.lines();
   }
-  // biome-ignore lint/correctness/useYield: not used by these tests
   async *follow(): AsyncIterable<LogBatch> {}
   async end(runId: string): Promise<void> {
     this.ended.push(runId);
