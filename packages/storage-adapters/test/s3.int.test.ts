@@ -155,6 +155,36 @@ describe('S3LogStore', () => {
     }
   });
 
+  it('stores 100,000 log lines and reads and follows them back complete and in order', async () => {
+    const prefix = `big${++n}/`;
+    const writer = new S3LogStore({ ...s3Options(server!, prefix), maxChunkBytes: 256 * 1024 });
+    const reader = new S3LogStore({ ...s3Options(server!, prefix), pollMinMs: 50, pollMaxMs: 500 });
+    try {
+      const all = lines('big', 1, 100_000);
+      const following = (async () => {
+        let count = 0;
+        let prev = 0;
+        for await (const b of reader.follow('big')) {
+          for (const l of b.lines) {
+            if (l.seq !== prev + 1) throw new Error(`follow saw ${l.seq} after ${prev}`);
+            prev = l.seq;
+            count++;
+          }
+        }
+        return count;
+      })();
+      for (let i = 0; i < all.length; i += 500)
+        await writer.append('big', { runId: 'big', lines: all.slice(i, i + 500) });
+      await writer.end('big');
+      expect(await following).toBe(100_000);
+      expect(await reader.read('big')).toStrictEqual(all);
+      expect(await reader.read('big', { after: 77_777, limit: 10 })).toStrictEqual(all.slice(77_777, 77_787));
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+
   it('refuses run ids that cannot name objects', async () => {
     const store = new S3LogStore(s3Options(server!, `r${++n}/`));
     try {

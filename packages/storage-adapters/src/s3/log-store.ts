@@ -78,6 +78,8 @@ interface Writer {
   timer: ReturnType<typeof setTimeout> | undefined;
   flushing: Promise<void> | undefined;
   error: unknown;
+  /** The in-memory index has chunks the index object does not list yet. */
+  indexDirty: boolean;
   waiters: Set<() => void>;
 }
 
@@ -123,6 +125,7 @@ export class S3LogStore implements LogStore {
   readonly #pollMinMs: number;
   readonly #pollMaxMs: number;
   readonly #writers = new Map<string, Promise<Writer>>();
+  readonly #chunkCache = new Map<string, string>();
 
   constructor(options: S3LogStoreOptions) {
     if (!options || typeof options.bucket !== 'string' || options.bucket === '') {
@@ -214,6 +217,18 @@ export class S3LogStore implements LogStore {
     throw this.#unavailable(`write ${key} after ${this.#maxAttempts} attempts`, lastErr);
   }
 
+  // Indexed chunks never change, so a follower re-reading the chunk it stopped in is served from here.
+  async #chunk(key: string): Promise<string | undefined> {
+    const hit = this.#chunkCache.get(key);
+    if (hit !== undefined) return hit;
+    const body = await this.#get(key);
+    if (body !== undefined) {
+      this.#chunkCache.set(key, body);
+      if (this.#chunkCache.size > 8) this.#chunkCache.delete(this.#chunkCache.keys().next().value!);
+    }
+    return body;
+  }
+
   async #loadIndex(runId: string): Promise<Index> {
     const key = this.#key(runId, 'index.json');
     // S3 replaces objects atomically; some S3-compatible servers (s3rver) do not, and a
@@ -241,6 +256,7 @@ export class S3LogStore implements LogStore {
         timer: undefined,
         flushing: undefined,
         error: undefined,
+        indexDirty: false,
         waiters: new Set<() => void>(),
       }));
       // A failed load must not stick: the next call tries again.
@@ -302,7 +318,7 @@ export class S3LogStore implements LogStore {
       clearTimeout(w.timer);
       w.timer = undefined;
     }
-    if (w.pending.length === 0 && !(endAfter && !w.index.ended)) return;
+    if (w.pending.length === 0 && !w.indexDirty && !(endAfter && !w.index.ended)) return;
     w.flushing = (async () => {
       while (w.pending.length > 0) {
         let take = 0;
@@ -326,11 +342,15 @@ export class S3LogStore implements LogStore {
         w.pending.splice(0, take);
         w.pendingBytes -= bytes;
         if (w.pending.length === 0 && endAfter) w.index.ended = true;
+        w.indexDirty = true;
         await this.#put(this.#key(runId, 'index.json'), JSON.stringify(w.index), 'application/json');
+        w.indexDirty = false;
       }
-      if (endAfter && !w.index.ended) {
-        w.index.ended = true;
+      if ((endAfter && !w.index.ended) || w.indexDirty) {
+        if (endAfter) w.index.ended = true;
+        w.indexDirty = true;
         await this.#put(this.#key(runId, 'index.json'), JSON.stringify(w.index), 'application/json');
+        w.indexDirty = false;
       }
       w.error = undefined;
     })();
@@ -372,7 +392,7 @@ export class S3LogStore implements LogStore {
     );
     for (let i = firstChunk; i < index.chunks.length && out.length < limit; i++) {
       const [first] = index.chunks[i]!;
-      const body = await this.#get(this.#key(runId, `chunk-${pad(first)}.jsonl`));
+      const body = await this.#chunk(this.#key(runId, `chunk-${pad(first)}.jsonl`));
       if (body === undefined) {
         throw this.#unavailable(`read chunk ${first} of run ${runId}`, new Error('chunk listed in index is missing'));
       }
@@ -446,6 +466,7 @@ export class S3LogStore implements LogStore {
         if (writer) this.#wake(writer);
       }
       this.#writers.clear();
+      this.#chunkCache.clear();
       if (this.#ownsClient) this.#s3.destroy();
     }
   }

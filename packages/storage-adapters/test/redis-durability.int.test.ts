@@ -1,0 +1,171 @@
+import type { JobRecord, LogLine, RunRecord } from '@pipewright/core';
+import { PipewrightError } from '@pipewright/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisLogStore } from '../src/redis/log-store.js';
+import { RedisStore } from '../src/redis/state-store.js';
+import { type RedisServer, redisServerAvailable, startRedisServer } from './helpers/redis-server.js';
+
+const available = redisServerAvailable();
+
+const run = (id: string, extra: Partial<RunRecord> = {}): RunRecord => ({
+  id,
+  pipelineName: 'p',
+  specHash: 'h',
+  spec: { inputs: {}, env: {}, defaults: {}, jobs: {} },
+  inputs: {},
+  trigger: {},
+  priority: 0,
+  status: 'queued',
+  secretNames: [],
+  createdAt: Date.now(),
+  ...extra,
+});
+const job = (runId: string, id: string): JobRecord => ({
+  runId,
+  id,
+  job: id,
+  matrix: {},
+  needs: [],
+  status: 'pending',
+  outputs: {},
+  attempts: [],
+  createdAt: 1,
+});
+const lines = (runId: string, from: number, to: number): LogLine[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => ({
+    seq: from + i,
+    ts: 1_700_000_000_000 + from + i,
+    runId,
+    jobId: `job-${(from + i) % 4}`,
+    attempt: 1,
+    step: (from + i) % 3,
+    stream: 'stdout' as const,
+    text: `line ${from + i}: the quick brown fox jumps over the lazy dog`,
+  }));
+
+describe.skipIf(!available)('Redis adapters against a real server', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('creates one run from 50 concurrent createRun calls with one key through two connections', async () => {
+    const a = new RedisStore({ url: server.url, prefix: 'two' });
+    const b = new RedisStore({ url: server.url, prefix: 'two' });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          (i % 2 ? a : b).createRun(run(`cand-${i}`, { idempotencyKey: 'webhook-123' }), [job(`cand-${i}`, 'build')]),
+        ),
+      );
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.run.id)).size).toBe(1);
+      expect(await a.listRuns()).toHaveLength(1);
+      expect(await b.listRuns()).toHaveLength(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('stores 100,000 log lines and reads and follows them back complete and in order', async () => {
+    const writer = new RedisLogStore({ url: server.url, prefix: 'big' });
+    const reader = new RedisLogStore({ url: server.url, prefix: 'big' });
+    try {
+      const all = lines('big-run', 1, 100_000);
+      const following = (async () => {
+        let count = 0;
+        let prev = 0;
+        for await (const b of reader.follow('big-run')) {
+          for (const l of b.lines) {
+            if (l.seq !== prev + 1) throw new Error(`follow saw ${l.seq} after ${prev}`);
+            prev = l.seq;
+            count++;
+          }
+        }
+        return count;
+      })();
+      for (let i = 0; i < all.length; i += 500) {
+        await writer.append('big-run', { runId: 'big-run', lines: all.slice(i, i + 500) });
+      }
+      await writer.end('big-run');
+      expect(await following).toBe(100_000);
+      expect(await reader.read('big-run')).toStrictEqual(all);
+      expect(await reader.read('big-run', { after: 99_990 })).toStrictEqual(all.slice(99_990));
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+
+  it('fails fast with STORE_UNAVAILABLE naming the address when Redis is not there', async () => {
+    const store = new RedisStore({ url: 'redis://127.0.0.1:1', unavailableAfterMs: 300 });
+    try {
+      const started = Date.now();
+      const err = await store.getRun('x').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PipewrightError);
+      expect((err as PipewrightError).code).toBe('STORE_UNAVAILABLE');
+      expect((err as PipewrightError).message).toContain('127.0.0.1:1');
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.skipIf(!available)('Redis restart', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedisServer({ persistence: true });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('calls during an outage succeed after reconnect or fail with STORE_UNAVAILABLE; data written before survives', async () => {
+    const store = new RedisStore({ url: server.url, unavailableAfterMs: 2000 });
+    const logs = new RedisLogStore({ url: server.url, unavailableAfterMs: 2000 });
+    try {
+      const r = run('durable-1');
+      const jobs = [job(r.id, 'a'), job(r.id, 'b')];
+      await store.createRun(r, jobs);
+      expect(await store.acquireLease(r.id, 'engine-a', 60_000)).toBe(true);
+      await logs.append(r.id, { runId: r.id, lines: lines(r.id, 1, 1000) });
+
+      await server.kill();
+      const down = await store.getRun(r.id).catch((e: unknown) => e);
+      expect((down as PipewrightError).code).toBe('STORE_UNAVAILABLE');
+      expect((down as PipewrightError).message).toContain(`127.0.0.1:${server.port}`);
+
+      // Issued while down; the server comes back while they wait.
+      const during = [
+        store.updateRun(r.id, { status: 'running', startedAt: 1 }, { status: 'queued' }),
+        logs.append(r.id, { runId: r.id, lines: lines(r.id, 1001, 1100) }),
+        store.getJobs(r.id),
+      ];
+      await new Promise((res) => setTimeout(res, 300));
+      await server.start();
+      const settled = await Promise.allSettled(during);
+      for (const s of settled) {
+        if (s.status === 'rejected') expect((s.reason as PipewrightError).code).toBe('STORE_UNAVAILABLE');
+      }
+
+      const after = await store.getRun(r.id);
+      expect(after?.status === 'running' ? { ...after, status: 'queued', startedAt: undefined } : after).toEqual(r);
+      if (settled[0]!.status === 'fulfilled') expect(after?.status).toBe('running');
+      expect(await store.getJobs(r.id)).toStrictEqual(jobs);
+      expect(await store.acquireLease(r.id, 'engine-b', 60_000)).toBe(false);
+      const logged = await logs.read(r.id);
+      expect(logged.slice(0, 1000)).toStrictEqual(lines(r.id, 1, 1000));
+      // A resent batch adds nothing twice, whether or not it landed during the outage.
+      await logs.append(r.id, { runId: r.id, lines: lines(r.id, 1001, 1100) });
+      expect(await logs.read(r.id)).toStrictEqual(lines(r.id, 1, 1100));
+    } finally {
+      await store.close();
+      await logs.close();
+    }
+  });
+});
