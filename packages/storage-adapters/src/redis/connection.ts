@@ -54,6 +54,7 @@ export class RedisConnection {
   readonly #unavailableAfterMs: number;
   #lastError: Error | undefined;
   #closed = false;
+  #ready: Promise<void> | undefined;
 
   constructor(options: RedisConnectionOptions) {
     checkPositive('unavailableAfterMs', options.unavailableAfterMs);
@@ -107,20 +108,24 @@ export class RedisConnection {
       });
     }
     if (this.client.status === 'ready') return;
-    await new Promise<void>((resolve, reject) => {
-      const onReady = () => {
-        clearTimeout(timer);
+    // One shared 'ready' listener however many calls wait (at start-up thousands may).
+    this.#ready ??= new Promise<void>((resolve) => {
+      this.client.once('ready', () => {
+        this.#ready = undefined;
         resolve();
-      };
-      const timer = setTimeout(
-        () => {
-          this.client.off('ready', onReady);
-          reject(this.#unavailable(op));
-        },
-        Math.max(0, deadline - Date.now()),
-      );
-      this.client.once('ready', onReady);
+      });
     });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.#ready,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(this.#unavailable(op)), Math.max(0, deadline - Date.now()));
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Runs one store operation under the unavailability policy. */

@@ -90,6 +90,7 @@ function expectArgs(expect: Expect<string> | undefined): string[] {
 export class RedisStore implements StateStore {
   readonly #conn: RedisConnection;
   readonly #retentionMs: number;
+  #statusKeyCache: string[] | undefined;
 
   constructor(options: RedisStoreOptions = {}) {
     checkPositive('retentionMs', options.retentionMs);
@@ -108,7 +109,8 @@ export class RedisStore implements StateStore {
   }
 
   #statusKeys(): string[] {
-    return RUN_STATUSES.map((s) => this.#conn.key('runs', s));
+    this.#statusKeyCache ??= RUN_STATUSES.map((s) => this.#conn.key('runs', s));
+    return this.#statusKeyCache;
   }
 
   async createRun(run: RunRecord, jobs: JobRecord[]): Promise<CreateRunResult> {
