@@ -1,7 +1,11 @@
 import { Command, CommanderError, Option } from 'commander';
 import { graphCommand } from './commands/graph.js';
+import { runCommand } from './commands/run.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT } from './exit-codes.js';
+import type { RawRunOptions } from './run/options.js';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -12,6 +16,30 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })
     .showHelpAfterError('(run `pipewright --help` for usage)');
+
+  program
+    .command('run')
+    .description(
+      'run a pipeline to the end on this machine (exit 0 succeeded, 1 failed, 2 invalid, 3 infrastructure, 130 cancelled)',
+    )
+    .argument('<file>', 'pipeline YAML file')
+    .option('--input <name=value>', 'a workflow_dispatch input (repeatable)', collect, [])
+    .option(
+      '--secret <NAME>',
+      'pass $NAME from the environment as secrets.NAME, masked everywhere (repeatable)',
+      collect,
+      [],
+    )
+    .addOption(new Option('--executor <name>', 'where jobs run').choices(['process', 'docker']).default('process'))
+    .option('--store <url>', 'state store URL', 'memory')
+    .option('--log-store <url>', 'log store URL', 'memory')
+    .option('--concurrency <n>', 'jobs running at once', '8')
+    .option('--logs', 'print step output as `job/step | line`')
+    .option('--json', 'print the run report as JSON on stdout (everything else goes to stderr)')
+    .option('--quiet', 'print only the final summary and errors')
+    .action(async (file: string, opts: RawRunOptions) => {
+      code = await runCommand(file, opts);
+    });
 
   program
     .command('validate')

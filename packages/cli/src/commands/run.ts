@@ -1,0 +1,366 @@
+import {
+  type Diagnostic,
+  Engine,
+  formatDiagnostic,
+  initialJobs,
+  type LogBatch,
+  type PipelineSpec,
+  PipewrightError,
+  type RunHandle,
+  type RunReport,
+  resolveInputs,
+  topologicalOrder,
+} from '@pipewright/core';
+import pc from 'picocolors';
+import { EXIT } from '../exit-codes.js';
+import { CliError } from '../run/errors.js';
+import { createExecutor } from '../run/executors.js';
+import { formatElapsed } from '../run/format.js';
+import { type RawRunOptions, type ResolvedRunOptions, resolveRunOptions } from '../run/options.js';
+import {
+  colorEnabled,
+  type JobRow,
+  type JobStatus,
+  LiveView,
+  type Output,
+  PlainView,
+  type ProgressView,
+  QuietView,
+} from '../run/progress.js';
+import { EnvSecrets } from '../run/secrets.js';
+import { createStores, type Stores } from '../run/stores.js';
+import { loadPipeline } from './load.js';
+
+/** Process-level things `pipewright run` uses; tests and embedders may replace them. */
+export interface RunEnvironment {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+  /** Subscribes to Ctrl-C / SIGTERM; returns the unsubscribe function. */
+  onInterrupt(handler: () => void): () => void;
+}
+
+const processEnvironment = (): RunEnvironment => ({
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  onInterrupt(handler) {
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+    return () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    };
+  },
+});
+
+function output(stream: NodeJS.WriteStream, redact: (s: string) => string): Output {
+  return {
+    write: (text) => {
+      stream.write(redact(text));
+    },
+    isTTY: stream.isTTY === true,
+    columns: () => stream.columns || 80,
+    rows: () => stream.rows || 24,
+  };
+}
+
+/**
+ * `pipewright run FILE`: runs a pipeline to the end and resolves to the exit
+ * code (0 succeeded, 1 failed, 2 invalid pipeline or usage, 3 infrastructure
+ * error, 130 cancelled).
+ */
+export async function runCommand(
+  file: string,
+  raw: RawRunOptions,
+  envr: RunEnvironment = processEnvironment(),
+): Promise<number> {
+  let redact = (s: string) => s;
+  const stderr = output(envr.stderr, (s) => redact(s));
+  const json = raw.json === true;
+  const fail = (err: CliError, diagnostics?: readonly Diagnostic[]): number => {
+    stderr.write(`pipewright run: ${err.message}\n`);
+    if (json) {
+      const doc = {
+        error: {
+          code: err.code,
+          message: err.message,
+          exitCode: err.exitCode,
+          ...(diagnostics ? { diagnostics } : {}),
+        },
+      };
+      envr.stdout.write(redact(`${JSON.stringify(doc, null, 2)}\n`));
+    }
+    return err.exitCode;
+  };
+
+  let opts: ResolvedRunOptions;
+  let secrets: EnvSecrets;
+  try {
+    opts = resolveRunOptions(raw);
+    secrets = new EnvSecrets(opts.secrets, envr.env);
+  } catch (err) {
+    if (err instanceof CliError) return fail(err);
+    throw err;
+  }
+  redact = (s) => secrets.redact(s);
+
+  // Human-readable output goes to stdout, or to stderr when stdout holds the JSON report.
+  const human = json ? stderr : output(envr.stdout, redact);
+  const colors = pc.createColors(colorEnabled(human.isTTY, envr.env));
+
+  const loaded = await loadPipeline(file);
+  const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
+  for (const d of opts.quiet ? errors : loaded.diagnostics) stderr.write(`${formatDiagnostic(d)}\n`);
+  if (errors.length || !loaded.spec) {
+    const n = errors.length || 1;
+    return fail(
+      new CliError(`${file}: invalid pipeline (${n} error${n > 1 ? 's' : ''})`, EXIT.INVALID, 'PIPELINE_INVALID'),
+      loaded.diagnostics,
+    );
+  }
+  const spec = loaded.spec;
+
+  try {
+    checkRunnable(spec, opts);
+  } catch (err) {
+    if (err instanceof CliError) return fail(err);
+    throw err;
+  }
+  const referenced = referencedSecretNames(spec);
+  const notGiven = referenced.filter((n) => !secrets.names.includes(n));
+  if (notGiven.length && !opts.quiet) {
+    stderr.write(
+      `pipewright run: warning: the pipeline uses ${notGiven.map((n) => `secrets.${n}`).join(', ')} but no --secret ${notGiven.join(' --secret ')} was given; ${notGiven.length > 1 ? 'they' : 'it'} will be empty\n`,
+    );
+  }
+
+  let stores: Stores | undefined;
+  let engine: Engine | undefined;
+  let stopInterrupts = () => {};
+  let view: ProgressView | undefined;
+  try {
+    stores = await createStores(opts.store, opts.logStore);
+    const executor = await createExecutor(opts.executor);
+    engine = new Engine({
+      store: stores.store,
+      logs: stores.logs,
+      executors: [executor],
+      secrets,
+      concurrency: opts.concurrency,
+    });
+
+    const rows = orderedRows(spec);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    view = opts.quiet
+      ? new QuietView(human)
+      : human.isTTY
+        ? new LiveView(human, colors, rows)
+        : new PlainView(human, colors);
+    const v = view;
+    const rowOf = (jobId: string): JobRow => {
+      let row = byId.get(jobId);
+      if (!row) {
+        row = { id: jobId, status: 'pending', attempt: 0 };
+        byId.set(jobId, row);
+        v.update(row, 'added', Date.now());
+      }
+      return row;
+    };
+    const engineErrors: Error[] = [];
+    engine.on('job:queued', (e) => {
+      const row = rowOf(e.jobId);
+      row.status = 'queued';
+      v.update(row, 'queued', Date.now());
+    });
+    engine.on('attempt:started', (e) => {
+      const row = rowOf(e.jobId);
+      const now = Date.now();
+      row.status = 'running';
+      row.attempt = e.attempt;
+      row.startedAt ??= now;
+      delete row.retryInMs;
+      v.update(row, 'started', now);
+    });
+    engine.on('attempt:finished', (e) => {
+      const row = rowOf(e.jobId);
+      if (e.reason !== undefined) row.reason = e.reason;
+    });
+    engine.on('job:retrying', (e) => {
+      const row = rowOf(e.jobId);
+      row.status = 'retrying';
+      row.retryInMs = e.delayMs;
+      v.update(row, 'retrying', Date.now());
+    });
+    engine.on('job:finished', (e) => {
+      const row = rowOf(e.jobId);
+      row.status = e.status as JobStatus;
+      row.finishedAt = Date.now();
+      if (e.reason !== undefined) row.reason = e.reason;
+      else delete row.reason;
+      v.update(row, 'finished', row.finishedAt);
+    });
+    engine.on('run:cancelling', (e) => {
+      if (e.cancel.by !== 'cli') v.notice(`run cancelling: ${e.cancel.reason} (by ${e.cancel.by})`);
+    });
+    engine.on('error', (err) => {
+      engineErrors.push(err);
+      stderr.write(`pipewright run: engine error: ${err.message}\n`);
+    });
+    if (opts.logs) {
+      const stepNames = new Map<string, string>();
+      engine.on('step:started', (e) => stepNames.set(`${e.jobId}\u0000${e.step}`, e.name));
+      engine.on('log', (batch: LogBatch) => {
+        for (const l of batch.lines) {
+          const step =
+            l.step < 0 ? '' : `/${stepNames.get(`${l.jobId}\u0000${l.step}`) ?? stepLabel(spec, l.jobId, l.step)}`;
+          v.log(`${colors.dim(`${l.jobId}${step} |`)} ${l.text}`);
+        }
+      });
+    }
+
+    let handle: RunHandle;
+    try {
+      handle = await engine.submit(spec, {
+        inputs: opts.inputs,
+        secrets: [...new Set([...referenced, ...secrets.names])],
+      });
+    } catch (err) {
+      if (err instanceof PipewrightError && (err.code === 'INVALID_ARGUMENT' || err.code === 'PIPELINE_INVALID')) {
+        throw new CliError(err.message);
+      }
+      throw err;
+    }
+
+    let interrupts = 0;
+    stopInterrupts = envr.onInterrupt(() => {
+      interrupts++;
+      if (interrupts === 1) {
+        v.notice(colors.yellow('cancelling... press Ctrl-C again to force'));
+        handle.cancel({ reason: 'interrupted (Ctrl-C)', by: 'cli' }).catch(() => undefined);
+      } else if (interrupts === 2) {
+        v.notice(colors.yellow('forcing: aborting cleanup jobs'));
+        handle.cancel({ reason: 'interrupted twice (Ctrl-C)', by: 'cli', force: true }).catch(() => undefined);
+      }
+    });
+
+    const report = await handle.wait();
+    v.stop();
+    stopInterrupts();
+    printSummary(human, colors, report);
+    if (json) envr.stdout.write(redact(`${JSON.stringify(report, null, 2)}\n`));
+    return exitCodeFor(report, engineErrors.length > 0);
+  } catch (err) {
+    view?.stop();
+    if (err instanceof CliError) return fail(err);
+    const msg = err instanceof Error ? err.message : String(err);
+    return fail(
+      new CliError(`infrastructure error: ${msg}`, EXIT.INFRA, err instanceof PipewrightError ? err.code : 'INFRA'),
+    );
+  } finally {
+    stopInterrupts();
+    await engine?.close().catch(() => undefined);
+    await stores?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Exit code of a finished run: 0 succeeded; 130 cancelled (1 when a run
+ * timeout cancelled it); 3 when it failed because of the infrastructure (a job
+ * failed with reason `infra` or `lost`, or the engine reported an error);
+ * otherwise 1.
+ */
+export function exitCodeFor(report: RunReport, engineError = false): number {
+  const { status, reason } = report.run;
+  if (status === 'succeeded') return EXIT.OK;
+  if (status === 'cancelled') return reason === 'timeout' ? EXIT.FAILED : EXIT.CANCELLED;
+  const infra = report.jobs.some((j) => j.status === 'failed' && (j.reason === 'infra' || j.reason === 'lost'));
+  if (infra || reason === 'infra' || reason === 'lost' || engineError) return EXIT.INFRA;
+  return EXIT.FAILED;
+}
+
+/** Checks what the engine would only find out at run time, so it is a usage error (exit 2) up front. */
+function checkRunnable(spec: PipelineSpec, opts: ResolvedRunOptions): void {
+  if (opts.executor === 'process') {
+    const inContainer = Object.values(spec.jobs).filter((j) => j.container);
+    if (inContainer.length) {
+      throw new CliError(
+        `job${inContainer.length > 1 ? 's' : ''} ${inContainer.map((j) => `\`${j.id}\``).join(', ')} run${inContainer.length > 1 ? '' : 's'} in a container; run with --executor docker`,
+      );
+    }
+  }
+  const declared = Object.keys(spec.inputs);
+  if (declared.length) {
+    const unknown = Object.keys(opts.inputs).filter((k) => !declared.includes(k));
+    if (unknown.length) {
+      throw new CliError(
+        `--input ${unknown.map((k) => `\`${k}\``).join(', ')}: the pipeline declares no such input; declared: ${declared.join(', ')}`,
+      );
+    }
+  }
+  try {
+    resolveInputs(spec, opts.inputs);
+  } catch (err) {
+    if (err instanceof PipewrightError) throw new CliError(err.message);
+    throw err;
+  }
+}
+
+/** Secret names the pipeline mentions as `secrets.NAME` in expressions. */
+function referencedSecretNames(spec: PipelineSpec): string[] {
+  const out = new Set<string>();
+  const re = /\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)/g;
+  const text = JSON.stringify(spec);
+  for (let m = re.exec(text); m; m = re.exec(text)) out.add(m[1] as string);
+  return [...out];
+}
+
+/** Every job instance of the plan, base jobs in DAG order, instances in matrix order. */
+function orderedRows(spec: PipelineSpec): JobRow[] {
+  const graph = new Map(Object.values(spec.jobs).map((j) => [j.id, j.needs] as const));
+  const order = new Map(topologicalOrder(graph).map((id, i) => [id, i]));
+  const jobs = initialJobs('plan', spec, 0);
+  return jobs
+    .map((j, i) => ({ j, i }))
+    .sort((a, b) => (order.get(a.j.job) ?? 0) - (order.get(b.j.job) ?? 0) || a.i - b.i)
+    .map(({ j }) => ({ id: j.id, status: 'pending' as const, attempt: 0 }));
+}
+
+/** A step's label when no `step:started` named it: its name, id, or first line of `run`. */
+function stepLabel(spec: PipelineSpec, jobId: string, index: number): string {
+  const base = spec.jobs[jobId] ?? spec.jobs[jobId.replace(/ \(.*\)$/, '')];
+  const step = base?.steps[index];
+  if (!step) return `step ${index + 1}`;
+  return (
+    step.name ??
+    step.id ??
+    step.uses ??
+    (step.run ? step.run.split('\n')[0]?.slice(0, 40) : undefined) ??
+    `step ${index + 1}`
+  );
+}
+
+function printSummary(out: Output, colors: ReturnType<typeof pc.createColors>, report: RunReport): void {
+  const count = (s: string) => report.jobs.filter((j) => j.status === s).length;
+  for (const j of report.jobs) {
+    if (j.status !== 'failed') continue;
+    const last = j.attempts[j.attempts.length - 1];
+    const message = j.message ?? last?.message ?? '';
+    const tries = j.attempts.length > 1 ? ` after ${j.attempts.length} attempts` : '';
+    out.write(
+      colors.red(`✗ ${j.id} failed${j.reason ? ` (${j.reason})` : ''}${tries}${message ? `: ${message}` : ''}\n`),
+    );
+  }
+  const { status, startedAt, finishedAt, createdAt } = report.run;
+  const began = Date.parse(startedAt ?? createdAt ?? '');
+  const ended = Date.parse(finishedAt ?? '');
+  const took = Number.isFinite(began) && Number.isFinite(ended) ? ended - began : 0;
+  const parts = [`${count('succeeded')} succeeded`, `${count('failed')} failed`, `${count('skipped')} skipped`];
+  if (count('cancelled')) parts.push(`${count('cancelled')} cancelled`);
+  const paint = status === 'succeeded' ? colors.green : status === 'failed' ? colors.red : colors.yellow;
+  const icon = status === 'succeeded' ? '✓' : status === 'failed' ? '✗' : '⊘';
+  const why = status !== 'succeeded' && report.run.message ? ` (${report.run.message})` : '';
+  out.write(
+    `${paint(`${icon} run ${status} in ${formatElapsed(took)}`)}${why}: ${parts.join(', ')}  ${colors.dim(report.run.id)}\n`,
+  );
+}

@@ -1,0 +1,34 @@
+import type { Executor } from '@pipewright/core';
+import { EXIT } from '../exit-codes.js';
+import { CliError } from './errors.js';
+import type { RunExecutorKind } from './options.js';
+
+/**
+ * Makes the executor for `--executor`. Executors load lazily so `validate` and
+ * `graph` never pay for dockerode. A Docker engine that does not answer is an
+ * infrastructure error (exit 3), found before the run starts.
+ */
+export async function createExecutor(kind: RunExecutorKind): Promise<Executor> {
+  const mod = (await import('@pipewright/executors')) as Record<string, unknown>;
+  if (kind === 'process') {
+    const { ProcessExecutor } = mod as typeof import('@pipewright/executors');
+    return new ProcessExecutor();
+  }
+  type DockerLike = Executor & { start?(): Promise<void>; readonly address?: string };
+  const Docker = mod.DockerExecutor as (new () => DockerLike) | undefined;
+  if (typeof Docker !== 'function') {
+    throw new CliError('--executor docker: this build of @pipewright/executors has no Docker executor', EXIT.INFRA);
+  }
+  let executor: DockerLike | undefined;
+  try {
+    executor = new Docker();
+    await executor.start?.();
+    return executor;
+  } catch (err) {
+    throw new CliError(
+      `--executor docker: cannot reach the Docker engine${executor?.address ? ` at ${executor.address}` : ''}: ${(err as Error).message}. Start dockerd, or set DOCKER_HOST to where it listens`,
+      EXIT.INFRA,
+      'EXECUTOR_UNAVAILABLE',
+    );
+  }
+}

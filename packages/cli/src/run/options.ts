@@ -1,0 +1,100 @@
+import { CliError } from './errors.js';
+
+/** Raw `pipewright run` options as commander hands them over. */
+export interface RawRunOptions {
+  input?: string[];
+  secret?: string[];
+  executor?: string;
+  store?: string;
+  logStore?: string;
+  concurrency?: string;
+  logs?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** Executors `pipewright run --executor` accepts. */
+export const RUN_EXECUTORS = ['process', 'docker'] as const;
+
+/** One of {@link RUN_EXECUTORS}. */
+export type RunExecutorKind = (typeof RUN_EXECUTORS)[number];
+
+/** `pipewright run` options, validated and with defaults filled in. */
+export interface ResolvedRunOptions {
+  inputs: Record<string, string>;
+  /** Secret names in the order given (values are read separately, never kept here). */
+  secrets: string[];
+  executor: RunExecutorKind;
+  store: string;
+  logStore: string;
+  concurrency: number;
+  logs: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Parses `--input k=v` values: the first `=` splits, later ones stay in the value. */
+export function parseInputs(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) {
+      throw new CliError(`--input expects NAME=VALUE, got \`${pair}\` (example: --input version=1.2.3)`);
+    }
+    const name = pair.slice(0, eq);
+    if (!INPUT_NAME.test(name)) {
+      throw new CliError(
+        `--input name \`${name}\` is not valid: use letters, digits, \`_\` and \`-\`, starting with a letter or \`_\``,
+      );
+    }
+    if (Object.hasOwn(out, name)) throw new CliError(`--input \`${name}\` is given twice; give each input once`);
+    out[name] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Checks `--secret NAME` values (environment variable names), dropping repeats. */
+export function parseSecretNames(names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const name of names) {
+    if (!SECRET_NAME.test(name)) {
+      throw new CliError(
+        `--secret expects the name of an environment variable (letters, digits, \`_\`), got \`${name}\`; the value is read from $NAME`,
+      );
+    }
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
+/** Parses `--concurrency`: a positive integer. */
+export function parseConcurrency(value: string | undefined): number {
+  if (value === undefined) return 8;
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new CliError(`--concurrency expects a positive integer, got \`${value}\` (example: --concurrency 4)`);
+  }
+  return n;
+}
+
+/** Validates every option of `pipewright run` once, at the boundary. */
+export function resolveRunOptions(raw: RawRunOptions): ResolvedRunOptions {
+  const executor = raw.executor ?? 'process';
+  if (!(RUN_EXECUTORS as readonly string[]).includes(executor)) {
+    throw new CliError(`--executor must be one of ${RUN_EXECUTORS.join(', ')}, got \`${executor}\``);
+  }
+  return {
+    inputs: parseInputs(raw.input ?? []),
+    secrets: parseSecretNames(raw.secret ?? []),
+    executor: executor as RunExecutorKind,
+    store: raw.store ?? 'memory',
+    logStore: raw.logStore ?? 'memory',
+    concurrency: parseConcurrency(raw.concurrency),
+    logs: raw.logs ?? false,
+    json: raw.json ?? false,
+    quiet: raw.quiet ?? false,
+  };
+}

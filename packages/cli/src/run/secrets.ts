@@ -1,0 +1,46 @@
+import { SecretMasker, type SecretProvider } from '@pipewright/core';
+import { CliError } from './errors.js';
+
+/**
+ * Secrets given with `--secret NAME`, read from the environment. The values are
+ * taken out of `env` so steps receive them only through `${{ secrets.NAME }}`
+ * (where the engine masks them), never by inheriting the CLI's environment.
+ */
+export class EnvSecrets implements SecretProvider {
+  readonly #values = new Map<string, string>();
+  /** Masks every `--secret` value in what the CLI itself prints (defence in depth). */
+  readonly masker = new SecretMasker();
+
+  /** Reads each name from `env`; a missing variable is a usage error naming it. */
+  constructor(names: readonly string[], env: NodeJS.ProcessEnv = process.env) {
+    const missing = names.filter((n) => env[n] === undefined);
+    if (missing.length) {
+      throw new CliError(
+        `--secret ${missing.join(', ')}: environment variable${missing.length > 1 ? 's' : ''} ${missing.map((n) => `$${n}`).join(', ')} not set; export it before running (the value is read from the environment, never from the command line)`,
+      );
+    }
+    for (const n of names) {
+      const v = env[n] as string;
+      this.#values.set(n, v);
+      this.masker.add(v);
+      delete env[n];
+    }
+  }
+
+  /** Names given with `--secret`. */
+  get names(): string[] {
+    return [...this.#values.keys()];
+  }
+
+  /** Secrets the pipeline references but were not given resolve to '' (as GitHub does for unknown secrets). */
+  async resolve(names: string[]): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const n of names) out[n] = this.#values.get(n) ?? '';
+    return out;
+  }
+
+  /** Masks secret values in text the CLI prints. */
+  redact(text: string): string {
+    return this.masker.mask(text);
+  }
+}
