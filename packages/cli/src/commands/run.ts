@@ -244,7 +244,11 @@ export async function runCommand(
       }
     });
 
-    const report = await handle.wait();
+    // The engine's timers (retry backoff, timeouts) are unref'd so they never hold a
+    // host process open; the CLI has nothing else pending during a backoff, so it
+    // holds the event loop itself until the run ends.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    const report = await handle.wait().finally(() => clearInterval(keepAlive));
     v.stop();
     stopInterrupts();
     printSummary(human, colors, report);
@@ -359,7 +363,8 @@ function printSummary(out: Output, colors: ReturnType<typeof pc.createColors>, r
   if (count('cancelled')) parts.push(`${count('cancelled')} cancelled`);
   const paint = status === 'succeeded' ? colors.green : status === 'failed' ? colors.red : colors.yellow;
   const icon = status === 'succeeded' ? '✓' : status === 'failed' ? '✗' : '⊘';
-  const why = status !== 'succeeded' && report.run.message ? ` (${report.run.message})` : '';
+  // A failed run's message repeats its first failed job's, printed above.
+  const why = status === 'cancelled' && report.run.message ? ` (${report.run.message})` : '';
   out.write(
     `${paint(`${icon} run ${status} in ${formatElapsed(took)}`)}${why}: ${parts.join(', ')}  ${colors.dim(report.run.id)}\n`,
   );

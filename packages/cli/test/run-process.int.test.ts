@@ -1,0 +1,250 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { alive, buildCli, isFile, killStragglers, runCli, startCli, tempDir } from './run-helpers.js';
+
+// Timeouts, Ctrl-C, retries and outputs through `pipewright run`, with real step processes.
+
+const tmp = tempDir('pw-run-proc-');
+const pidsToCheck: number[] = [];
+
+beforeAll(() => buildCli(), 120_000);
+afterEach(() => {
+  killStragglers();
+  for (const pid of pidsToCheck.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+});
+afterAll(() => tmp.dispose());
+
+const pidsIn = (file: string): number[] => readFileSync(file, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+describe('timeouts', () => {
+  it('a step timeout kills the whole process tree of the step', async () => {
+    const pids = join(tmp.dir, 'timeout-pids');
+    const file = tmp.file(
+      'timeout.yml',
+      `jobs:
+  slow:
+    runs-on: local
+    steps:
+      - name: sleeper
+        timeout: 2s
+        kill-grace: 1s
+        run: |
+          sleep 1000 &
+          echo $! >> "${pids}"
+          bash -c 'sleep 1000 & echo $! >> "${pids}"; wait' &
+          echo $! >> "${pids}"
+          echo $$ >> "${pids}"
+          wait
+`,
+    );
+    const started = Date.now();
+    const r = await runCli(['run', file, '--json']);
+    const took = Date.now() - started;
+    const report = JSON.parse(r.stdout);
+    expect(r.code).toBe(1);
+    const job = report.jobs[0];
+    expect(job.status).toBe('failed');
+    expect(job.steps[0]).toMatchObject({ name: 'sleeper', status: 'failed' });
+    expect(`${job.reason} ${job.attempts[0].reason} ${job.attempts[0].message}`).toMatch(/timeout|timed out/);
+    expect(took).toBeLessThan(30_000);
+    const list = pidsIn(pids);
+    pidsToCheck.push(...list);
+    expect(list.length).toBe(4);
+    // Nothing the step started outlives it (the CLI exited: the tree must be gone already).
+    expect(await until(() => list.every((p) => !alive(p)), 3000)).toBe(true);
+  });
+});
+
+describe('Ctrl-C', () => {
+  it('the first SIGINT cancels gracefully: the always() cleanup job runs, exit 130', async () => {
+    const dir = tmp.dir;
+    const file = tmp.file(
+      'cancel.yml',
+      `jobs:
+  work:
+    runs-on: local
+    steps:
+      - run: |
+          echo $$ > "${dir}/work-pid"
+          touch "${dir}/work-started"
+          sleep 60
+          touch "${dir}/work-finished"
+  after:
+    needs: work
+    runs-on: local
+    steps:
+      - run: touch "${dir}/after-ran"
+  cleanup:
+    needs: work
+    if: \${{ always() }}
+    runs-on: local
+    steps:
+      - run: echo "cleaning up" && touch "${dir}/cleanup-ran"
+`,
+    );
+    const cli = startCli(['run', file, '--logs']);
+    await until(() => isFile(join(dir, 'work-started')), 20_000);
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect(r.code).toBe(130);
+    expect(r.stdout).toContain('cancelling... press Ctrl-C again to force');
+    expect(isFile(join(dir, 'cleanup-ran'))).toBe(true);
+    expect(r.stdout).toContain('cleanup/Run echo "cleaning up" && touch');
+    expect(isFile(join(dir, 'work-finished'))).toBe(false);
+    expect(isFile(join(dir, 'after-ran'))).toBe(false);
+    expect(r.stdout).toMatch(/run cancelled in \S+ \(interrupted \(Ctrl-C\)\)/);
+    const workPid = pidsIn(join(dir, 'work-pid'))[0] as number;
+    pidsToCheck.push(workPid);
+    expect(alive(workPid)).toBe(false);
+  });
+
+  it('a second SIGINT forces: the cleanup job is aborted too, exit 130', async () => {
+    const dir = join(tmp.dir, 'force');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir, { recursive: true });
+    const file = tmp.file(
+      'force.yml',
+      `jobs:
+  work:
+    runs-on: local
+    steps:
+      - run: touch "${dir}/work-started" && sleep 60
+  cleanup:
+    needs: work
+    if: \${{ always() }}
+    runs-on: local
+    steps:
+      - run: |
+          echo $$ > "${dir}/cleanup-pid"
+          touch "${dir}/cleanup-started"
+          sleep 60
+          touch "${dir}/cleanup-finished"
+`,
+    );
+    const started = Date.now();
+    const cli = startCli(['run', file, '--json']);
+    await until(() => isFile(join(dir, 'work-started')), 20_000);
+    cli.child.kill('SIGINT');
+    await until(() => isFile(join(dir, 'cleanup-started')), 20_000);
+    expect(cli.stderr()).toContain('cancelling... press Ctrl-C again to force');
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect(r.code).toBe(130);
+    expect(Date.now() - started).toBeLessThan(40_000);
+    expect(r.stderr).toContain('forcing: aborting cleanup jobs');
+    expect(isFile(join(dir, 'cleanup-finished'))).toBe(false);
+    const report = JSON.parse(r.stdout);
+    expect(report.run.status).toBe('cancelled');
+    expect(report.run.cancel).toMatchObject({ by: 'cli', force: true });
+    expect(report.jobs.find((j: { id: string }) => j.id === 'cleanup').status).toBe('cancelled');
+    const pid = pidsIn(join(dir, 'cleanup-pid'))[0] as number;
+    pidsToCheck.push(pid);
+    expect(alive(pid)).toBe(false);
+  });
+});
+
+describe('retries', () => {
+  it('each job attempt is recorded separately, with its own timestamps and reason', async () => {
+    const count = join(tmp.dir, 'retry-count');
+    const file = tmp.file(
+      'retry.yml',
+      `jobs:
+  flaky:
+    runs-on: local
+    retry:
+      max-attempts: 3
+      on: [failure]
+      backoff: { delay: 300ms, factor: 1, jitter: none }
+    steps:
+      - run: |
+          n=$(cat "${count}" 2>/dev/null || echo 0); n=$((n + 1)); echo $n > "${count}"
+          echo "attempt $n in $PWD"
+          [ "$n" -ge 3 ]
+`,
+    );
+    const r = await runCli(['run', file, '--json']);
+    expect(r.code).toBe(0);
+    const job = JSON.parse(r.stdout).jobs[0];
+    expect(job.status).toBe('succeeded');
+    expect(
+      job.attempts.map((a: { number: number; status: string; reason: string | null }) => [
+        a.number,
+        a.status,
+        a.reason,
+      ]),
+    ).toEqual([
+      [1, 'failed', 'exit_code'],
+      [2, 'failed', 'exit_code'],
+      [3, 'succeeded', null],
+    ]);
+    const times = job.attempts.map((a: { startedAt: string; finishedAt: string }) => [
+      Date.parse(a.startedAt),
+      Date.parse(a.finishedAt),
+    ]);
+    for (let i = 0; i < times.length; i++) {
+      const [s, f] = times[i];
+      expect(f).toBeGreaterThanOrEqual(s);
+      if (i > 0) expect(s - times[i - 1][1]).toBeGreaterThanOrEqual(250); // the backoff delay between attempts
+    }
+    expect(job.attempts[0].exitCode).toBe(1);
+    expect(r.stderr).toMatch(/flaky: attempt 1 failed \(exit_code\); retrying in/);
+    expect(r.stderr).toMatch(/flaky: started attempt 3/);
+  });
+});
+
+describe('outputs', () => {
+  it('flow from a step to its job outputs and into a dependent job', async () => {
+    const got = join(tmp.dir, 'consumer-got');
+    const file = tmp.file(
+      'outputs.yml',
+      `jobs:
+  produce:
+    runs-on: local
+    outputs:
+      version: \${{ steps.v.outputs.version }}
+      notes: \${{ steps.v.outputs.notes }}
+    steps:
+      - id: v
+        run: |
+          echo "version=2.0.$((3 * 7))" >> "$GITHUB_OUTPUT"
+          {
+            echo "notes<<EOF"
+            echo "line one"
+            echo "line two"
+            echo "EOF"
+          } >> "$GITHUB_OUTPUT"
+  consume:
+    needs: produce
+    runs-on: local
+    steps:
+      - env:
+          NOTES: \${{ needs.produce.outputs.notes }}
+        run: |
+          echo "v=\${{ needs.produce.outputs.version }}" > "${got}"
+          echo "$NOTES" >> "${got}"
+`,
+    );
+    const r = await runCli(['run', file, '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.jobs.find((j: { id: string }) => j.id === 'produce').outputs).toEqual({
+      version: '2.0.21',
+      notes: 'line one\nline two',
+    });
+    expect(readFileSync(got, 'utf8')).toBe('v=2.0.21\nline one\nline two\n');
+  });
+});

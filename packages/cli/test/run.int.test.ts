@@ -1,0 +1,353 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, buildCli, ESCAPE, killStragglers, ROOT, runCli, tempDir } from './run-helpers.js';
+
+// `pipewright run` as a user runs it: the built bin in a child process, real step processes.
+
+const OK = `
+name: ok
+jobs:
+  a:
+    runs-on: local
+    steps:
+      - name: say
+        run: echo "hello from a"
+  b:
+    needs: a
+    runs-on: local
+    steps:
+      - run: echo "hello from b" >&2
+`;
+
+const FAILS = `
+jobs:
+  a:
+    runs-on: local
+    steps:
+      - name: boom
+        run: |
+          echo "about to fail"
+          exit 7
+  after:
+    needs: a
+    runs-on: local
+    steps:
+      - run: echo never
+`;
+
+const tmp = tempDir('pw-run-');
+
+beforeAll(() => buildCli(), 120_000);
+afterEach(() => killStragglers());
+afterAll(() => tmp.dispose());
+
+describe('exit codes', () => {
+  it('0 when the run succeeds, with a summary line', async () => {
+    const r = await runCli(['run', tmp.file('ok.yml', OK)]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/run succeeded in \S+: 2 succeeded, 0 failed, 0 skipped/);
+  });
+
+  it('1 when a step fails; the dependent is skipped and the failure explained', async () => {
+    const r = await runCli(['run', tmp.file('fails.yml', FAILS)]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/a failed \(exit_code\)/);
+    expect(r.stdout).toMatch(/7/);
+    expect(r.stdout).toMatch(/after: skipped/);
+    expect(r.stdout).toMatch(/run failed in \S+: 0 succeeded, 1 failed, 1 skipped/);
+  });
+
+  it('2 for an invalid pipeline, with every error as file:line:col: message on stderr', async () => {
+    const file = tmp.file(
+      'invalid.yml',
+      `jobs:
+  a:
+    runs-on: local
+    needs: [nope]
+    steps:
+      - run: echo x
+  b:
+    runs-on: local
+    stepz: []
+`,
+    );
+    const r = await runCli(['run', file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith(`${file}:`));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const l of lines) expect(l).toMatch(/^.+invalid\.yml:\d+:\d+: /);
+    expect(r.stderr).toContain('nope');
+  });
+
+  it('2 for a missing file', async () => {
+    const r = await runCli(['run', `${tmp.dir}/does-not-exist.yml`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/does-not-exist\.yml:1:1: .*no such file/);
+  });
+
+  it.each([
+    [['--concurrency', '0'], /--concurrency expects a positive integer, got `0`/],
+    [['--concurrency', 'two'], /--concurrency expects a positive integer, got `two`/],
+    [['--concurrency', '1.5'], /--concurrency expects a positive integer/],
+    [['--input', 'novalue'], /--input expects NAME=VALUE, got `novalue`/],
+    [['--input', '=x'], /--input expects NAME=VALUE/],
+    [['--input', 'a=1', '--input', 'a=2'], /`a` is given twice/],
+    [['--secret', 'PW_TEST_SURELY_UNSET'], /\$PW_TEST_SURELY_UNSET not set/],
+    [['--secret', 'not a name'], /--secret expects the name of an environment variable/],
+    [
+      ['--store', 'redis://127.0.0.1:6379'],
+      /--store `redis:\/\/127\.0\.0\.1:6379` is not available in this build; supported: memory/,
+    ],
+    [
+      ['--log-store', 's3://bucket/prefix'],
+      /--log-store `s3:\/\/bucket\/prefix` is not available in this build; supported: memory/,
+    ],
+    [['--store', 'ftp://x'], /--store `ftp:\/\/x` is not a known store; supported: memory/],
+    [['--executor', 'kubernetes'], /Allowed choices are process, docker/],
+  ])('2 for bad usage: %j', async (args, message) => {
+    const r = await runCli(['run', tmp.file('ok.yml', OK), ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('2 for an input the pipeline does not declare, or a required input not given', async () => {
+    const file = tmp.file(
+      'inputs.yml',
+      `on:
+  workflow_dispatch:
+    inputs:
+      version: { required: true }
+      flavour: { default: plain }
+jobs:
+  a:
+    runs-on: local
+    steps:
+      - run: echo "\${{ inputs.version }} \${{ inputs.flavour }}"
+`,
+    );
+    const unknown = await runCli(['run', file, '--input', 'version=1', '--input', 'colour=red']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/`colour`: the pipeline declares no such input; declared: version, flavour/);
+    const missing = await runCli(['run', file]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/input `version` is required; pass it with --input version=VALUE/);
+  });
+
+  it('keeps `=` inside --input values', async () => {
+    const file = tmp.file(
+      'eq.yml',
+      `jobs:
+  a:
+    runs-on: local
+    steps:
+      - run: echo "got[\${{ inputs.query }}]"
+`,
+    );
+    const r = await runCli(['run', file, '--input', 'query=a=b==c', '--logs']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('got[a=b==c]');
+  });
+
+  it('3 when a step cannot even start (infrastructure), with the reason', async () => {
+    const file = tmp.file(
+      'infra.yml',
+      `jobs:
+  a:
+    runs-on: local
+    steps:
+      - run: echo hi
+        shell: /nonexistent/shell-xyz {0}
+`,
+    );
+    const r = await runCli(['run', file]);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/a failed \(infra\).*could not start `\/nonexistent\/shell-xyz`/);
+  });
+
+  it('3 when --executor docker cannot reach a Docker engine', async () => {
+    const r = await runCli(['run', tmp.file('ok.yml', OK), '--executor', 'docker'], {
+      env: { DOCKER_HOST: 'tcp://127.0.0.1:1' },
+    });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/--executor docker: cannot reach the Docker engine/);
+    expect(r.stderr).toMatch(/DOCKER_HOST/);
+  });
+
+  it('2 when a job runs in a container and the executor is process', async () => {
+    const file = tmp.file(
+      'container.yml',
+      `jobs:
+  a:
+    runs-on: local
+    container: alpine:3
+    steps:
+      - run: echo hi
+`,
+    );
+    const r = await runCli(['run', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/job `a` runs in a container; run with --executor docker/);
+  });
+});
+
+describe('--json', () => {
+  it('prints exactly one JSON document, the RunReport (DESIGN §8); progress goes to stderr', async () => {
+    const r = await runCli(['run', tmp.file('fails.yml', FAILS), '--json', '--logs']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout);
+    expect(Object.keys(report).sort()).toEqual(['jobs', 'run']);
+    for (const k of ['id', 'status', 'reason', 'createdAt', 'startedAt', 'finishedAt'])
+      expect(report.run).toHaveProperty(k);
+    expect(report.run.status).toBe('failed');
+    expect(report.run.reason).toBe('exit_code');
+    expect(Date.parse(report.run.finishedAt)).toBeGreaterThanOrEqual(Date.parse(report.run.startedAt));
+    const a = report.jobs.find((j: { id: string }) => j.id === 'a');
+    for (const k of [
+      'id',
+      'job',
+      'matrix',
+      'status',
+      'reason',
+      'startedAt',
+      'finishedAt',
+      'outputs',
+      'attempts',
+      'steps',
+    ]) {
+      expect(a).toHaveProperty(k);
+    }
+    expect(a.status).toBe('failed');
+    expect(a.attempts).toHaveLength(1);
+    for (const k of ['number', 'workerId', 'status', 'reason', 'message', 'exitCode', 'startedAt', 'finishedAt']) {
+      expect(a.attempts[0]).toHaveProperty(k);
+    }
+    expect(a.attempts[0].exitCode).toBe(7);
+    expect(a.steps[0]).toMatchObject({
+      name: 'boom',
+      status: 'failed',
+      outcome: 'failure',
+      conclusion: 'failure',
+      exitCode: 7,
+    });
+    for (const k of ['id', 'startedAt', 'finishedAt']) expect(a.steps[0]).toHaveProperty(k);
+    expect(report.jobs.find((j: { id: string }) => j.id === 'after')).toMatchObject({
+      status: 'skipped',
+      reason: 'upstream',
+    });
+    // Everything human-readable went to stderr.
+    expect(r.stderr).toContain('a/boom | about to fail');
+    expect(r.stderr).toMatch(/run failed/);
+  });
+
+  it('on a usage error stdout still holds one JSON document (an error)', async () => {
+    const r = await runCli(['run', tmp.file('ok.yml', OK), '--json', '--concurrency', '-3']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'USAGE', exitCode: 2 } });
+  });
+
+  it('for an invalid pipeline the JSON error carries the diagnostics', async () => {
+    const r = await runCli([
+      'run',
+      tmp.file('bad.yml', 'jobs:\n  a:\n    runs-on: local\n    timeout-minutez: 3\n    steps: [{ run: echo }]\n'),
+      '--json',
+    ]);
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.error.code).toBe('PIPELINE_INVALID');
+    expect(doc.error.diagnostics[0]).toMatchObject({
+      line: 4,
+      column: 5,
+      severity: 'error',
+      path: 'jobs.a.timeout-minutez',
+    });
+  });
+});
+
+describe('output modes', () => {
+  it('a non-TTY run writes plain prefixed lines with no escape codes', async () => {
+    const r = await runCli(['run', tmp.file('fails.yml', FAILS), '--logs']);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).not.toMatch(ESCAPE);
+    expect(r.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] a: started$/m);
+    expect(r.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] a: failed \(exit_code\) after \S+$/m);
+    expect(r.stdout).toMatch(/^a\/boom \| about to fail$/m);
+  });
+
+  it('FORCE_COLOR colours a non-TTY run, and NO_COLOR wins over it', async () => {
+    const file = tmp.file('fails.yml', FAILS);
+    const forced = await runCli(['run', file], { env: { FORCE_COLOR: '1' } });
+    expect(forced.stdout).toMatch(ESCAPE);
+    const none = await runCli(['run', file], { env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
+    expect(none.stdout + none.stderr).not.toMatch(ESCAPE);
+    expect(none.code).toBe(1);
+  });
+
+  it('--quiet prints only the summary (and failures)', async () => {
+    const ok = await runCli(['run', tmp.file('ok.yml', OK), '--quiet']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.trim().split('\n')).toHaveLength(1);
+    expect(ok.stdout).toMatch(/run succeeded/);
+    const failed = await runCli(['run', tmp.file('fails.yml', FAILS), '--quiet']);
+    expect(failed.stdout).not.toMatch(/started/);
+    expect(failed.stdout).toMatch(/a failed \(exit_code\)/);
+    expect(failed.stdout).toMatch(/run failed/);
+  });
+
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!hasScript && !process.env.CI)(
+    'on a TTY: a live view redrawn in place; NO_COLOR drops colour, not the redraw',
+    async () => {
+      const file = tmp.file('ok.yml', OK);
+      const tty = (env: Record<string, string>) =>
+        spawnSync('script', ['-qec', `stty rows 40 cols 100; ${process.execPath} ${BIN} run ${file}`, '/dev/null'], {
+          cwd: ROOT,
+          env: { ...process.env, ...env, FORCE_COLOR: '' },
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+      const coloured = tty({ NO_COLOR: '' });
+      expect(coloured.status).toBe(0);
+      expect(coloured.stdout).toContain('\x1b[?25l'); // cursor hidden while drawing
+      expect(coloured.stdout).toMatch(/\x1b\[\d+F\x1b\[0J/); // moved up and redrawn
+      expect(coloured.stdout).toMatch(/\x1b\[32m/); // green
+      expect(coloured.stdout).toContain('\x1b[?25h'); // cursor restored
+      const plain = tty({ NO_COLOR: '1' });
+      expect(plain.status).toBe(0);
+      expect(plain.stdout).toMatch(/\x1b\[\d+F\x1b\[0J/);
+      expect(plain.stdout).not.toMatch(/\x1b\[\d+(;\d+)*m/);
+      expect(plain.stdout).toMatch(/✓ b +succeeded in/);
+    },
+  );
+});
+
+describe('examples/hello', () => {
+  it('`npx pipewright run examples/hello/pipeline.yml` exits 0 with readable output', async () => {
+    const r = await runCli(['run', 'examples/hello/pipeline.yml']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/build \(linux, x64\): succeeded/);
+    expect(r.stdout).toMatch(/cleanup: succeeded/);
+    expect(r.stdout).toMatch(/run succeeded in \S+: 8 succeeded, 0 failed, 0 skipped/);
+  });
+
+  it('passes outputs to dependents and retries the flaky step in place', async () => {
+    const r = await runCli(['run', 'examples/hello/pipeline.yml', '--json', '--logs']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.jobs.find((j: { id: string }) => j.id === 'prepare').outputs).toEqual({ version: '1.2.42' });
+    expect(r.stderr).toContain('report/report | built v1.2.42 on 4 platforms');
+    expect(r.stderr).toContain('flaky/sometimes fails | first try: failing on purpose');
+    expect(r.stderr).toContain('flaky/sometimes fails | second try: fine');
+  });
+
+  it('npx resolves the bin too', () => {
+    const out = execFileSync('npx', ['--no-install', 'pipewright', 'run', 'examples/hello/pipeline.yml', '--quiet'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(out).toMatch(/run succeeded/);
+  });
+});
