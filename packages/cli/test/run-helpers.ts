@@ -138,7 +138,6 @@ export function alive(pid: number): boolean {
 }
 
 /** Any ANSI escape sequence. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching escape codes is the point
 export const ESCAPE = /\x1b\[/;
 
 /** True when `path` exists and is a file. */
