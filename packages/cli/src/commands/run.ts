@@ -40,7 +40,17 @@ export interface RunEnvironment {
   onInterrupt(handler: () => void): () => void;
 }
 
-const processEnvironment = (): RunEnvironment => ({
+const ignoreEpipe = (err: NodeJS.ErrnoException) => {
+  // `pipewright run ... | head`: a closed pipe must not crash the run mid-way.
+  if (err.code !== 'EPIPE') throw err;
+};
+
+const processEnvironment = (): RunEnvironment => {
+  if (!process.stdout.listeners('error').includes(ignoreEpipe)) process.stdout.on('error', ignoreEpipe);
+  return processEnvironmentOf();
+};
+
+const processEnvironmentOf = (): RunEnvironment => ({
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,

@@ -1,0 +1,169 @@
+// `pipewright run` end to end: a generated 1,000-job DAG whose one step runs `true`,
+// concurrency 8, through the CLI (one child process, timed from spawn to exit)
+// against a baseline that runs the same DAG in this process with bare
+// child_process.spawn: the same order, the same concurrency, the same shell
+// invocation as the executor (`bash -e script`, own process group), one script
+// file per job. Rounds alternate so both see the same machine load.
+// Run: npx tsc -b packages/cli && node bench/run.bench.mjs
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const JOBS = Number(process.env.RUN_BENCH_JOBS ?? 1000);
+const CONCURRENCY = Number(process.env.RUN_BENCH_CONCURRENCY ?? 8);
+const ROUNDS = Number(process.env.RUN_BENCH_ROUNDS ?? 3);
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'cli', 'bin', 'pipewright.js');
+
+// A seeded DAG: job i needs up to 3 of the 20 jobs before it, so the graph is wide
+// (concurrency is what limits it) but every edge is real.
+function makeDag(n, seed = 42) {
+  let s = seed;
+  const rand = () => {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    return s / 0x7fffffff;
+  };
+  const jobs = [];
+  for (let i = 0; i < n; i++) {
+    const needs = new Set();
+    const k = i === 0 ? 0 : Math.floor(rand() * 4);
+    for (let j = 0; j < k; j++) needs.add(Math.max(0, i - 1 - Math.floor(rand() * 20)));
+    jobs.push({ id: `j${i}`, needs: [...needs].map((x) => `j${x}`) });
+  }
+  return jobs;
+}
+
+function toYaml(jobs) {
+  const out = ['name: bench', 'jobs:'];
+  for (const j of jobs) {
+    out.push(`  ${j.id}:`, '    runs-on: local');
+    if (j.needs.length) out.push(`    needs: [${j.needs.join(', ')}]`);
+    out.push('    steps:', '      - run: "true"');
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function timeCli(file, env = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [BIN, 'run', file, '--concurrency', String(CONCURRENCY), '--quiet'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`pipewright run exited ${code}: ${out}`));
+      else resolve(performance.now() - t0);
+    });
+  });
+}
+
+function timeStartup() {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [BIN, '--version'], { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', () => resolve(performance.now() - t0));
+  });
+}
+
+async function baseline(jobs, root) {
+  const t0 = performance.now();
+  const remaining = new Map(jobs.map((j) => [j.id, j.needs.length]));
+  const dependents = new Map(jobs.map((j) => [j.id, []]));
+  for (const j of jobs) for (const n of j.needs) dependents.get(n).push(j.id);
+  const ready = jobs.filter((j) => j.needs.length === 0).map((j) => j.id);
+  let running = 0;
+  let done = 0;
+  await new Promise((resolve, reject) => {
+    const runOne = async (id) => {
+      const file = join(root, `${id}.sh`);
+      await writeFile(file, 'true\n');
+      await new Promise((res, rej) => {
+        const child = spawn('bash', ['-e', file], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout.resume();
+        child.stderr.resume();
+        child.on('error', rej);
+        child.on('close', (code) => (code === 0 ? res() : rej(new Error(`${id} exited ${code}`))));
+      });
+    };
+    const pump = () => {
+      while (running < CONCURRENCY && ready.length) {
+        const id = ready.shift();
+        running++;
+        runOne(id).then(() => {
+          running--;
+          done++;
+          for (const d of dependents.get(id)) {
+            const left = remaining.get(d) - 1;
+            remaining.set(d, left);
+            if (left === 0) ready.push(d);
+          }
+          if (done === jobs.length) resolve();
+          else pump();
+        }, reject);
+      }
+    };
+    pump();
+  });
+  return performance.now() - t0;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const root = await mkdtemp(join(tmpdir(), 'pw-run-bench-'));
+try {
+  const jobs = makeDag(JOBS);
+  const file = join(root, 'dag.yml');
+  await writeFile(file, toYaml(jobs));
+  console.log(
+    `${JOBS} jobs, ${jobs.reduce((n, j) => n + j.needs.length, 0)} edges, concurrency ${CONCURRENCY}, ${ROUNDS} rounds`,
+  );
+  // Warm-up: page cache, JIT of the bench's own code.
+  await baseline(jobs, root);
+  await timeCli(file);
+  const cli = [];
+  const base = [];
+  const startup = [];
+  // Workspaces on tmpfs: shows how much of the gap is the step loop's file system work.
+  const shm = existsSync('/dev/shm') ? '/dev/shm' : undefined;
+  const cliShm = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    base.push(await baseline(jobs, root));
+    cli.push(await timeCli(file));
+    if (shm) cliShm.push(await timeCli(file, { TMPDIR: shm }));
+    startup.push(await timeStartup());
+    console.log(
+      `round ${r + 1}: baseline ${base[r].toFixed(0)} ms, pipewright run ${cli[r].toFixed(0)} ms (${(cli[r] / base[r]).toFixed(2)}x)${shm ? `, with TMPDIR=${shm} ${cliShm[r].toFixed(0)} ms (${(cliShm[r] / base[r]).toFixed(2)}x)` : ''}`,
+    );
+  }
+  const b = median(base);
+  const c = median(cli);
+  const st = median(startup);
+  console.log('');
+  console.log(`| measure | bare spawn | pipewright run | ratio |`);
+  console.log(`| --- | --- | --- | --- |`);
+  console.log(
+    `| ${JOBS} jobs, median | ${b.toFixed(0)} ms (${(b / JOBS).toFixed(2)} ms/job) | ${c.toFixed(0)} ms (${(c / JOBS).toFixed(2)} ms/job) | **${(c / b).toFixed(2)}x** |`,
+  );
+  if (shm) {
+    const m = median(cliShm);
+    console.log(
+      `| workspaces on tmpfs (\`TMPDIR=${shm}\`), median | | ${m.toFixed(0)} ms (${(m / JOBS).toFixed(2)} ms/job) | ${(m / b).toFixed(2)}x |`,
+    );
+  }
+  console.log(
+    `| without CLI start-up (${st.toFixed(0)} ms, \`pipewright --version\`) | | ${(c - st).toFixed(0)} ms | ${((c - st) / b).toFixed(2)}x |`,
+  );
+  console.log(
+    `overhead per job: ${((c - b) / JOBS).toFixed(2)} ms (${((c - st - b) / JOBS).toFixed(2)} ms without start-up); target ratio <= 1.3x`,
+  );
+} finally {
+  await rm(root, { recursive: true, force: true });
+}
