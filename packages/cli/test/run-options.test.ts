@@ -1,0 +1,186 @@
+import pc from 'picocolors';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { exitCodeFor } from '../src/commands/run.js';
+import { CliError } from '../src/run/errors.js';
+import { formatElapsed, truncate } from '../src/run/format.js';
+import { parseConcurrency, parseInputs, parseSecretNames, resolveRunOptions } from '../src/run/options.js';
+import { colorEnabled, type JobRow, LiveView, type Output, PlainView } from '../src/run/progress.js';
+import { EnvSecrets } from '../src/run/secrets.js';
+import { createStores, storeScheme } from '../src/run/stores.js';
+
+// The pure pieces of `pipewright run`; the command itself is covered by run*.int.test.ts.
+
+describe('options', () => {
+  it('parses --input pairs, keeping later `=` in the value', () => {
+    expect(parseInputs(['a=1', 'b=x=y', 'c='])).toEqual({ a: '1', b: 'x=y', c: '' });
+    expect(() => parseInputs(['a'])).toThrow(/NAME=VALUE, got `a`/);
+    expect(() => parseInputs(['1a=x'])).toThrow(/not valid/);
+    expect(() => parseInputs(['a=1', 'a=2'])).toThrow(/given twice/);
+  });
+
+  it('validates --concurrency as a positive integer', () => {
+    expect(parseConcurrency(undefined)).toBe(8);
+    expect(parseConcurrency('3')).toBe(3);
+    for (const bad of ['0', '-1', '1.5', 'x', '', '1e3']) expect(() => parseConcurrency(bad)).toThrow(CliError);
+  });
+
+  it('checks secret names and drops repeats', () => {
+    expect(parseSecretNames(['A', 'B_2', 'A'])).toEqual(['A', 'B_2']);
+    expect(() => parseSecretNames(['A-B'])).toThrow(/environment variable/);
+  });
+
+  it('fills in defaults and rejects unknown executors', () => {
+    expect(resolveRunOptions({})).toMatchObject({
+      executor: 'process',
+      store: 'memory',
+      logStore: 'memory',
+      concurrency: 8,
+    });
+    expect(() => resolveRunOptions({ executor: 'k8s' })).toThrow(/one of process, docker/);
+  });
+});
+
+describe('stores', () => {
+  it('knows the scheme of a URL', () => {
+    expect(storeScheme('memory')).toBe('memory');
+    expect(storeScheme('memory://')).toBe('memory');
+    expect(storeScheme('Redis://h:1/0')).toBe('redis');
+  });
+
+  it('opens memory stores and names the supported ones for anything else (exit 2)', async () => {
+    const s = await createStores('memory', 'memory://');
+    expect(typeof s.store.createRun).toBe('function');
+    await s.close();
+    await expect(createStores('redis://x', 'memory')).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringMatching(/supported: memory/),
+    });
+  });
+});
+
+describe('secrets', () => {
+  it('reads values from the environment, removes them from it, and masks them', async () => {
+    const env: NodeJS.ProcessEnv = { TOKEN: 'abc-123-secret', CERT: 'line-one\nline-two' };
+    const s = new EnvSecrets(['TOKEN', 'CERT'], env);
+    expect(env).toEqual({});
+    expect(await s.resolve(['TOKEN', 'OTHER'])).toEqual({ TOKEN: 'abc-123-secret', OTHER: '' });
+    expect(s.redact('x abc-123-secret y line-two')).toBe('x *** y ***');
+  });
+
+  it('names a missing variable', () => {
+    expect(() => new EnvSecrets(['NOPE_1', 'NOPE_2'], {})).toThrow(/\$NOPE_1, \$NOPE_2 not set/);
+  });
+});
+
+describe('exit codes', () => {
+  const report = (status: string, reason: string | null, jobs: Array<{ status: string; reason: string | null }> = []) =>
+    ({ run: { status, reason }, jobs }) as unknown as Parameters<typeof exitCodeFor>[0];
+  it('maps the report to 0/1/3/130', () => {
+    expect(exitCodeFor(report('succeeded', null))).toBe(0);
+    expect(exitCodeFor(report('failed', 'exit_code', [{ status: 'failed', reason: 'exit_code' }]))).toBe(1);
+    expect(exitCodeFor(report('failed', 'timeout', [{ status: 'failed', reason: 'timeout' }]))).toBe(1);
+    expect(
+      exitCodeFor(
+        report('failed', 'exit_code', [
+          { status: 'failed', reason: 'exit_code' },
+          { status: 'failed', reason: 'infra' },
+        ]),
+      ),
+    ).toBe(3);
+    expect(exitCodeFor(report('failed', 'lost', [{ status: 'failed', reason: 'lost' }]))).toBe(3);
+    expect(exitCodeFor(report('failed', 'exit_code', []), true)).toBe(3);
+    expect(exitCodeFor(report('cancelled', 'cancelled'))).toBe(130);
+    expect(exitCodeFor(report('cancelled', 'timeout'))).toBe(1);
+  });
+});
+
+describe('format', () => {
+  it('formats elapsed times compactly', () => {
+    expect(formatElapsed(42)).toBe('42ms');
+    expect(formatElapsed(1234)).toBe('1.2s');
+    expect(formatElapsed(125_000)).toBe('2m05s');
+    expect(formatElapsed(3_720_000)).toBe('1h02m');
+  });
+  it('truncates by code points', () => {
+    expect(truncate('abcdef', 4)).toBe('abc…');
+    expect(truncate('ab', 4)).toBe('ab');
+  });
+});
+
+describe('colour', () => {
+  it('is on for a terminal unless NO_COLOR; FORCE_COLOR turns it on elsewhere', () => {
+    expect(colorEnabled(true, {})).toBe(true);
+    expect(colorEnabled(false, {})).toBe(false);
+    expect(colorEnabled(true, { NO_COLOR: '1' })).toBe(false);
+    expect(colorEnabled(false, { FORCE_COLOR: '1' })).toBe(true);
+    expect(colorEnabled(false, { FORCE_COLOR: '1', NO_COLOR: '1' })).toBe(false);
+    expect(colorEnabled(true, { TERM: 'dumb' })).toBe(false);
+    expect(colorEnabled(false, { CI: 'true' })).toBe(false);
+  });
+});
+
+function fakeOutput(isTTY: boolean, rows = 24): Output & { text: string } {
+  const o = {
+    text: '',
+    isTTY,
+    write(s: string) {
+      o.text += s;
+    },
+    columns: () => 80,
+    rows: () => rows,
+  };
+  return o;
+}
+
+describe('views', () => {
+  afterEach(() => vi.useRealTimers());
+  const plain = pc.createColors(false);
+
+  it('PlainView writes one prefixed line per change, no escape codes', () => {
+    const out = fakeOutput(false);
+    const v = new PlainView(out, plain);
+    const row: JobRow = { id: 'build', status: 'running', attempt: 1, startedAt: 0 };
+    v.update(row, 'started', 0);
+    Object.assign(row, { status: 'succeeded', finishedAt: 1200 });
+    v.update(row, 'finished', 1200);
+    v.log('build/compile | hi');
+    expect(out.text).toMatch(
+      /^\[\d\d:\d\d:\d\d\] build: started\n\[\d\d:\d\d:\d\d\] build: succeeded in 1\.2s\nbuild\/compile \| hi\n$/,
+    );
+    expect(out.text).not.toContain('\x1b');
+  });
+
+  it('LiveView redraws its block in place and prints logs above it', () => {
+    vi.useFakeTimers();
+    const out = fakeOutput(true);
+    const rows: JobRow[] = [
+      { id: 'a', status: 'pending', attempt: 0 },
+      { id: 'b', status: 'pending', attempt: 0 },
+    ];
+    const v = new LiveView(out, plain, rows, 100, () => 5000);
+    expect(out.text).toMatch(/· a +pending\n· b +pending\n/);
+    Object.assign(rows[0] as JobRow, { status: 'running', attempt: 2, startedAt: 3000 });
+    v.update(rows[0] as JobRow, 'started');
+    v.log('a/x | line');
+    vi.advanceTimersByTime(100);
+    expect(out.text).toContain('\x1b[2F\x1b[0Ja/x | line\n');
+    expect(out.text).toMatch(/a +running {2}attempt 2 {2}2\.0s/);
+    v.stop();
+    expect(out.text.endsWith('\x1b[?25h')).toBe(true);
+  });
+
+  it('LiveView keeps to the terminal height: active jobs first, the rest counted', () => {
+    vi.useFakeTimers();
+    const out = fakeOutput(true, 6);
+    const rows: JobRow[] = Array.from({ length: 20 }, (_, i) => ({ id: `j${i}`, status: 'pending', attempt: 0 }));
+    (rows[7] as JobRow).status = 'running';
+    (rows[9] as JobRow).status = 'failed';
+    new LiveView(out, plain, rows, 100, () => 0).stop();
+    const lastFrame = out.text.split('\x1b[0J').pop() ?? out.text;
+    const lines = lastFrame.replace('\x1b[?25h', '').trim().split('\n');
+    expect(lines.length).toBeLessThanOrEqual(4);
+    expect(lines[0]).toContain('j7');
+    expect(lines[1]).toContain('j9');
+    expect(lines[lines.length - 1]).toMatch(/… 18 pending/);
+  });
+});
