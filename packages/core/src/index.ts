@@ -9,4 +9,11 @@ export * from './spec/index.js';
 export { type AbortReason, abortReasonOf, cancelReason, timeoutReason } from './steps/abort.js';
 export { parseFileCommands } from './steps/outputs-file.js';
 export { type RunStepsOptions, runSteps } from './steps/run-steps.js';
-export { DEFAULT_SHELL_TEMPLATE, FALLBACK_SHELL_TEMPLATE, scriptExtension, shellArgv, shellTemplate, splitCommandLine } from './steps/shell.js';
+export {
+  DEFAULT_SHELL_TEMPLATE,
+  FALLBACK_SHELL_TEMPLATE,
+  scriptExtension,
+  shellArgv,
+  shellTemplate,
+  splitCommandLine,
+} from './steps/shell.js';

@@ -13,7 +13,10 @@ export async function validateCommand(files: string[], opts: { json?: boolean })
     results.push({ file, valid: errors.length === 0, errors, warnings });
     if (!opts.json) {
       printDiagnostics(r.diagnostics);
-      if (!errors.length) process.stderr.write(`${file}: valid${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}\n`);
+      if (!errors.length)
+        process.stderr.write(
+          `${file}: valid${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}\n`,
+        );
     }
   }
   if (opts.json) process.stdout.write(`${JSON.stringify({ valid: invalid === 0, files: results }, null, 2)}\n`);

@@ -4,14 +4,14 @@ import PQueue from 'p-queue';
 import { monotonicFactory } from 'ulid';
 import { z } from 'zod';
 import { PipewrightError } from '../errors.js';
-import { interpolate, isTruthy, evaluateValue, referencedSecrets } from '../expr/index.js';
-import { RunLogger } from '../logs/run-logger.js';
+import { evaluateValue, interpolate, isTruthy, referencedSecrets } from '../expr/index.js';
 import type { LogPipelineOptions } from '../logs/options.js';
 import type { LogSink } from '../logs/run-logger.js';
+import { RunLogger } from '../logs/run-logger.js';
 import type { ActionHandler, AttemptOutcome, ExecContext, Executor, OutputStream } from '../ports/executor.js';
 import type { LogBatch, LogLine, LogStore } from '../ports/logs.js';
 import type { SecretProvider } from '../ports/secrets.js';
-import type { JobRecord, RunQuery, RunRecord, StateStore } from '../ports/state.js';
+import type { RunQuery, RunRecord, StateStore } from '../ports/state.js';
 import { parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
@@ -164,7 +164,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       ? (options.executors as readonly Executor[])
       : Object.entries(options.executors as Record<string, Executor>).map(([name, e]) => ({ e, name }));
     for (const item of list) {
-      const [name, e] = 'e' in item ? [item.name as string, item.e as Executor] : [(item as Executor).name, item as Executor];
+      const [name, e] =
+        'e' in item ? [item.name as string, item.e as Executor] : [(item as Executor).name, item as Executor];
       this.executors.set(name, e);
     }
     if (this.executors.size === 0) throw new PipewrightError('INVALID_ARGUMENT', 'Engine needs at least one executor');
@@ -203,12 +204,16 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async submit(pipeline: string | PipelineSpec, options: SubmitOptions = {}): Promise<RunHandle> {
     this.assertOpen();
-    const spec = typeof pipeline === 'string' ? parsePipeline(pipeline, { actions: [...this.actions.keys()] }).spec : pipeline;
+    const spec =
+      typeof pipeline === 'string' ? parsePipeline(pipeline, { actions: [...this.actions.keys()] }).spec : pipeline;
     const inputs = resolveInputs(spec, options.inputs ?? {});
     const now = this.clock.now();
     const id = this.ulid(now).toLowerCase();
     const trigger: Record<string, unknown> = { ...(options.trigger ?? {}) };
-    const ctx = { github: { run_id: id, workflow: spec.name ?? '', event_name: 'workflow_dispatch', ...trigger }, inputs };
+    const ctx = {
+      github: { run_id: id, workflow: spec.name ?? '', event_name: 'workflow_dispatch', ...trigger },
+      inputs,
+    };
     const run: RunRecord = {
       id,
       pipelineName: spec.name ?? spec.file ?? 'pipeline',
@@ -300,7 +305,10 @@ export class Engine extends EventEmitter<EngineEvents> {
    * A run's log lines: stored lines after `after`, and with `follow` live lines
    * until the run ends.
    */
-  async *logs(runId: string, options: { follow?: boolean; after?: number; signal?: AbortSignal } = {}): AsyncIterable<LogLine[]> {
+  async *logs(
+    runId: string,
+    options: { follow?: boolean; after?: number; signal?: AbortSignal } = {},
+  ): AsyncIterable<LogLine[]> {
     if (options.follow) {
       const opts: { after?: number; signal?: AbortSignal } = {};
       if (options.after !== undefined) opts.after = options.after;
@@ -504,7 +512,11 @@ export class Engine extends EventEmitter<EngineEvents> {
         let secrets: Record<string, string> = {};
         const names = this.secretNamesFor(c.runId, c.spec.job);
         if (names.length) {
-          if (!this.secrets) throw new PipewrightError('INVALID_ARGUMENT', `the job references secrets (${names.join(', ')}) but the engine has no secret provider`);
+          if (!this.secrets)
+            throw new PipewrightError(
+              'INVALID_ARGUMENT',
+              `the job references secrets (${names.join(', ')}) but the engine has no secret provider`,
+            );
           secrets = await this.secrets.resolve(names, { runId: c.runId, jobId: c.jobId, attempt: c.attempt });
           for (const v of Object.values(secrets)) if (v) logger.addMask(v);
         }
@@ -520,7 +532,15 @@ export class Engine extends EventEmitter<EngineEvents> {
           now: () => this.clock.now(),
           events: {
             stepStarted: (index, name, at) =>
-              this.enqueue({ type: 'stepStarted', runId: c.runId, jobId: c.jobId, attempt: c.attempt, index, name, at }),
+              this.enqueue({
+                type: 'stepStarted',
+                runId: c.runId,
+                jobId: c.jobId,
+                attempt: c.attempt,
+                index,
+                name,
+                at,
+              }),
             stepFinished: (result) => {
               void endStep(result.index);
               this.enqueue({ type: 'stepFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, result });
@@ -538,7 +558,10 @@ export class Engine extends EventEmitter<EngineEvents> {
         (outcome) => finish((outcome as AttemptOutcome | undefined) ?? infra('executor returned no outcome')),
         (err: unknown) => {
           const msg = err instanceof Error ? err.message : String(err);
-          logger.system({ jobId: c.jobId, attempt: c.attempt, step: -1 }, `[pipewright] ${c.executor} executor error: ${msg}`);
+          logger.system(
+            { jobId: c.jobId, attempt: c.attempt, step: -1 },
+            `[pipewright] ${c.executor} executor error: ${msg}`,
+          );
           finish(infra(`${c.executor} executor error: ${msg}`));
         },
       );
@@ -631,7 +654,8 @@ export function resolveInputs(spec: PipelineSpec, given: Record<string, unknown>
     if (name in given) {
       const v = given[name];
       if (def.type === 'boolean' && typeof v === 'string') out[name] = v === 'true';
-      else if (def.type === 'number' && typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) out[name] = Number(v);
+      else if (def.type === 'number' && typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)))
+        out[name] = Number(v);
       else out[name] = v;
       if (def.type === 'choice' && def.options && !def.options.includes(String(v))) {
         throw new PipewrightError(
@@ -641,7 +665,10 @@ export function resolveInputs(spec: PipelineSpec, given: Record<string, unknown>
       }
     } else if (def.default !== undefined) out[name] = def.default;
     else if (def.required) {
-      throw new PipewrightError('INVALID_ARGUMENT', `input \`${name}\` is required; pass it with --input ${name}=VALUE`);
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `input \`${name}\` is required; pass it with --input ${name}=VALUE`,
+      );
     } else out[name] = '';
   }
   for (const [k, v] of Object.entries(given)) if (!(k in out)) out[k] = v;
@@ -649,7 +676,5 @@ export function resolveInputs(spec: PipelineSpec, given: Record<string, unknown>
 }
 
 /** Re-export for convenience: the job records of a run's initial plan. */
-export { initialJobs };
-
 /** Seeded random source, re-exported for replayable engines. */
-export { seededRandom };
+export { initialJobs, seededRandom };

@@ -1,8 +1,16 @@
-import { evaluateCondition, evaluateValue, type ExprContext, isCleanupCondition, isTruthy } from '../expr/index.js';
+import { type ExprContext, evaluateCondition, evaluateValue, isCleanupCondition, isTruthy } from '../expr/index.js';
 import { expandMatrix } from '../plan/matrix.js';
 import { expandJob, instanceIds, isDynamicMatrix } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSpec, FailureReason, StepResult } from '../ports/executor.js';
-import type { AttemptRecord, CancelRequest, JobRecord, JobStatus, Reason, RunRecord, StepRecord } from '../ports/state.js';
+import type {
+  AttemptRecord,
+  CancelRequest,
+  JobRecord,
+  JobStatus,
+  Reason,
+  RunRecord,
+  StepRecord,
+} from '../ports/state.js';
 import type { JobSpec, MatrixSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
 import type { Random } from './clock.js';
@@ -71,7 +79,15 @@ export type SchedulerEmit =
 
 /** Outputs of the state machine. */
 export type SchedulerCommand =
-  | { type: 'start'; runId: string; jobId: string; attempt: number; executor: string; spec: AttemptSpec; avoidWorkers: string[] }
+  | {
+      type: 'start';
+      runId: string;
+      jobId: string;
+      attempt: number;
+      executor: string;
+      spec: AttemptSpec;
+      avoidWorkers: string[];
+    }
   | { type: 'abort'; runId: string; jobId: string; attempt: number; reason: AbortReason }
   | { type: 'emit'; emit: SchedulerEmit }
   | { type: 'runFinished'; runId: string };
@@ -285,8 +301,7 @@ export class Scheduler {
         running: 0,
       });
     }
-    for (const base of run.bases.values())
-      for (const n of base.spec.needs) run.bases.get(n)?.dependents.push(base.key);
+    for (const base of run.bases.values()) for (const n of base.spec.needs) run.bases.get(n)?.dependents.push(base.key);
     for (const jr of jobs) this.addJob(run, jr);
     if (restoring) {
       this.restore(run);
@@ -387,7 +402,13 @@ export class Scheduler {
           a.message = 'the engine that ran this attempt stopped; the attempt was lost';
           a.finishedAt = now;
         }
-        this.afterFailure(run, j, a, { status: 'failed', reason: 'lost', workerId: a?.workerId ?? '', steps: [], outputs: {} });
+        this.afterFailure(run, j, a, {
+          status: 'failed',
+          reason: 'lost',
+          workerId: a?.workerId ?? '',
+          steps: [],
+          outputs: {},
+        });
       } else if (s === 'queued') {
         run.ready.push(j);
       } else if (s === 'retrying') {
@@ -396,7 +417,8 @@ export class Scheduler {
       }
     }
     // Bases whose needs finished while no engine was watching.
-    for (const base of run.bases.values()) if (!base.evaluated && this.needsDone(run, base)) this.evaluateBase(run, base);
+    for (const base of run.bases.values())
+      if (!base.evaluated && this.needsDone(run, base)) this.evaluateBase(run, base);
     if (run.rec.status === 'cancelling') this.applyCancel(run, run.rec.cancel?.force ?? false);
     this.checkRunDone(run);
   }
@@ -408,7 +430,14 @@ export class Scheduler {
     a.steps[e.index] = step;
     for (let i = 0; i < e.index; i++) a.steps[i] ??= { index: i, name: `step ${i + 1}`, status: 'pending' };
     this.touch(this.runs.get(e.runId)?.jobs.get(e.jobId));
-    this.emit({ event: 'step:started', runId: e.runId, jobId: e.jobId, attempt: e.attempt, step: e.index, name: e.name });
+    this.emit({
+      event: 'step:started',
+      runId: e.runId,
+      jobId: e.jobId,
+      attempt: e.attempt,
+      step: e.index,
+      name: e.name,
+    });
   }
 
   private onStepFinished(e: Extract<SchedulerEvent, { type: 'stepFinished' }>): void {
@@ -431,7 +460,7 @@ export class Scheduler {
     const j = run?.jobs.get(jobId);
     if (!run || !j || j.rec.status !== 'running') return;
     const a = j.rec.attempts[number - 1];
-    if (!a || a.status !== 'running') return;
+    if (a?.status !== 'running') return;
     const now = this.opts.now();
     this.release(run, j);
     let status = outcome.status;
@@ -466,7 +495,11 @@ export class Scheduler {
     } else if (status === 'cancelled') {
       this.finishJob(run, j, 'cancelled', 'cancelled', outcome.message);
     } else {
-      this.afterFailure(run, j, a, { ...outcome, status: 'failed', ...(reason === undefined ? {} : { reason: reason as FailureReason }) });
+      this.afterFailure(run, j, a, {
+        ...outcome,
+        status: 'failed',
+        ...(reason === undefined ? {} : { reason: reason as FailureReason }),
+      });
     }
   }
 
@@ -515,7 +548,8 @@ export class Scheduler {
     const now = this.opts.now();
     if (e.job !== undefined) {
       const targets = [...run.jobs.values()].filter((j) => j.rec.id === e.job || j.rec.job === e.job);
-      for (const j of targets) this.cancelJob(run, j, e.force ? 'force' : 'cancel', `cancelled by ${e.by}: ${e.reason}`);
+      for (const j of targets)
+        this.cancelJob(run, j, e.force ? 'force' : 'cancel', `cancelled by ${e.by}: ${e.reason}`);
       return;
     }
     const already = run.rec.cancel;
@@ -670,13 +704,18 @@ export class Scheduler {
     const pendingInst = base.instances.map((id) => run.jobs.get(id) as SJob).filter((j) => j.rec.status === 'pending');
     const cancelling = run.rec.status === 'cancelling';
     if (cancelling && (!base.cleanup || run.rec.cancel?.force)) {
-      for (const j of pendingInst) this.finishJob(run, j, 'cancelled', 'upstream', 'the run was cancelled before this job started');
+      for (const j of pendingInst)
+        this.finishJob(run, j, 'cancelled', 'upstream', 'the run was cancelled before this job started');
       return;
     }
     const ctx = this.baseContext(run, base);
     const needs = ctx.needs as Record<string, { result: string }>;
     const allSucceeded = Object.values(needs).every((n) => n.result === 'success');
-    const status = { success: allSucceeded && !cancelling, failure: this.ancestorFailed(run, base), cancelled: cancelling };
+    const status = {
+      success: allSucceeded && !cancelling,
+      failure: this.ancestorFailed(run, base),
+      cancelled: cancelling,
+    };
     let ok: boolean;
     try {
       ok = evaluateCondition(base.spec.if, ctx, status);
@@ -694,7 +733,8 @@ export class Scheduler {
       try {
         instances = this.expandDynamic(run, base, ctx, pendingInst);
       } catch (err) {
-        for (const j of pendingInst) this.finishJob(run, j, 'failed', 'infra', `strategy.matrix: ${(err as Error).message}`);
+        for (const j of pendingInst)
+          this.finishJob(run, j, 'failed', 'infra', `strategy.matrix: ${(err as Error).message}`);
         return;
       }
     }
@@ -714,7 +754,8 @@ export class Scheduler {
     if (strat) {
       base.failFast = typeof strat.failFast === 'string' ? isTruthy(safeValue(strat.failFast, ctx)) : strat.failFast;
       if (strat.maxParallel !== undefined) {
-        const mp = typeof strat.maxParallel === 'string' ? Number(safeValue(strat.maxParallel, ctx)) : strat.maxParallel;
+        const mp =
+          typeof strat.maxParallel === 'string' ? Number(safeValue(strat.maxParallel, ctx)) : strat.maxParallel;
         if (Number.isFinite(mp) && mp >= 1) base.maxParallel = Math.floor(mp);
       }
     }
@@ -890,7 +931,15 @@ export class Scheduler {
     };
     if (first) this.emit({ event: 'job:started', runId: run.rec.id, jobId: j.rec.id });
     this.emit({ event: 'attempt:started', runId: run.rec.id, jobId: j.rec.id, attempt: number, executor });
-    this.cmds.push({ type: 'start', runId: run.rec.id, jobId: j.rec.id, attempt: number, executor, spec, avoidWorkers: avoid });
+    this.cmds.push({
+      type: 'start',
+      runId: run.rec.id,
+      jobId: j.rec.id,
+      attempt: number,
+      executor,
+      spec,
+      avoidWorkers: avoid,
+    });
   }
 
   private release(run: SRun, j: SJob): void {
@@ -927,11 +976,11 @@ export class Scheduler {
     if (status === 'failed' && !j.continuedOnError && j.base.failFast && j.base.instances.length > 1) {
       for (const id of j.base.instances) {
         const s = run.jobs.get(id) as SJob;
-        if (s !== j && !isTerminalJob(s.rec.status))
-          this.cancelJob(run, s, 'cancel', `fail-fast: ${j.rec.id} failed`);
+        if (s !== j && !isTerminalJob(s.rec.status)) this.cancelJob(run, s, 'cancel', `fail-fast: ${j.rec.id} failed`);
       }
     }
-    if (j.base.instances.every((id) => isTerminalJob((run.jobs.get(id) as SJob).rec.status))) this.checkDependents(run, j.base);
+    if (j.base.instances.every((id) => isTerminalJob((run.jobs.get(id) as SJob).rec.status)))
+      this.checkDependents(run, j.base);
     this.checkRunDone(run);
   }
 
@@ -944,7 +993,9 @@ export class Scheduler {
       run.rec.reason ??= 'cancelled';
       run.rec.message = run.rec.cancel.reason;
     } else {
-      const failed = jobs.find((j) => (j.rec.status === 'failed' && !j.continuedOnError) || j.rec.status === 'cancelled');
+      const failed = jobs.find(
+        (j) => (j.rec.status === 'failed' && !j.continuedOnError) || j.rec.status === 'cancelled',
+      );
       if (failed) {
         run.rec.status = 'failed';
         run.rec.reason = failed.rec.reason ?? 'exit_code';
@@ -1015,7 +1066,13 @@ function resolveDeep(v: unknown, ctx: ExprContext): unknown {
 }
 
 function stepRecordOf(r: StepResult, prev: StepRecord | undefined): StepRecord {
-  const s: StepRecord = { index: r.index, name: r.name, status: r.status, outcome: r.outcome, conclusion: r.conclusion };
+  const s: StepRecord = {
+    index: r.index,
+    name: r.name,
+    status: r.status,
+    outcome: r.outcome,
+    conclusion: r.conclusion,
+  };
   if (r.id !== undefined) s.id = r.id;
   if (r.reason !== undefined) s.reason = r.reason;
   if (r.exitCode !== undefined) s.exitCode = r.exitCode;

@@ -45,7 +45,10 @@ export function topologicalOrder(graph: ReadonlyMap<string, readonly string[]>):
     for (const d of deps) {
       if (!graph.has(d)) continue;
       let list = dependents.get(d);
-      if (!list) dependents.set(d, (list = []));
+      if (!list) {
+        list = [];
+        dependents.set(d, list);
+      }
       list.push(node);
     }
   }

@@ -52,7 +52,13 @@ export function expandJob(job: JobSpec): PlannedJob[] {
   if (isDynamicMatrix(matrix)) return [{ id: job.id, job: job.id, matrix: {}, needs: [...job.needs], dynamic: true }];
   const combos = expandMatrix(matrix as MatrixSpec);
   const ids = instanceIds(job.id, combos);
-  return combos.map((m, i) => ({ id: ids[i] as string, job: job.id, matrix: m, needs: [...job.needs], dynamic: false }));
+  return combos.map((m, i) => ({
+    id: ids[i] as string,
+    job: job.id,
+    matrix: m,
+    needs: [...job.needs],
+    dynamic: false,
+  }));
 }
 
 /**
@@ -83,7 +89,11 @@ export function planPipeline(spec: PipelineSpec): Plan {
   }
   if (problems.length) throw new PipelineInvalidError(problems);
   const cycle = findCycle(graph);
-  if (cycle) throw new PipelineInvalidError([at(`jobs.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`)], 'PIPELINE_CYCLE');
+  if (cycle)
+    throw new PipelineInvalidError(
+      [at(`jobs.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`)],
+      'PIPELINE_CYCLE',
+    );
   const order = topologicalOrder(graph);
   const jobs: PlannedJob[] = [];
   for (const id of order) jobs.push(...expandJob(spec.jobs[id] as JobSpec));
@@ -114,7 +124,7 @@ export function planToDot(plan: Plan): string {
 /** The plan as a Mermaid flowchart. */
 export function planToMermaid(plan: Plan): string {
   const nodeId = new Map<string, string>();
-  plan.jobs.forEach((j, i) => nodeId.set(j.id, `j${i}`));
+  for (const [i, j] of plan.jobs.entries()) nodeId.set(j.id, `j${i}`);
   const byJob = new Map<string, PlannedJob[]>();
   for (const j of plan.jobs) byJob.set(j.job, [...(byJob.get(j.job) ?? []), j]);
   const esc = (s: string) => s.replace(/"/g, '#quot;');

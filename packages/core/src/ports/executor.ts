@@ -79,7 +79,9 @@ export interface StepEvents {
 }
 
 /** A function registered with `engine.registerAction(name, fn)`, run for `uses: name`. */
-export type ActionHandler = (ctx: ActionContext) => Promise<Record<string, string> | void> | Record<string, string> | void;
+export type ActionHandler = (
+  ctx: ActionContext,
+) => Promise<Record<string, string> | undefined> | Record<string, string> | undefined;
 
 /** What a registered action receives. */
 export interface ActionContext {

@@ -4,7 +4,15 @@ import type { FailureReason } from './executor.js';
 /** Run statuses. */
 export type RunStatus = 'queued' | 'running' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
 /** Job statuses (one job per matrix instance). */
-export type JobStatus = 'pending' | 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+export type JobStatus =
+  | 'pending'
+  | 'queued'
+  | 'running'
+  | 'retrying'
+  | 'succeeded'
+  | 'failed'
+  | 'cancelled'
+  | 'skipped';
 /** Attempt statuses. */
 export type AttemptStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** Step statuses. */

@@ -28,7 +28,9 @@ function envOf(raw: Record<string, unknown> | undefined): Record<string, string>
   return out;
 }
 
-function defaultsOf(raw: { run?: { shell?: string | undefined; 'working-directory'?: string | undefined } | undefined } | undefined): RunDefaults {
+function defaultsOf(
+  raw: { run?: { shell?: string | undefined; 'working-directory'?: string | undefined } | undefined } | undefined,
+): RunDefaults {
   const d: RunDefaults = {};
   if (raw?.run?.shell !== undefined) d.shell = raw.run.shell;
   if (raw?.run?.['working-directory'] !== undefined) d.workingDirectory = raw.run['working-directory'];
@@ -56,7 +58,8 @@ export function retryOf(raw: RetryRaw | undefined): RetrySpec {
     backoff: {
       delayMs: b.delay !== undefined ? (parseDuration(b.delay) as number) : DEFAULT_RETRY.backoff.delayMs,
       factor: b.factor ?? DEFAULT_RETRY.backoff.factor,
-      maxDelayMs: b['max-delay'] !== undefined ? (parseDuration(b['max-delay']) as number) : DEFAULT_RETRY.backoff.maxDelayMs,
+      maxDelayMs:
+        b['max-delay'] !== undefined ? (parseDuration(b['max-delay']) as number) : DEFAULT_RETRY.backoff.maxDelayMs,
       jitter: b.jitter ?? DEFAULT_RETRY.backoff.jitter,
     },
     differentWorker: raw['different-worker'] ?? true,

@@ -212,8 +212,9 @@ function describeValue(v: unknown): string | undefined {
 /** Walks every string in a JS value, with its path. */
 function eachString(value: unknown, path: PathSeg[], fn: (s: string, path: PathSeg[]) => void): void {
   if (typeof value === 'string') fn(value, path);
-  else if (Array.isArray(value)) value.forEach((v, i) => eachString(v, [...path, i], fn));
-  else if (value && typeof value === 'object')
+  else if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) eachString(v, [...path, i], fn);
+  } else if (value && typeof value === 'object')
     for (const [k, v] of Object.entries(value)) eachString(v, [...path, k], fn);
 }
 
@@ -227,7 +228,8 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
   for (const [id, job] of Object.entries(raw.jobs)) {
     const jp = ['jobs', id];
     for (const key of IGNORED_KEYS.job) {
-      if (key in job) out.push(loc.diag('warning', [...jp, key], `\`${key}\` is a GitHub key pipewright ignores`, true));
+      if (key in job)
+        out.push(loc.diag('warning', [...jp, key], `\`${key}\` is a GitHub key pipewright ignores`, true));
     }
     if (job.uses !== undefined) {
       out.push(
@@ -237,14 +239,23 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
           `job \`${id}\` calls a reusable workflow (\`uses: ${job.uses}\`); pipewright does not run those, the job will fail at run time`,
         ),
       );
-      if (job.steps !== undefined) out.push(loc.diag('error', [...jp, 'steps'], 'a job with `uses` cannot have `steps`'));
+      if (job.steps !== undefined)
+        out.push(loc.diag('error', [...jp, 'steps'], 'a job with `uses` cannot have `steps`'));
     } else {
       if (job.with !== undefined || job.secrets !== undefined) {
         const k = job.with !== undefined ? 'with' : 'secrets';
-        out.push(loc.diag('warning', [...jp, k], `\`${k}\` only applies to reusable workflow jobs (\`uses\`); ignored`, true));
+        out.push(
+          loc.diag('warning', [...jp, k], `\`${k}\` only applies to reusable workflow jobs (\`uses\`); ignored`, true),
+        );
       }
       if (job.steps === undefined || job.steps.length === 0) {
-        out.push(loc.diag('error', jp, `job \`${id}\` has no steps; add \`steps:\` with at least one \`run\` or \`uses\` step`));
+        out.push(
+          loc.diag(
+            'error',
+            jp,
+            `job \`${id}\` has no steps; add \`steps:\` with at least one \`run\` or \`uses\` step`,
+          ),
+        );
       }
     }
     const seen = new Map<string, number>();
@@ -254,13 +265,25 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
         if (step.run !== undefined || step.uses !== undefined)
           out.push(loc.diag('error', [...sp, 'parallel'], 'a `parallel` group cannot also have `run` or `uses`', true));
         out.push(
-          loc.diag('warning', [...sp, 'parallel'], 'pipewright runs the steps of a `parallel` group one after another', true),
+          loc.diag(
+            'warning',
+            [...sp, 'parallel'],
+            'pipewright runs the steps of a `parallel` group one after another',
+            true,
+          ),
         );
         step.parallel.forEach((p, k) => {
           if (p.run === undefined && p.uses === undefined)
-            out.push(loc.diag('error', [...sp, 'parallel', k], 'a step needs `run` (a script) or `uses` (a registered action)'));
+            out.push(
+              loc.diag(
+                'error',
+                [...sp, 'parallel', k],
+                'a step needs `run` (a script) or `uses` (a registered action)',
+              ),
+            );
           if (p.id !== undefined) {
-            if (seen.has(p.id)) out.push(loc.diag('error', [...sp, 'parallel', k, 'id'], `duplicate step id \`${p.id}\``));
+            if (seen.has(p.id))
+              out.push(loc.diag('error', [...sp, 'parallel', k, 'id'], `duplicate step id \`${p.id}\``));
             else seen.set(p.id, i);
           }
         });
@@ -284,13 +307,18 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
         const first = seen.get(step.id);
         if (first !== undefined) {
           out.push(
-            loc.diag('error', [...sp, 'id'], `duplicate step id \`${step.id}\` (also used by step ${first + 1} of job \`${id}\`)`),
+            loc.diag(
+              'error',
+              [...sp, 'id'],
+              `duplicate step id \`${step.id}\` (also used by step ${first + 1} of job \`${id}\`)`,
+            ),
           );
         } else seen.set(step.id, i);
       }
     });
     const needs = job.needs === undefined ? [] : typeof job.needs === 'string' ? [job.needs] : job.needs;
-    const needsPath = (i: number): PathSeg[] => (typeof job.needs === 'string' ? [...jp, 'needs'] : [...jp, 'needs', i]);
+    const needsPath = (i: number): PathSeg[] =>
+      typeof job.needs === 'string' ? [...jp, 'needs'] : [...jp, 'needs', i];
     needs.forEach((n, i) => {
       if (n === id) out.push(loc.diag('error', needsPath(i), `job \`${id}\` needs itself`));
       else if (!(n in raw.jobs)) {
@@ -319,7 +347,11 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     const job = raw.jobs[from];
     const i = Array.isArray(job?.needs) ? job.needs.indexOf(to) : -1;
     out.push(
-      loc.diag('error', i >= 0 ? ['jobs', from, 'needs', i] : ['jobs', from, 'needs'], `dependency cycle: ${cycle.join(' -> ')}`),
+      loc.diag(
+        'error',
+        i >= 0 ? ['jobs', from, 'needs', i] : ['jobs', from, 'needs'],
+        `dependency cycle: ${cycle.join(' -> ')}`,
+      ),
     );
   }
   // Expression syntax in every string value; `if:` values are expressions even without ${{ }}.
@@ -362,14 +394,25 @@ export function validatePipeline(text: string, options: ParseOptions = {}): Vali
   try {
     doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   } catch (err) {
-    return { diagnostics: [{ ...base, severity: 'error', line: 1, column: 1, path: '', message: `YAML error: ${String(err)}` }] };
+    return {
+      diagnostics: [
+        { ...base, severity: 'error', line: 1, column: 1, path: '', message: `YAML error: ${String(err)}` },
+      ],
+    };
   }
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
     const pos = lineCounter.linePos(e.pos[0]);
     const msg = e.message.split('\n')[0] ?? e.message;
     const friendly = /Map keys must be unique/.test(msg) ? `duplicate key: ${msg}` : msg;
-    diagnostics.push({ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message: `YAML syntax: ${friendly}` });
+    diagnostics.push({
+      ...base,
+      severity: 'error',
+      line: pos.line,
+      column: pos.col,
+      path: '',
+      message: `YAML syntax: ${friendly}`,
+    });
   }
   if (diagnostics.length) return { diagnostics: sortDiagnostics(diagnostics) };
   const loc = new Locator(doc.contents as Node | null, lineCounter, file);

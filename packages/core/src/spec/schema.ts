@@ -32,7 +32,12 @@ const killGrace = z.union([z.number().nonnegative('expected a non-negative numbe
 });
 
 export const retryRaw = z.strictObject({
-  'max-attempts': z.number().int('expected an integer').min(1, 'expected at least 1').max(100, 'expected at most 100').optional(),
+  'max-attempts': z
+    .number()
+    .int('expected an integer')
+    .min(1, 'expected at least 1')
+    .max(100, 'expected at most 100')
+    .optional(),
   on: z
     .array(z.enum(['failure', 'timeout', 'infra'], { error: 'expected one of `failure`, `timeout`, `infra`' }), {
       error: 'expected a list of `failure`, `timeout`, `infra`',
@@ -118,16 +123,15 @@ const containerRaw = z.union(
 );
 
 const runsOnRaw = z.union(
-  [
-    z.string(),
-    z.array(z.string()),
-    z.strictObject({ group: z.string().optional(), labels: stringOrList.optional() }),
-  ],
+  [z.string(), z.array(z.string()), z.strictObject({ group: z.string().optional(), labels: stringOrList.optional() })],
   { error: 'expected a label, a list of labels or `{group, labels}`' },
 );
 
 const stepShape = {
-  id: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'expected an id of letters, digits, `-` and `_`').optional(),
+  id: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'expected an id of letters, digits, `-` and `_`')
+    .optional(),
   name: z.string().optional(),
   if: z.union([z.string(), z.boolean()], { error: 'expected an expression' }).optional(),
   run: z.string({ error: 'expected the script (a string)' }).optional(),
@@ -188,7 +192,9 @@ export const pipelineRaw = z.strictObject({
   concurrency: concurrencyRaw.optional(),
   jobs: z
     .record(
-      z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'job ids are letters, digits, `-` and `_`, starting with a letter or `_`'),
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'job ids are letters, digits, `-` and `_`, starting with a letter or `_`'),
       jobRaw,
       { error: 'expected a mapping of job id to job' },
     )

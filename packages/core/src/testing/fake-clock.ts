@@ -65,7 +65,10 @@ export class FakeClock implements Clock {
     const end = this.current + maxMs;
     await flushAsync();
     while (!done() && this.current < end) {
-      const next = this.timers.reduce<number | undefined>((m, t) => (m === undefined || t.at < m ? t.at : m), undefined);
+      const next = this.timers.reduce<number | undefined>(
+        (m, t) => (m === undefined || t.at < m ? t.at : m),
+        undefined,
+      );
       const jump = next !== undefined && next > this.current ? Math.min(next - this.current, step) : step;
       await this.advance(jump);
     }

@@ -35,7 +35,11 @@ export function setup(
 }
 
 /** Runs a pipeline to the end on the fake clock and returns its report. */
-export async function runToEnd(env: ReturnType<typeof setup>, yaml: string, submit: Parameters<Engine['submit']>[1] = {}) {
+export async function runToEnd(
+  env: ReturnType<typeof setup>,
+  yaml: string,
+  submit: Parameters<Engine['submit']>[1] = {},
+) {
   const handle = await env.engine.submit(yaml, submit);
   let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
   void handle.wait().then((r) => {

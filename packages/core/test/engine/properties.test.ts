@@ -22,23 +22,21 @@ const jobArb = (i: number): fc.Arbitrary<GenJob> =>
     maxAttempts: fc.integer({ min: 1, max: 3 }),
     maxParallel: fc.integer({ min: 1, max: 3 }),
     matrix: fc.integer({ min: 1, max: 3 }),
-    attempts: fc.array(
-      fc.record({ code: fc.constantFrom(0, 0, 0, 1, -1), minutes: fc.integer({ min: 0, max: 40 }) }),
-      { minLength: 3, maxLength: 3 },
-    ),
+    attempts: fc.array(fc.record({ code: fc.constantFrom(0, 0, 0, 1, -1), minutes: fc.integer({ min: 0, max: 40 }) }), {
+      minLength: 3,
+      maxLength: 3,
+    }),
   });
 
-const scenarioArb = fc
-  .integer({ min: 1, max: 60 })
-  .chain((n) =>
-    fc.record({
-      jobs: fc.tuple(...Array.from({ length: n }, (_, i) => jobArb(i))),
-      concurrency: fc.integer({ min: 1, max: 6 }),
-      cancelAtMin: fc.option(fc.integer({ min: 0, max: 120 }), { nil: undefined }),
-      forceAfterMin: fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }),
-      seed: fc.integer(),
-    }),
-  );
+const scenarioArb = fc.integer({ min: 1, max: 60 }).chain((n) =>
+  fc.record({
+    jobs: fc.tuple(...Array.from({ length: n }, (_, i) => jobArb(i))),
+    concurrency: fc.integer({ min: 1, max: 6 }),
+    cancelAtMin: fc.option(fc.integer({ min: 0, max: 120 }), { nil: undefined }),
+    forceAfterMin: fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }),
+    seed: fc.integer(),
+  }),
+);
 
 function toYaml(jobs: GenJob[]): string {
   const lines = ['jobs:'];
@@ -102,7 +100,8 @@ describe('scheduler invariants (property)', () => {
             const waited = clock.now() - (lastFinish.get(e.jobId) ?? 0);
             if (waited < (retryDelay.get(e.jobId) ?? 0)) violations.push(`${e.jobId} retried before its backoff`);
           }
-          if (cancelledAt !== undefined && !spec.always) violations.push(`${e.jobId} (not cleanup) started after cancel`);
+          if (cancelledAt !== undefined && !spec.always)
+            violations.push(`${e.jobId} (not cleanup) started after cancel`);
         });
         engine.on('attempt:finished', (e) => {
           running--;

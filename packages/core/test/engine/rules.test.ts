@@ -341,7 +341,9 @@ describe('4.5 concurrency and fairness', () => {
     const env = setup(() => [{ durationMs: 1000 }], { concurrency: 2 });
     const big = Array.from({ length: 50 }, (_, i) => `  j${i}: { runs-on: x, steps: [{ run: x }] }`).join('\n');
     const h1 = await env.engine.submit(`name: big\njobs:\n${big}`);
-    const h2 = await env.engine.submit(`name: small\njobs:\n  a: { runs-on: x, steps: [{ run: x }] }\n  b: { runs-on: x, steps: [{ run: x }] }`);
+    const h2 = await env.engine.submit(
+      `name: small\njobs:\n  a: { runs-on: x, steps: [{ run: x }] }\n  b: { runs-on: x, steps: [{ run: x }] }`,
+    );
     let small: unknown;
     void h2.wait().then((r) => {
       small = r;
@@ -435,7 +437,9 @@ jobs:
     await env.clock.runUntil(() => report !== undefined);
     expect(asked).toHaveLength(1);
     expect(asked[0]?.names).toEqual(['API_TOKEN']);
-    expect(env.executor.calls.find((c) => c.jobId === 'b')?.secrets).toEqual({ API_TOKEN: 'value-of-API_TOKEN-s3cr3t' });
+    expect(env.executor.calls.find((c) => c.jobId === 'b')?.secrets).toEqual({
+      API_TOKEN: 'value-of-API_TOKEN-s3cr3t',
+    });
     const stored = JSON.stringify([await env.store.getRun(handle.id), await env.store.getJobs(handle.id), report]);
     expect(stored).not.toContain('s3cr3t');
   });
