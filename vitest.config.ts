@@ -8,6 +8,8 @@ const alias = [
   { find: /^@pipewright\/core\/testing$/, replacement: src('core/src/testing/index.ts') },
   { find: /^@pipewright\/core$/, replacement: src('core/src/index.ts') },
   { find: /^@pipewright\/executors$/, replacement: src('executors/src/index.ts') },
+  { find: /^@pipewright\/storage-adapters\/redis$/, replacement: src('storage-adapters/src/redis/index.ts') },
+  { find: /^@pipewright\/storage-adapters\/s3$/, replacement: src('storage-adapters/src/s3/index.ts') },
   { find: /^@pipewright\/storage-adapters$/, replacement: src('storage-adapters/src/index.ts') },
   { find: /^@pipewright\/server$/, replacement: src('server/src/index.ts') },
 ];
