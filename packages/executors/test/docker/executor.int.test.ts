@@ -54,7 +54,6 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
             ),
             step(1, 'cat shared.txt; echo "pwd=$(pwd)"; test "$(hostname)" = "$(cat host.txt)" && echo same-container'),
           ],
-          // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS template
           { container: container(), outputs: { v: '${{ steps.first.outputs.v }}' } },
         ),
       ),
