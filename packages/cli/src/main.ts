@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { graphCommand } from './commands/graph.js';
 import { runCommand } from './commands/run.js';
+import { logsCommand, type RawLogsOptions, type RawRunsOptions, RUN_STATUSES, runsCommand } from './commands/stored.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT } from './exit-codes.js';
 import type { RawRunOptions } from './run/options.js';
@@ -31,14 +32,51 @@ export async function main(argv: string[]): Promise<number> {
       [],
     )
     .addOption(new Option('--executor <name>', 'where jobs run').choices(['process', 'docker']).default('process'))
-    .option('--store <url>', 'state store URL', 'memory')
-    .option('--log-store <url>', 'log store URL', 'memory')
+    .option('--store <url>', 'state store URL: memory or redis://HOST:PORT/DB', 'memory')
+    .option('--log-store <url>', 'log store URL: memory, redis://HOST:PORT/DB or s3://BUCKET/PREFIX', 'memory')
+    .option(
+      '--s3-endpoint <url>',
+      'S3-compatible endpoint for an s3:// log store (default: $AWS_ENDPOINT_URL, else AWS)',
+    )
     .option('--concurrency <n>', 'jobs running at once', '8')
     .option('--logs', 'print step output as `job/step | line`')
     .option('--json', 'print the run report as JSON on stdout (everything else goes to stderr)')
     .option('--quiet', 'print only the final summary and errors')
     .action(async (file: string, opts: RawRunOptions) => {
       code = await runCommand(file, opts);
+    });
+
+  program
+    .command('runs')
+    .description('list runs kept in a state store, newest first')
+    .requiredOption('--store <url>', 'state store URL: redis://HOST:PORT/DB')
+    .option(
+      '--status <status>',
+      `only runs with this status (repeatable or comma-separated: ${RUN_STATUSES.join(', ')})`,
+      collect,
+      [],
+    )
+    .option('--limit <n>', 'at most this many runs', '20')
+    .option('--json', 'print {runs:[...]} as JSON on stdout')
+    .action(async (opts: RawRunsOptions) => {
+      code = await runsCommand(opts);
+    });
+
+  program
+    .command('logs')
+    .description("print a stored run's log lines in order, as `job/step | line`")
+    .argument('<run-id>', 'the run (see `pipewright runs`)')
+    .requiredOption('--store <url>', 'state store URL: redis://HOST:PORT/DB')
+    .requiredOption('--log-store <url>', 'log store URL: redis://HOST:PORT/DB or s3://BUCKET/PREFIX')
+    .option(
+      '--s3-endpoint <url>',
+      'S3-compatible endpoint for an s3:// log store (default: $AWS_ENDPOINT_URL, else AWS)',
+    )
+    .option('--follow', "keep printing new lines until the run's log ends")
+    .option('--job <id>', 'only lines of this job instance')
+    .option('--json', 'one JSON object per line: {seq,ts,job,attempt,step,stepName,stream,text}')
+    .action(async (runId: string, opts: RawLogsOptions) => {
+      code = await logsCommand(runId, opts);
     });
 
   program

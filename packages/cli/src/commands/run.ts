@@ -150,7 +150,7 @@ export async function runCommand(
   let stopInterrupts = () => {};
   let view: ProgressView | undefined;
   try {
-    stores = await createStores(opts.store, opts.logStore);
+    stores = await createStores(opts.store, opts.logStore, { s3Endpoint: opts.s3Endpoint, env: envr.env });
     const executor = await createExecutor(opts.executor);
     engine = new Engine({
       store: stores.store,

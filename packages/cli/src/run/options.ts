@@ -7,6 +7,7 @@ export interface RawRunOptions {
   executor?: string;
   store?: string;
   logStore?: string;
+  s3Endpoint?: string;
   concurrency?: string;
   logs?: boolean;
   json?: boolean;
@@ -27,6 +28,8 @@ export interface ResolvedRunOptions {
   executor: RunExecutorKind;
   store: string;
   logStore: string;
+  /** `--s3-endpoint`; unset: `$AWS_ENDPOINT_URL`, else AWS. */
+  s3Endpoint?: string;
   concurrency: number;
   logs: boolean;
   json: boolean;
@@ -92,6 +95,7 @@ export function resolveRunOptions(raw: RawRunOptions): ResolvedRunOptions {
     executor: executor as RunExecutorKind,
     store: raw.store ?? 'memory',
     logStore: raw.logStore ?? 'memory',
+    ...(raw.s3Endpoint !== undefined ? { s3Endpoint: raw.s3Endpoint } : {}),
     concurrency: parseConcurrency(raw.concurrency),
     logs: raw.logs ?? false,
     json: raw.json ?? false,

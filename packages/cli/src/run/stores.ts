@@ -1,4 +1,5 @@
 import type { LogStore, StateStore } from '@pipewright/core';
+import { EXIT } from '../exit-codes.js';
 import { CliError } from './errors.js';
 
 /** A state store made from a `--store` URL. */
@@ -13,17 +14,103 @@ export interface LogStoreHandle {
   close(): Promise<void>;
 }
 
+/** Settings that are not part of a store URL (S3 endpoint, environment). */
+export interface StoreContext {
+  /** The flag the URL came from, for error messages (`--store`, `--log-store`). */
+  flag: string;
+  /** `--s3-endpoint`, else `$AWS_ENDPOINT_URL`. */
+  s3Endpoint?: string;
+}
+
 /** Makes stores for one URL scheme; `url` is the full URL as given. */
 export interface StoreFactory {
   /** What the scheme looks like in help and errors (`memory`, `redis://host:6379/0`). */
   readonly example: string;
-  state?(url: string): Promise<StateStoreHandle>;
-  logs?(url: string): Promise<LogStoreHandle>;
+  state?(url: string, ctx: StoreContext): Promise<StateStoreHandle>;
+  logs?(url: string, ctx: StoreContext): Promise<LogStoreHandle>;
+}
+
+// The CLI waits this long for an unreachable Redis per call; the engine retries on top
+// of it, so a Redis restart during a run is ridden out while a wrong address fails fast.
+const REDIS_UNAVAILABLE_AFTER_MS = 5000;
+
+/** A URL for messages: the password (if any) replaced by `***`. */
+export function displayUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_, scheme: string, auth: string) => {
+    const colon = auth.indexOf(':');
+    return `${scheme}${colon < 0 ? '***' : `${auth.slice(0, colon)}:***`}@`;
+  });
 }
 
 /**
- * Store URL schemes the CLI knows. Add `redis` and `s3` here: each entry makes
- * the state store and/or the log store for its URLs.
+ * Checks a `redis://host:port/db` (or `rediss://`) URL and returns it unchanged; a bad
+ * one is a usage error (exit 2) saying what is wrong.
+ */
+export function parseRedisUrl(flag: string, url: string): string {
+  const shown = displayUrl(url);
+  const example = 'redis://127.0.0.1:6379/0';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CliError(`${flag} \`${shown}\` is not a valid URL; expected redis://HOST:PORT/DB, e.g. ${example}`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
+    throw new CliError(`${flag} \`${shown}\` must start with redis:// or rediss://, e.g. ${example}`);
+  }
+  if (!u.hostname)
+    throw new CliError(`${flag} \`${shown}\` names no host; expected redis://HOST:PORT/DB, e.g. ${example}`);
+  const db = u.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d{1,5}$/.test(db)) {
+    throw new CliError(
+      `${flag} \`${shown}\`: the database after the port must be a number, got \`/${decodeURIComponent(db)}\`, e.g. ${example}`,
+    );
+  }
+  return url;
+}
+
+/** Bucket and key prefix of an `s3://bucket/prefix` URL. */
+export interface S3Location {
+  bucket: string;
+  /** Key prefix ending in `/`; undefined when the URL has none (the store's default applies). */
+  prefix?: string;
+}
+
+/** Parses `s3://bucket/prefix`; a bad URL is a usage error (exit 2). */
+export function parseS3Url(flag: string, url: string): S3Location {
+  const example = 's3://ci-logs/pipewright/';
+  const m = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(url);
+  if (!m) throw new CliError(`${flag} \`${url}\` is not an S3 URL; expected s3://BUCKET/PREFIX, e.g. ${example}`);
+  const bucket = m[1] as string;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new CliError(
+      `${flag} \`${url}\`: \`${bucket}\` is not a valid bucket name (3-63 lowercase letters, digits, \`.\` and \`-\`), e.g. ${example}`,
+    );
+  }
+  const path = (m[2] ?? '').replace(/^\/+/, '');
+  if (path === '') return { bucket };
+  return { bucket, prefix: path.endsWith('/') ? path : `${path}/` };
+}
+
+/** Checks an S3 endpoint URL (`--s3-endpoint` / `$AWS_ENDPOINT_URL`). */
+export function parseS3Endpoint(endpoint: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+    throw new CliError(
+      `--s3-endpoint (or $AWS_ENDPOINT_URL) \`${displayUrl(endpoint)}\` is not an http(s) URL, e.g. http://127.0.0.1:9000`,
+    );
+  }
+  return endpoint;
+}
+
+/**
+ * Store URL schemes the CLI knows: each entry makes the state store and/or the log
+ * store for its URLs. Redis and S3 clients load only when their scheme is used.
  */
 export const STORE_FACTORIES: Record<string, StoreFactory> = {
   memory: {
@@ -39,7 +126,37 @@ export const STORE_FACTORIES: Record<string, StoreFactory> = {
       return { logs, close: async () => logs.close?.() };
     },
   },
+  redis: {
+    example: 'redis://HOST:PORT/DB',
+    async state(url, ctx) {
+      const checked = parseRedisUrl(ctx.flag, url);
+      const { RedisStore } = await import('@pipewright/storage-adapters/redis');
+      const store = new RedisStore({ url: checked, unavailableAfterMs: REDIS_UNAVAILABLE_AFTER_MS });
+      return { store, close: () => store.close() };
+    },
+    async logs(url, ctx) {
+      const checked = parseRedisUrl(ctx.flag, url);
+      const { RedisLogStore } = await import('@pipewright/storage-adapters/redis');
+      const logs = new RedisLogStore({ url: checked, unavailableAfterMs: REDIS_UNAVAILABLE_AFTER_MS });
+      return { logs, close: () => logs.close() };
+    },
+  },
+  s3: {
+    example: 's3://BUCKET/PREFIX',
+    async logs(url, ctx) {
+      const loc = parseS3Url(ctx.flag, url);
+      const { S3LogStore } = await import('@pipewright/storage-adapters/s3');
+      const logs = new S3LogStore({
+        bucket: loc.bucket,
+        ...(loc.prefix !== undefined ? { prefix: loc.prefix } : {}),
+        // S3-compatible servers (MinIO, s3rver, R2 via custom domains) want path-style URLs.
+        ...(ctx.s3Endpoint !== undefined ? { endpoint: ctx.s3Endpoint, forcePathStyle: true } : {}),
+      });
+      return { logs, close: () => logs.close() };
+    },
+  },
 };
+STORE_FACTORIES.rediss = STORE_FACTORIES.redis as StoreFactory;
 
 /** The scheme of a store URL: `memory` (bare or `memory://`), `redis://...` -> `redis`. */
 export function storeScheme(url: string): string {
@@ -50,17 +167,78 @@ export function storeScheme(url: string): string {
 function factoryFor(flag: string, url: string, kind: 'state' | 'logs'): StoreFactory {
   const scheme = storeScheme(url);
   const factory = STORE_FACTORIES[scheme];
-  const supported = Object.entries(STORE_FACTORIES)
-    .filter(([, f]) => f[kind] !== undefined)
-    .map(([, f]) => f.example);
+  const supported = [
+    ...new Set(
+      Object.values(STORE_FACTORIES)
+        .filter((f) => f[kind] !== undefined)
+        .map((f) => f.example),
+    ),
+  ];
   if (!factory?.[kind]) {
     const known =
-      scheme === 'redis' || scheme === 'rediss' || scheme === 's3'
-        ? ' is not available in this build'
-        : ' is not a known store';
-    throw new CliError(`${flag} \`${url}\`${known}; supported: ${supported.join(', ')}`);
+      factory !== undefined
+        ? ` cannot hold ${kind === 'state' ? 'run state' : 'logs'}`
+        : scheme === url.toLowerCase()
+          ? ' is not a known store'
+          : ` has an unknown scheme \`${scheme}:\``;
+    throw new CliError(`${flag} \`${displayUrl(url)}\`${known}; supported: ${supported.join(', ')}`);
   }
   return factory;
+}
+
+/** Options of {@link createStores} and the single-store openers. */
+export interface StoreOpenOptions {
+  /** `--s3-endpoint`; `$AWS_ENDPOINT_URL` when unset. */
+  s3Endpoint?: string | undefined;
+  /** Environment to read `AWS_ENDPOINT_URL` from. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+function context(flag: string, options: StoreOpenOptions): StoreContext {
+  const env = options.env ?? process.env;
+  const endpoint = options.s3Endpoint ?? (env.AWS_ENDPOINT_URL || undefined);
+  return endpoint === undefined ? { flag } : { flag, s3Endpoint: parseS3Endpoint(endpoint) };
+}
+
+function infra(flag: string, url: string, err: unknown): CliError {
+  const msg = err instanceof Error ? err.message : String(err);
+  return new CliError(`${flag} \`${displayUrl(url)}\`: cannot open the store: ${msg}`, EXIT.INFRA, 'STORE_UNAVAILABLE');
+}
+
+/** Opens the state store of `--store URL`; bad URLs are usage errors (exit 2). */
+export async function openStateStore(url: string, options: StoreOpenOptions = {}): Promise<StateStoreHandle> {
+  const factory = factoryFor('--store', url, 'state');
+  const ctx = context('--store', options);
+  try {
+    return await (factory.state as NonNullable<StoreFactory['state']>)(url, ctx);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw infra('--store', url, err);
+  }
+}
+
+/** Opens the log store of `--log-store URL`; bad URLs are usage errors (exit 2). */
+export async function openLogStore(url: string, options: StoreOpenOptions = {}): Promise<LogStoreHandle> {
+  const factory = factoryFor('--log-store', url, 'logs');
+  const ctx = context('--log-store', options);
+  try {
+    return await (factory.logs as NonNullable<StoreFactory['logs']>)(url, ctx);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw infra('--log-store', url, err);
+  }
+}
+
+/**
+ * Checks that a state store answers (one small read), so an unreachable one is an
+ * infrastructure error (exit 3) before anything starts.
+ */
+export async function probeStateStore(url: string, store: StateStore): Promise<void> {
+  try {
+    await store.listRuns({ limit: 1 });
+  } catch (err) {
+    throw infra('--store', url, err);
+  }
 }
 
 /** The state and log stores of a run, with one `close()` for both. */
@@ -71,17 +249,29 @@ export interface Stores {
 }
 
 /**
- * Makes the stores named by `--store` and `--log-store`. Unknown or unsupported
- * URLs are usage errors (exit 2); a store that cannot be reached is an
- * infrastructure error (exit 3).
+ * Makes the stores named by `--store` and `--log-store`. Unknown or malformed URLs
+ * are usage errors (exit 2), found before anything connects; a store that cannot
+ * be reached is an infrastructure error (exit 3).
  */
-export async function createStores(storeUrl: string, logStoreUrl: string): Promise<Stores> {
-  const stateFactory = factoryFor('--store', storeUrl, 'state');
-  const logFactory = factoryFor('--log-store', logStoreUrl, 'logs');
+export async function createStores(
+  storeUrl: string,
+  logStoreUrl: string,
+  options: StoreOpenOptions = {},
+): Promise<Stores> {
+  // Both URLs are checked before either store connects.
+  factoryFor('--store', storeUrl, 'state');
+  factoryFor('--log-store', logStoreUrl, 'logs');
+  if (storeScheme(storeUrl).startsWith('redis')) parseRedisUrl('--store', storeUrl);
+  if (storeScheme(logStoreUrl).startsWith('redis')) parseRedisUrl('--log-store', logStoreUrl);
+  if (storeScheme(logStoreUrl) === 's3') {
+    parseS3Url('--log-store', logStoreUrl);
+    context('--log-store', options);
+  }
   let state: StateStoreHandle | undefined;
   try {
-    state = await (stateFactory.state as NonNullable<StoreFactory['state']>)(storeUrl);
-    const logs = await (logFactory.logs as NonNullable<StoreFactory['logs']>)(logStoreUrl);
+    state = await openStateStore(storeUrl, options);
+    await probeStateStore(storeUrl, state.store);
+    const logs = await openLogStore(logStoreUrl, options);
     const s = state;
     return {
       store: s.store,
@@ -92,7 +282,6 @@ export async function createStores(storeUrl: string, logStoreUrl: string): Promi
     };
   } catch (err) {
     await state?.close().catch(() => undefined);
-    if (err instanceof CliError) throw err;
-    throw new CliError(`cannot open the store: ${(err as Error).message}`, 3);
+    throw err;
   }
 }
