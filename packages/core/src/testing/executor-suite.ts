@@ -1,9 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AttemptSpec, ExecContext, Executor, OutputStream } from '../ports/executor.js';
+import type { AttemptSpec, Executor } from '../ports/executor.js';
 import type { JobSpec, StepSpec } from '../spec/types.js';
-import { DEFAULT_RETRY } from '../spec/types.js';
 import { cancelReason, timeoutReason } from '../steps/abort.js';
+import { attemptSpec, collectingContext } from './attempt.js';
 
 /** What a {@link describeExecutor} factory returns for one test. */
 export interface ExecutorUnderTest {
@@ -53,53 +53,13 @@ export function describeExecutor(
     let seq = 0;
     const attempt = (steps: Partial<StepSpec>[], job: Partial<JobSpec> = {}): AttemptSpec => {
       seq++;
-      const spec: JobSpec = {
-        id: 'conformance',
-        needs: [],
-        runsOn: ['local'],
-        timeoutMs: 60_000,
-        continueOnError: false,
-        outputs: {},
-        env: {},
-        defaults: {},
-        retry: DEFAULT_RETRY,
-        killGraceMs: 1000,
-        steps: steps.map((s, index) => ({ index, with: {}, env: {}, continueOnError: false, ...s })),
-        ...sut.job,
-        ...job,
-      };
-      return {
-        runId: `conformance-${process.pid}-${seq}`,
-        jobId: 'conformance',
-        jobKey: 'conformance',
-        attempt: 1,
-        job: spec,
-        matrix: {},
-        env: {},
-        defaults: {},
-        contexts: {},
-      };
+      return attemptSpec(
+        steps,
+        { id: 'conformance', ...sut.job, ...job },
+        { runId: `conformance-${process.pid}-${seq}` },
+      );
     };
-
-    const context = (over: Partial<ExecContext> = {}) => {
-      const chunks = new Map<string, Buffer[]>();
-      const ctx: ExecContext = {
-        signal: new AbortController().signal,
-        output: (stream: OutputStream, step: number, chunk: Uint8Array) => {
-          const key = `${step}:${stream}`;
-          const list = chunks.get(key) ?? [];
-          list.push(Buffer.from(chunk));
-          chunks.set(key, list);
-        },
-        secrets: {},
-        avoidWorkers: [],
-        actions: new Map(),
-        ...over,
-      };
-      const text = (step: number, stream: OutputStream = 'stdout') =>
-        Buffer.concat(chunks.get(`${step}:${stream}`) ?? []).toString('utf8');
-      return { ctx, text };
-    };
+    const context = collectingContext;
 
     it('has a name and a positive capacity when it declares one', () => {
       expect(typeof sut.executor.name).toBe('string');

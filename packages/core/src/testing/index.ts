@@ -1,5 +1,6 @@
 // Test helpers and conformance suites for pipewright adapters.
 
+export * from './attempt.js';
 export * from './executor-suite.js';
 export * from './fake-clock.js';
 export * from './fake-executor.js';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { AttemptSpec, ContainerSpec, ExecContext, JobSpec, StepSpec } from '@pipewright/core';
-import { DEFAULT_RETRY } from '@pipewright/core';
+import { attemptSpec, collectingContext, jobSpec, stepSpec } from '@pipewright/core/testing';
 import Docker from 'dockerode';
 
 /** The locally built test image (see .ci/services/docker.sh). */
@@ -40,25 +40,12 @@ export function removeContainersOf(id: string): void {
 
 /** A `run:` step. */
 export function step(index: number, run: string, extra: Partial<StepSpec> = {}): StepSpec {
-  return { index, run, with: {}, env: {}, continueOnError: false, ...extra };
+  return stepSpec(index, { run, ...extra });
 }
 
 /** A job spec with the given steps. */
 export function job(steps: StepSpec[], extra: Partial<JobSpec> = {}): JobSpec {
-  return {
-    id: 'build',
-    needs: [],
-    runsOn: ['docker'],
-    timeoutMs: 60_000,
-    continueOnError: false,
-    outputs: {},
-    env: {},
-    defaults: {},
-    retry: DEFAULT_RETRY,
-    killGraceMs: 1000,
-    steps,
-    ...extra,
-  };
+  return { ...jobSpec([], { runsOn: ['docker'], ...extra }), steps };
 }
 
 /** A container spec for the test image. */
@@ -68,17 +55,7 @@ export function container(extra: Partial<ContainerSpec> = {}): ContainerSpec {
 
 /** An attempt of `spec`. */
 export function attempt(spec: JobSpec, n = 1): AttemptSpec {
-  return {
-    runId: `run-${randomUUID().slice(0, 8)}`,
-    jobId: spec.id,
-    jobKey: spec.id,
-    attempt: n,
-    job: spec,
-    matrix: {},
-    env: {},
-    defaults: {},
-    contexts: {},
-  };
+  return attemptSpec([], spec, { runId: `run-${randomUUID().slice(0, 8)}`, attempt: n });
 }
 
 /** Collected output of one attempt, per step. */
@@ -91,23 +68,11 @@ export interface Captured {
 /** An ExecContext that records output; `slow` makes every chunk wait, to exercise backpressure. */
 export function capture(opts: { slow?: number } = {}): Captured {
   const controller = new AbortController();
-  const chunks = new Map<string, Buffer[]>();
-  const ctx: ExecContext = {
-    signal: controller.signal,
-    secrets: {},
-    avoidWorkers: [],
-    actions: new Map(),
-    output(stream, stepIndex, chunk) {
-      const key = `${stepIndex}:${stream}`;
-      const list = chunks.get(key) ?? [];
-      chunks.set(key, list);
-      list.push(Buffer.from(chunk));
-      if (opts.slow !== undefined) return new Promise((r) => setTimeout(r, opts.slow));
-    },
+  const { ctx, text } = collectingContext({ signal: controller.signal });
+  const keep = ctx.output;
+  ctx.output = (stream, stepIndex, chunk) => {
+    keep(stream, stepIndex, chunk);
+    if (opts.slow !== undefined) return new Promise((r) => setTimeout(r, opts.slow));
   };
-  return {
-    ctx,
-    controller,
-    text: (s, stream = 'stdout') => Buffer.concat(chunks.get(`${s}:${stream}`) ?? []).toString('utf8'),
-  };
+  return { ctx, controller, text };
 }
