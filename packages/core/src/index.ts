@@ -1,5 +1,12 @@
 // The public API of @pipewright/core.
 export * from './engine/index.js';
+export {
+  isTransientStoreError,
+  RetryingLogStore,
+  RetryingStateStore,
+  retryStoreCall,
+  type StoreRetryOptions,
+} from './engine/store-retry.js';
 export * from './errors.js';
 export * from './expr/index.js';
 export * from './logs/index.js';

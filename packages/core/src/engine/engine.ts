@@ -18,6 +18,7 @@ import type { AbortReason } from '../steps/abort.js';
 import { type Clock, type Random, seededRandom, systemClock } from './clock.js';
 import { buildReport, type RunReport } from './report.js';
 import { initialJobs, Scheduler, type SchedulerCommand, type SchedulerEmit, type SchedulerEvent } from './scheduler.js';
+import { RetryingLogStore, RetryingStateStore, type StoreRetryOptions } from './store-retry.js';
 
 /** Options of {@link Engine}. */
 export interface EngineOptions {
@@ -45,6 +46,8 @@ export interface EngineOptions {
   leaseTtlMs?: number;
   /** Run `recover()` when the engine starts. @default false */
   recoverOnStart?: boolean;
+  /** How long store calls ride out an unreachable store before failing with `STORE_UNAVAILABLE`. @default {maxMs: 30000} */
+  storeRetry?: StoreRetryOptions;
 }
 
 /** Options of {@link Engine.submit}. */
@@ -153,8 +156,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         `Invalid engine options: ${parsed.error.issues.map((i) => `\`${i.path.join('.')}\` ${i.message}`).join('; ')}`,
       );
     }
-    this.store = options.store;
-    this.logStore = options.logs;
+    this.store = new RetryingStateStore(options.store, options.storeRetry);
+    this.logStore = new RetryingLogStore(options.logs, options.storeRetry);
     this.secrets = options.secrets;
     this.clock = options.clock ?? systemClock;
     this.instanceId = options.instanceId ?? `engine-${this.ulid().toLowerCase()}`;
@@ -442,7 +445,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         break;
       }
       case 'runFinished':
-        void this.finishRun(c.runId);
+        this.finishRun(c.runId).catch((err) => this.emit('error', err as Error));
         break;
     }
   }
@@ -542,7 +545,7 @@ export class Engine extends EventEmitter<EngineEvents> {
                 at,
               }),
             stepFinished: (result) => {
-              void endStep(result.index);
+              endStep(result.index).catch(() => undefined); // a failed log store is reported when the run ends
               this.enqueue({ type: 'stepFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, result });
             },
           },
