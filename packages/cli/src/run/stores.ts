@@ -145,6 +145,9 @@ export const STORE_FACTORIES: Record<string, StoreFactory> = {
     example: 's3://BUCKET/PREFIX',
     async logs(url, ctx) {
       const loc = parseS3Url(ctx.flag, url);
+      // The SDK's "future versions need Node 22" notice is about its releases, not this
+      // run; on stderr it would read as a problem with the user's pipeline.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       const { S3LogStore } = await import('@pipewright/storage-adapters/s3');
       const logs = new S3LogStore({
         bucket: loc.bucket,
