@@ -11,7 +11,7 @@ import { RunLogger } from '../logs/run-logger.js';
 import type { ActionHandler, AttemptOutcome, ExecContext, Executor, OutputStream } from '../ports/executor.js';
 import type { LogBatch, LogLine, LogStore } from '../ports/logs.js';
 import type { SecretProvider } from '../ports/secrets.js';
-import type { RunQuery, RunRecord, StateStore } from '../ports/state.js';
+import type { JobRecord, RunQuery, RunRecord, StateStore } from '../ports/state.js';
 import { parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
@@ -109,7 +109,8 @@ const optionsSchema = z.object({
 
 interface RunningAttempt {
   controller: AbortController;
-  cleanup: AbortController;
+  /** Created on the first abort only: most attempts are never aborted. */
+  cleanup?: AbortController;
   sinks: Map<string, LogSink>;
 }
 
@@ -138,6 +139,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly attempts = new Map<string, RunningAttempt>();
   private readonly loggers = new Map<string, RunLogger>();
   private readonly waiters = new Map<string, Array<(r: RunReport) => void>>();
+  private readonly secretRefs = new WeakMap<JobSpec, { env: object; names: string[] }>();
+  private readonly specSecrets = new WeakMap<PipelineSpec, boolean>();
   private readonly gate: PQueue;
   private readonly ulid = monotonicFactory();
   private readonly instanceId: string;
@@ -217,16 +220,19 @@ export class Engine extends EventEmitter<EngineEvents> {
       github: { run_id: id, workflow: spec.name ?? '', event_name: 'workflow_dispatch', ...trigger },
       inputs,
     };
+    const specJson = JSON.stringify(spec);
+    const referenced = referencedSecrets(specJson);
+    this.specSecrets.set(spec, referenced.length > 0);
     const run: RunRecord = {
       id,
       pipelineName: spec.name ?? spec.file ?? 'pipeline',
-      specHash: createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16),
+      specHash: createHash('sha256').update(specJson).digest('hex').slice(0, 16),
       spec,
       inputs,
       trigger,
       priority: options.priority ?? 0,
       status: 'queued',
-      secretNames: options.secrets ?? referencedSecrets(JSON.stringify(spec)),
+      secretNames: options.secrets ?? referenced,
       createdAt: now,
     };
     if (options.idempotencyKey !== undefined) run.idempotencyKey = options.idempotencyKey;
@@ -439,13 +445,14 @@ export class Engine extends EventEmitter<EngineEvents> {
       case 'abort': {
         const a = this.attempts.get(attemptKey(c.runId, c.jobId, c.attempt));
         if (!a) break;
+        a.cleanup ??= new AbortController();
         const reason: AbortReason = { ...c.reason, cleanupSignal: a.cleanup.signal };
         if (!a.controller.signal.aborted) a.controller.abort(reason);
         if (c.reason.force) a.cleanup.abort(reason);
         break;
       }
       case 'runFinished':
-        this.finishRun(c.runId).catch((err) => this.emit('error', err as Error));
+        this.finishRun(c.runId, c.run, c.jobs).catch((err) => this.emit('error', err as Error));
         break;
     }
   }
@@ -470,8 +477,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private startAttempt(c: Extract<SchedulerCommand, { type: 'start' }>): void {
     const key = attemptKey(c.runId, c.jobId, c.attempt);
     const controller = new AbortController();
-    const cleanup = new AbortController();
-    const running: RunningAttempt = { controller, cleanup, sinks: new Map() };
+    const running: RunningAttempt = { controller, sinks: new Map() };
     this.attempts.set(key, running);
     const executor = this.executors.get(c.executor) as Executor;
     const logger = this.logger(c.runId);
@@ -571,24 +577,40 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private secretNamesFor(runId: string, job: JobSpec): string[] {
-    const live = this.scheduler.snapshot(runId);
-    const allowed = live?.run.secretNames ?? [];
-    const env = live?.run.spec.env ?? {};
-    const wanted = referencedSecrets(JSON.stringify(job) + JSON.stringify(env));
-    return wanted.filter((n) => allowed.includes(n) || allowed.length === 0);
+    const run = this.scheduler.runRecord(runId);
+    const allowed = run?.secretNames ?? [];
+    const env = run?.spec.env ?? {};
+    if (run) {
+      let any = this.specSecrets.get(run.spec);
+      if (any === undefined) {
+        any = referencedSecrets(JSON.stringify(run.spec)).length > 0;
+        this.specSecrets.set(run.spec, any);
+      }
+      // A pipeline that names no secret anywhere needs no per-job scan.
+      if (!any) return [];
+    }
+    // Scanning the job's JSON per attempt is per-job work; matrix instances and retries share the answer.
+    let cached = this.secretRefs.get(job);
+    if (cached?.env !== env) {
+      cached = { env, names: referencedSecrets(JSON.stringify(job) + JSON.stringify(env)) };
+      this.secretRefs.set(job, cached);
+    }
+    return cached.names.filter((n) => allowed.includes(n) || allowed.length === 0);
   }
 
-  private async finishRun(runId: string): Promise<void> {
+  /** `run` and `jobs` are the final records, so the report needs no read of the whole run back from the store. */
+  private async finishRun(runId: string, run: RunRecord, jobs: JobRecord[]): Promise<void> {
     const logger = this.loggers.get(runId);
     this.loggers.delete(runId);
     if (logger) await logger.close().catch((err) => this.emit('error', err as Error));
     else await this.logStore.end(runId).catch(() => undefined);
     await this.settle();
     await this.store.releaseLease(runId, this.instanceId).catch(() => undefined);
-    const report = await this.getRun(runId);
     const list = this.waiters.get(runId) ?? [];
     this.waiters.delete(runId);
-    if (report) for (const w of list) w(report);
+    if (list.length === 0) return;
+    const report = buildReport(run, jobs);
+    for (const w of list) w(report);
   }
 
   /** One timer for the scheduler's next deadline. */

@@ -90,7 +90,7 @@ export type SchedulerCommand =
     }
   | { type: 'abort'; runId: string; jobId: string; attempt: number; reason: AbortReason }
   | { type: 'emit'; emit: SchedulerEmit }
-  | { type: 'runFinished'; runId: string };
+  | { type: 'runFinished'; runId: string; run: RunRecord; jobs: JobRecord[] };
 
 interface SBase {
   key: string;
@@ -102,24 +102,38 @@ interface SBase {
   failFast: boolean;
   maxParallel: number;
   running: number;
+  /**
+   * Whether some ancestor failed, fixed once every ancestor is terminal. Cached so
+   * `failure()` costs O(needs) per job instead of a walk over all ancestors (which
+   * made a chain of n jobs O(n²)).
+   */
+  ancestorFailed?: boolean;
+  /** The expression context built when the base became ready; its needs are final by then, so every start reuses it. */
+  ctx?: ExprContext | undefined;
 }
 
+// Every field is set at creation and never deleted: one object shape for all jobs
+// keeps property access fast (a `delete` turns the object into a slow dictionary).
 interface SJob {
   rec: JobRecord;
   base: SBase;
-  readyAt?: number;
-  deadline?: number;
+  readyAt: number | undefined;
+  deadline: number | undefined;
   continuedOnError: boolean;
+  /** `continue-on-error` as evaluated when the job became ready. */
+  coe: boolean;
   timeoutMs: number;
-  aborting?: 'timeout' | 'cancel' | 'force';
-  cancelRequested?: boolean;
+  aborting: 'timeout' | 'cancel' | 'force' | undefined;
+  cancelRequested: boolean;
 }
 
 interface SRun {
   rec: RunRecord;
   jobs: Map<string, SJob>;
   bases: Map<string, SBase>;
+  /** Jobs ready to start, in order; entries before `readyHead` are taken. */
   ready: SJob[];
+  readyHead: number;
   waiting: Set<SJob>;
   running: Set<SJob>;
   unfinished: number;
@@ -171,7 +185,8 @@ export class Scheduler {
   private running = 0;
   private servedCounter = 0;
   private readonly groups = new Map<string, { running?: string | undefined; pending?: string | undefined }>();
-  private readonly dirtyJobs = new Map<string, JobRecord>();
+  // Keyed by the record itself: a string key per touch cost an allocation per state change.
+  private readonly dirtyJobs = new Set<JobRecord>();
   private readonly newJobs = new Map<string, JobRecord[]>();
   private readonly dirtyRuns = new Map<string, RunRecord>();
   private cmds: SchedulerCommand[] = [];
@@ -262,6 +277,11 @@ export class Scheduler {
     return { run: run.rec, jobs: [...run.jobs.values()].map((j) => j.rec) };
   }
 
+  /** The live record of a run held now (read-only use); O(1), unlike {@link snapshot}. */
+  runRecord(runId: string): RunRecord | undefined {
+    return this.runs.get(runId)?.rec;
+  }
+
   /** Ids of runs currently held. */
   runIds(): string[] {
     return [...this.runs.keys()];
@@ -275,6 +295,7 @@ export class Scheduler {
       jobs: new Map(),
       bases: new Map(),
       ready: [],
+      readyHead: 0,
       waiting: new Set(),
       running: new Set(),
       unfinished: 0,
@@ -344,7 +365,17 @@ export class Scheduler {
 
   private addJob(run: SRun, jr: JobRecord): SJob {
     const base = run.bases.get(jr.job) as SBase;
-    const j: SJob = { rec: jr, base, continuedOnError: false, timeoutMs: base.spec.timeoutMs };
+    const j: SJob = {
+      rec: jr,
+      base,
+      readyAt: undefined,
+      deadline: undefined,
+      continuedOnError: false,
+      coe: false,
+      timeoutMs: base.spec.timeoutMs,
+      aborting: undefined,
+      cancelRequested: false,
+    };
     run.jobs.set(jr.id, j);
     base.instances.push(jr.id);
     if (!isTerminalJob(jr.status)) run.unfinished++;
@@ -480,7 +511,7 @@ export class Scheduler {
     if (outcome.workerId) a.workerId = outcome.workerId;
     a.finishedAt = now;
     if (outcome.steps.length) a.steps = outcome.steps.map((s) => stepRecordOf(s, a.steps[s.index]));
-    delete j.aborting;
+    j.aborting = undefined;
     this.emit({
       event: 'attempt:finished',
       runId,
@@ -633,7 +664,7 @@ export class Scheduler {
       for (const j of [...run.waiting]) {
         if ((j.readyAt ?? 0) > now) continue;
         run.waiting.delete(j);
-        delete j.readyAt;
+        j.readyAt = undefined;
         transitionJob(j.rec, 'queued');
         this.touch(j);
         run.ready.push(j);
@@ -667,9 +698,42 @@ export class Scheduler {
     return ctx;
   }
 
+  /**
+   * `failure()` of a base whose needs are all terminal. A need that was itself
+   * evaluated with all its needs terminal carries a final answer for its ancestors;
+   * only needs finished without evaluation (cancelled while pending, restored) take
+   * the full walk.
+   */
   private ancestorFailed(run: SRun, base: SBase): boolean {
+    let final = true;
+    for (const n of base.spec.needs) {
+      const nb = run.bases.get(n);
+      if (!nb) continue;
+      if (this.baseFailed(run, nb) || nb.ancestorFailed === true) return this.settleAncestors(base, true);
+      if (nb.ancestorFailed === undefined) {
+        final = false;
+        if (this.walkAncestors(run, nb.spec.needs)) return this.settleAncestors(base, true);
+      }
+    }
+    return final ? this.settleAncestors(base, false) : false;
+  }
+
+  private settleAncestors(base: SBase, failed: boolean): boolean {
+    base.ancestorFailed = failed;
+    return failed;
+  }
+
+  private baseFailed(run: SRun, base: SBase): boolean {
+    for (const id of base.instances) {
+      const j = run.jobs.get(id) as SJob;
+      if (j.rec.status === 'failed' && !j.continuedOnError) return true;
+    }
+    return false;
+  }
+
+  private walkAncestors(run: SRun, needs: readonly string[]): boolean {
     const seen = new Set<string>();
-    const stack = [...base.spec.needs];
+    const stack = [...needs];
     while (stack.length) {
       const n = stack.pop() as string;
       if (seen.has(n)) continue;
@@ -739,6 +803,7 @@ export class Scheduler {
       }
     }
     this.applyJobSettings(run, base, ctx);
+    base.ctx = ctx;
     for (const j of instances) {
       transitionJob(j.rec, 'queued');
       this.touch(j);
@@ -764,7 +829,7 @@ export class Scheduler {
       const jctx = { ...ctx, matrix: j.rec.matrix };
       const coe = base.spec.continueOnError;
       j.continuedOnError = false;
-      (j as { coe?: boolean }).coe = typeof coe === 'string' ? isTruthy(safeValue(coe, jctx)) : coe;
+      j.coe = typeof coe === 'string' ? isTruthy(safeValue(coe, jctx)) : coe;
       if (base.spec.timeoutMinutesExpr !== undefined) {
         const m = Number(safeValue(base.spec.timeoutMinutesExpr, jctx));
         if (Number.isFinite(m) && m > 0) j.timeoutMs = Math.round(m * 60_000);
@@ -800,7 +865,7 @@ export class Scheduler {
     for (const p of placeholder) {
       run.jobs.delete(p.rec.id);
       run.unfinished--;
-      this.dirtyJobs.delete(`${run.rec.id}\u0000${p.rec.id}`);
+      this.dirtyJobs.delete(p.rec);
     }
     base.instances = [];
     const ids = instanceIds(base.key, combos);
@@ -832,7 +897,7 @@ export class Scheduler {
       p.rec.status = 'skipped';
       p.rec.reason = 'condition';
       p.rec.message = `expanded into ${combos.length} matrix instance(s)`;
-      this.dirtyJobs.set(`${run.rec.id}\u0000${p.rec.id}`, p.rec);
+      this.dirtyJobs.add(p.rec);
     }
     return added;
   }
@@ -852,7 +917,7 @@ export class Scheduler {
     while (this.running < this.opts.concurrency) {
       let pick: SRun | undefined;
       for (const run of this.runs.values()) {
-        if (run.ready.length === 0 || blocked.has(run)) continue;
+        if (run.ready.length === run.readyHead || blocked.has(run)) continue;
         if (
           !pick ||
           run.rec.priority > pick.rec.priority ||
@@ -866,31 +931,52 @@ export class Scheduler {
   }
 
   private startOne(run: SRun): boolean {
-    for (let i = 0; i < run.ready.length; i++) {
+    for (let i = run.readyHead; i < run.ready.length; i++) {
       const j = run.ready[i] as SJob;
       if (j.rec.status !== 'queued') {
-        run.ready.splice(i--, 1);
+        i = this.takeReady(run, i);
         continue;
       }
       if (j.base.running >= j.base.maxParallel) continue;
       const routed = this.opts.route(j.base.spec);
       if ('error' in routed) {
-        run.ready.splice(i--, 1);
+        i = this.takeReady(run, i);
         this.finishJob(run, j, 'failed', 'infra', routed.error);
         continue;
       }
       const slot = this.slots.get(routed.executor);
       if (!slot) {
-        run.ready.splice(i--, 1);
+        i = this.takeReady(run, i);
         this.finishJob(run, j, 'failed', 'infra', `no executor named \`${routed.executor}\``);
         continue;
       }
       if (slot.running >= slot.capacity) continue;
-      run.ready.splice(i, 1);
+      this.takeReady(run, i);
       this.start(run, j, routed.executor);
       return true;
     }
     return false;
+  }
+
+  /**
+   * Removes `ready[i]` and returns the index to continue the scan from. Taking the
+   * head only moves `readyHead` (a splice at 0 per start made a 100,000-job fan-out
+   * quadratic); the taken prefix is dropped in one splice once it is most of the array.
+   */
+  private takeReady(run: SRun, i: number): number {
+    if (i === run.readyHead) {
+      run.readyHead++;
+      if (run.readyHead === run.ready.length) {
+        run.ready.length = 0;
+        run.readyHead = 0;
+      } else if (run.readyHead >= 1024 && run.readyHead * 2 >= run.ready.length) {
+        run.ready.splice(0, run.readyHead);
+        run.readyHead = 0;
+      }
+      return run.readyHead - 1;
+    }
+    run.ready.splice(i, 1);
+    return i - 1;
   }
 
   private start(run: SRun, j: SJob, executor: string): void {
@@ -908,10 +994,11 @@ export class Scheduler {
     run.running.add(j);
     run.served = ++this.servedCounter;
     this.touch(j);
-    const avoid = j.base.spec.retry.differentWorker
-      ? [...new Set(j.rec.attempts.map((a) => a.workerId).filter((w): w is string => !!w))]
-      : [];
-    const base = this.baseContext(run, j.base);
+    const avoid =
+      j.base.spec.retry.differentWorker && number > 1
+        ? [...new Set(j.rec.attempts.map((a) => a.workerId).filter((w): w is string => !!w))]
+        : [];
+    const base = j.base.ctx ?? this.baseContext(run, j.base);
     const strategy = {
       'fail-fast': j.base.failFast,
       'job-index': j.base.instances.indexOf(j.rec.id),
@@ -949,7 +1036,7 @@ export class Scheduler {
     const slot = a ? this.slots.get(a.executor) : undefined;
     if (slot) slot.running--;
     j.base.running--;
-    delete j.deadline;
+    j.deadline = undefined;
   }
 
   // ---- completion ---------------------------------------------------------
@@ -962,7 +1049,7 @@ export class Scheduler {
     if (reason !== undefined) j.rec.reason = reason;
     if (message !== undefined) j.rec.message = message;
     j.rec.finishedAt = this.opts.now();
-    if (status === 'failed' && (j as { coe?: boolean }).coe) j.continuedOnError = true;
+    if (status === 'failed' && j.coe) j.continuedOnError = true;
     run.unfinished--;
     this.touch(j);
     this.emit({
@@ -979,8 +1066,10 @@ export class Scheduler {
         if (s !== j && !isTerminalJob(s.rec.status)) this.cancelJob(run, s, 'cancel', `fail-fast: ${j.rec.id} failed`);
       }
     }
-    if (j.base.instances.every((id) => isTerminalJob((run.jobs.get(id) as SJob).rec.status)))
+    if (j.base.instances.every((id) => isTerminalJob((run.jobs.get(id) as SJob).rec.status))) {
+      j.base.ctx = undefined;
       this.checkDependents(run, j.base);
+    }
     this.checkRunDone(run);
   }
 
@@ -1010,7 +1099,7 @@ export class Scheduler {
       status: run.rec.status,
       ...(run.rec.reason === undefined ? {} : { reason: run.rec.reason }),
     });
-    this.cmds.push({ type: 'runFinished', runId: run.rec.id });
+    this.cmds.push({ type: 'runFinished', runId: run.rec.id, run: run.rec, jobs: jobs.map((j) => j.rec) });
     this.runs.delete(run.rec.id);
     const group = run.rec.concurrencyGroup;
     if (group !== undefined) {
@@ -1034,7 +1123,7 @@ export class Scheduler {
   }
 
   private touch(j: SJob | undefined): void {
-    if (j) this.dirtyJobs.set(`${j.rec.runId}\u0000${j.rec.id}`, j.rec);
+    if (j) this.dirtyJobs.add(j.rec);
   }
 
   private touchRun(run: SRun): void {
