@@ -51,9 +51,9 @@ describe('stores', () => {
     const s = await createStores('memory', 'memory://');
     expect(typeof s.store.createRun).toBe('function');
     await s.close();
-    await expect(createStores('redis://x', 'memory')).rejects.toMatchObject({
+    await expect(createStores('postgres://x', 'memory')).rejects.toMatchObject({
       exitCode: 2,
-      message: expect.stringMatching(/supported: memory/),
+      message: expect.stringMatching(/supported: memory, redis:\/\/HOST:PORT\/DB/),
     });
   });
 });
