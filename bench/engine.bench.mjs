@@ -2,7 +2,13 @@
 // (seeded random DAG, fan-out, chain) through the real Engine with the memory stores
 // and an executor that succeeds at once, against a baseline in the same process that
 // drives the same DAG with a bare p-queue loop (same concurrency; a job is added to the
-// queue when its last need finishes). Rounds alternate engine/baseline; medians.
+// queue when its last need finishes). Rounds alternate baseline/engine; medians.
+// A third variant runs the Engine on a store that keeps records by reference (no JSON
+// copies), to split the engine's own cost from MemoryStore's.
+//
+// The spec is built with definePipeline (the object form, validated like YAML). The
+// YAML parser is timed on its own: parsing a 100,000-job file takes minutes (it grows
+// quadratically), so it would hide the engine; ENGINE_BENCH_PARSE=0 skips it.
 //
 // Memory, per finished job:
 //  - retained: heap used after a full GC once the run has finished, with the engine,
@@ -19,7 +25,7 @@
 // child processes.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Engine, parsePipeline } from '@pipewright/core';
+import { definePipeline, Engine, parsePipeline } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import PQueue from 'p-queue';
 
@@ -58,6 +64,16 @@ function shapeOf(shape, n) {
     }
   }
   return needs;
+}
+
+function objectOf(name, needs) {
+  const jobs = {};
+  for (let i = 0; i < needs.length; i++) {
+    const job = { 'runs-on': 'local', steps: [{ run: 'true' }] };
+    if (needs[i].length) job.needs = needs[i].map((x) => `j${x}`);
+    jobs[`j${i}`] = job;
+  }
+  return { name, on: 'workflow_dispatch', jobs };
 }
 
 function yamlOf(name, needs) {
@@ -117,8 +133,43 @@ async function baseline(spec) {
   });
 }
 
-async function viaEngine(spec) {
-  const store = new MemoryStore();
+/** A StateStore that keeps the engine's records by reference: no copies, no JSON. */
+class RefStore {
+  runs = new Map();
+  async createRun(run, jobs) {
+    this.runs.set(run.id, { run, jobs: new Map(jobs.map((j) => [j.id, j])) });
+    return { run, created: true };
+  }
+  async getRun(id) {
+    return this.runs.get(id)?.run;
+  }
+  async listRuns() {
+    return [...this.runs.values()].map((r) => r.run);
+  }
+  async updateRun(id, patch) {
+    const r = this.runs.get(id);
+    Object.assign(r.run, patch);
+    return r.run;
+  }
+  async getJobs(id) {
+    return [...(this.runs.get(id)?.jobs.values() ?? [])];
+  }
+  async addJobs(id, jobs) {
+    for (const j of jobs) this.runs.get(id).jobs.set(j.id, j);
+  }
+  async putJob(job) {
+    this.runs.get(job.runId).jobs.set(job.id, job);
+  }
+  async acquireLease() {
+    return true;
+  }
+  async renewLease() {
+    return true;
+  }
+  async releaseLease() {}
+}
+
+async function viaEngine(spec, store = new MemoryStore()) {
   const logs = new MemoryLogStore();
   const engine = new Engine({ store, logs, executors: [noopExecutor], concurrency: CONCURRENCY });
   const run = await engine.submit(spec);
@@ -153,7 +204,7 @@ const fmt = (x, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, 
 if (process.argv[2] === '--child') {
   const [, , , variant, shape, nText] = process.argv;
   const n = Number(nText);
-  const spec = parsePipeline(yamlOf(`bench-${shape}`, shapeOf(shape, n))).spec;
+  const spec = definePipeline(objectOf(`bench-${shape}`, shapeOf(shape, n)));
   gc();
   const rss0 = process.memoryUsage().rss;
   const maxBefore = process.resourceUsage().maxRSS * 1024;
@@ -171,36 +222,45 @@ const rows = [];
 for (const n of SIZES) {
   for (const shape of SHAPES) {
     const needs = shapeOf(shape, n);
-    const yaml = yamlOf(`bench-${shape}`, needs);
     const edges = needs.reduce((s, x) => s + x.length, 0);
-    const tp = process.hrtime.bigint();
-    const { spec } = parsePipeline(yaml);
-    const parseMs = Number(process.hrtime.bigint() - tp) / 1e6;
-    // Warm-up on a small slice so JIT state is comparable for both.
+    const td = process.hrtime.bigint();
+    const spec = definePipeline(objectOf(`bench-${shape}`, needs));
+    const defineMs = Number(process.hrtime.bigint() - td) / 1e6;
+    let parseMs;
+    if (process.env.ENGINE_BENCH_PARSE !== '0' && n <= 10_000) {
+      const tp = process.hrtime.bigint();
+      parsePipeline(yamlOf(`bench-${shape}`, needs), { maxBytes: 1 << 28 });
+      parseMs = Number(process.hrtime.bigint() - tp) / 1e6;
+    }
+    // Warm-up on a small slice so JIT state is comparable for all variants.
     if (n === SIZES[0] && shape === SHAPES[0]) {
-      const small = parsePipeline(yamlOf('warm', shapeOf(shape, 2000))).spec;
+      const small = definePipeline(objectOf('warm', shapeOf(shape, 2000)));
       await baseline(small);
       await viaEngine(small);
+      await viaEngine(small, new RefStore());
     }
     const eng = [];
     const base = [];
+    const ref = [];
+    const variants = [
+      () => measure(baseline, spec, n).then((x) => base.push(x)),
+      () => measure(viaEngine, spec, n).then((x) => eng.push(x)),
+      () => measure((s) => viaEngine(s, new RefStore()), spec, n).then((x) => ref.push(x)),
+    ];
     for (let r = 0; r < ROUNDS; r++) {
-      // Alternate which goes first so both see the same drift of the machine.
-      if (r % 2 === 0) {
-        base.push(await measure(baseline, spec, n));
-        eng.push(await measure(viaEngine, spec, n));
-      } else {
-        eng.push(await measure(viaEngine, spec, n));
-        base.push(await measure(baseline, spec, n));
-      }
+      // Rotate the order so every variant sees the same drift of the machine.
+      for (let v = 0; v < variants.length; v++) await variants[(v + r) % variants.length]();
     }
     const row = {
       shape,
       n,
       edges,
       parseMs,
+      defineMs,
       baseMs: median(base.map((x) => x.ms)),
       engMs: median(eng.map((x) => x.ms)),
+      refMs: median(ref.map((x) => x.ms)),
+      refRetained: median(ref.map((x) => x.retainedPerJob)),
       ratios: eng.map((e, i) => e.ms / base[i].ms),
       engRetained: median(eng.map((x) => x.retainedPerJob)),
       baseRetained: median(base.map((x) => x.retainedPerJob)),
@@ -209,10 +269,13 @@ for (const n of SIZES) {
     };
     row.ratio = row.engMs / row.baseMs;
     rows.push(row);
+    const parsed = parseMs === undefined ? '' : `, YAML parse ${fmt(parseMs)} ms`;
     console.log(
-      `${shape.padEnd(7)} ${fmt(n).padStart(7)} jobs (${fmt(edges)} edges; parse ${fmt(parseMs)} ms): ` +
+      `${shape.padEnd(7)} ${fmt(n).padStart(7)} jobs (${fmt(edges)} edges; definePipeline ${fmt(defineMs)} ms${parsed}): ` +
         `baseline ${fmt(row.baseMs)} ms = ${fmt((n / row.baseMs) * 1000)} jobs/s, ` +
         `engine ${fmt(row.engMs)} ms = ${fmt((n / row.engMs) * 1000)} jobs/s, ratio ${fmt(row.ratio, 2)}x ` +
+        `[engine on a by-reference store ${fmt(row.refMs)} ms = ${fmt((n / row.refMs) * 1000)} jobs/s, ` +
+        `${fmt(row.refMs / row.baseMs, 2)}x, retained ${fmt(row.refRetained)} B/job] ` +
         `(rounds ${row.ratios.map((x) => fmt(x, 2)).join(' ')}); heap per job: engine retained ${fmt(row.engRetained)} B, ` +
         `peak ${fmt(row.engPeak)} B; baseline retained ${fmt(row.baseRetained)} B, peak ${fmt(row.basePeak)} B`,
     );

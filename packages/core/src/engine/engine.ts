@@ -458,6 +458,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private emitEvent(e: SchedulerEmit): void {
+    // Five events per job: with nobody listening, skip building the payload copy.
+    if (this.listenerCount(e.event) === 0) return;
     const { event, ...payload } = e;
     (this.emit as (name: string, payload: unknown) => boolean)(event, payload);
   }
@@ -501,11 +503,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
     };
     const finish = (outcome: AttemptOutcome) => {
+      const done = () => {
+        this.attempts.delete(key);
+        this.enqueue({ type: 'attemptFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, outcome });
+      };
+      // Most attempts have no open log stream left: finish without the extra promise round.
+      if (running.sinks.size === 0) return done();
       void (async () => {
         await Promise.all([...running.sinks.values()].map((s) => s.end().catch(() => undefined)));
         running.sinks.clear();
-        this.attempts.delete(key);
-        this.enqueue({ type: 'attemptFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, outcome });
+        done();
       })();
     };
     const infra = (message: string): AttemptOutcome => ({

@@ -230,7 +230,10 @@ export class Scheduler {
         break;
     }
     this.dispatch();
-    return this.cmds;
+    // Hand the list over: kept here, it would pin the last run's records (runFinished carries them).
+    const out = this.cmds;
+    this.cmds = [];
+    return out;
   }
 
   /** Records changed since the last drain, for the engine to persist before acting. */
