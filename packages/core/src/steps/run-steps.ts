@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NonRetryableError, RetryAfterError } from '../errors.js';
 import {
@@ -89,6 +89,11 @@ class StepLoop {
   private jobEnv: Record<string, string> = {};
   private fileEnv: Record<string, string> = {};
   private failed = false;
+  /**
+   * Creation of the runner temp directory, started in parallel with the first
+   * step's files rather than before them; resolves to the error, if any.
+   */
+  private tempReady: Promise<unknown> = Promise.resolve(undefined);
 
   constructor(
     private readonly attempt: AttemptSpec,
@@ -116,7 +121,8 @@ class StepLoop {
       });
     }
     try {
-      await mkdir(this.runnerTemp, { recursive: true });
+      // One mkdir when the workspace exists (the usual case); the step files live flat in it.
+      await mkdir(this.baseDir, { recursive: true });
     } catch (e) {
       return this.finish({
         status: 'failed',
@@ -136,9 +142,15 @@ class StepLoop {
       });
     }
 
+    this.tempReady = mkdir(this.runnerTemp, { recursive: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     for (const [i, step] of job.steps.entries()) {
       await this.runStep(step, step.index ?? i);
     }
+    // No file operation of ours may still be in flight when the workspace is disposed.
+    await this.tempReady;
     return this.finish(this.attemptResult());
   }
 
@@ -440,16 +452,13 @@ class StepLoop {
       return fail(this.redact(errText(e)));
     }
 
-    const stepDir = join(this.baseDir, `step-${index}`);
-    const outFile = join(stepDir, 'output');
-    const envFile = join(stepDir, 'env');
-    try {
-      await mkdir(stepDir, { recursive: true });
-      await writeFile(outFile, '');
-      await writeFile(envFile, '');
-    } catch (e) {
-      return fail(`could not prepare the step's files: ${errText(e)}`, false);
-    }
+    // Flat in the base directory (no per-step mkdir), created in parallel: each file system
+    // call is a thread-pool round trip on the critical path of the step.
+    const outFile = join(this.baseDir, `step-${index}-output`);
+    const envFile = join(this.baseDir, `step-${index}-env`);
+    const prepared = await Promise.allSettled([this.tempReady, writeFile(outFile, ''), writeFile(envFile, '')]);
+    const prepError = prepared.map((r) => (r.status === 'rejected' ? r.reason : r.value)).find((e) => e !== undefined);
+    if (prepError !== undefined) return fail(`could not prepare the step's files: ${errText(prepError)}`, false);
     const wp = (p: string) => this.workspace.toWorkspacePath(p);
     const fullEnv: Record<string, string> = {
       CI: 'true',
@@ -492,8 +501,9 @@ class StepLoop {
     let envAdditions: Record<string, string> = {};
     let fileError: string | undefined;
     try {
-      outputs = parseFileCommands(await readFile(outFile, 'utf8'), '$GITHUB_OUTPUT');
-      envAdditions = parseFileCommands(await readFile(envFile, 'utf8'), '$GITHUB_ENV');
+      const [outText, envText] = await Promise.all([readIfWritten(outFile), readIfWritten(envFile)]);
+      outputs = parseFileCommands(outText, '$GITHUB_OUTPUT');
+      envAdditions = parseFileCommands(envText, '$GITHUB_ENV');
     } catch (e) {
       fileError = errText(e);
     }
@@ -590,6 +600,12 @@ class StepLoop {
     }
     return out;
   }
+}
+
+/** A file command file's text; most steps write none, and one `stat` is cheaper than open+fstat+read+close. */
+async function readIfWritten(file: string): Promise<string> {
+  const st = await stat(file);
+  return st.size === 0 ? '' : readFile(file, 'utf8');
 }
 
 function failureKind(r: TryResult): StepFailureKind {
