@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AttemptOutcome, AttemptSpec, ExecContext, Executor } from '@pipewright/core';
@@ -92,7 +93,7 @@ export class ProcessExecutor implements Executor {
     this.capacity = this.options.capacity;
   }
 
-  /** Creates the attempt's workspace, runs its steps, then disposes of it. */
+  /** Creates the attempt's workspace, runs its steps, then disposes of it (see {@link close}). */
   async runJob(attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome> {
     const wsOptions = {
       keep: this.options.keepWorkspace,
@@ -118,7 +119,49 @@ export class ProcessExecutor implements Executor {
     try {
       return await runSteps(attempt, workspace, ctx);
     } finally {
-      await workspace.dispose().catch(() => {});
+      this.disposeLater(workspace);
     }
+  }
+
+  /** Waits until every workspace of a finished attempt is removed. */
+  async close(): Promise<void> {
+    while (this.disposing.size > 0) await Promise.all(this.disposing);
+  }
+
+  private readonly disposing = new Set<Promise<void>>();
+
+  /**
+   * Removing a workspace is off the attempt's critical path: the outcome is
+   * reported (and dependants start) while the directory goes. {@link close}
+   * waits for it, and a process exiting without close removes what is left.
+   */
+  private disposeLater(workspace: ProcessWorkspace): void {
+    if (this.options.keepWorkspace) return;
+    const dir = workspace.hostDir;
+    undisposed.add(dir);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.once('exit', removeUndisposed);
+    }
+    const done: Promise<void> = workspace
+      .dispose()
+      .catch(() => {})
+      .finally(() => {
+        undisposed.delete(dir);
+        this.disposing.delete(done);
+      });
+    this.disposing.add(done);
+  }
+}
+
+/** Workspaces whose removal is in flight, across executors: the exit hook finishes them. */
+const undisposed = new Set<string>();
+let exitHookInstalled = false;
+
+function removeUndisposed(): void {
+  for (const dir of undisposed) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {}
   }
 }

@@ -148,6 +148,8 @@ describe('ProcessExecutor', () => {
     await executor.runJob(attemptOf([{ run: 'pwd; echo data > file.txt' }]), ctx);
     const used = text(0).trim();
     expect(used.startsWith(root.dir)).toBe(true);
+    // Removal runs after the outcome is reported; close() waits for it.
+    await executor.close();
     expect(await readdir(root.dir)).toEqual([]);
 
     const keeping = new ProcessExecutor({ workRoot: root.dir, keepWorkspace: true });
