@@ -827,14 +827,19 @@ export class Scheduler {
         if (Number.isFinite(mp) && mp >= 1) base.maxParallel = Math.floor(mp);
       }
     }
+    const coe = base.spec.continueOnError;
+    const timeoutExpr = base.spec.timeoutMinutesExpr;
     for (const id of base.instances) {
       const j = run.jobs.get(id) as SJob;
-      const jctx = { ...ctx, matrix: j.rec.matrix };
-      const coe = base.spec.continueOnError;
       j.continuedOnError = false;
+      if (typeof coe !== 'string' && timeoutExpr === undefined) {
+        j.coe = coe;
+        continue;
+      }
+      const jctx = { ...ctx, matrix: j.rec.matrix };
       j.coe = typeof coe === 'string' ? isTruthy(safeValue(coe, jctx)) : coe;
-      if (base.spec.timeoutMinutesExpr !== undefined) {
-        const m = Number(safeValue(base.spec.timeoutMinutesExpr, jctx));
+      if (timeoutExpr !== undefined) {
+        const m = Number(safeValue(timeoutExpr, jctx));
         if (Number.isFinite(m) && m > 0) j.timeoutMs = Math.round(m * 60_000);
       }
     }
