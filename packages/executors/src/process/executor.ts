@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AttemptOutcome, AttemptSpec, ExecContext, Executor } from '@pipewright/core';
 import { PipewrightError, runSteps } from '@pipewright/core';
+import { BatchRemover } from './remover.js';
 import { ProcessWorkspace } from './workspace.js';
 
 /** Options of {@link ProcessExecutor}. */
@@ -125,10 +126,14 @@ export class ProcessExecutor implements Executor {
 
   /** Waits until every workspace of a finished attempt is removed. */
   async close(): Promise<void> {
-    while (this.disposing.size > 0) await Promise.all(this.disposing);
+    while (this.disposing.size > 0) {
+      this.remover.flush();
+      await Promise.all(this.disposing);
+    }
   }
 
   private readonly disposing = new Set<Promise<void>>();
+  private readonly remover = new BatchRemover();
 
   /**
    * Removing a workspace is off the attempt's critical path: the outcome is
@@ -143,9 +148,8 @@ export class ProcessExecutor implements Executor {
       exitHookInstalled = true;
       process.once('exit', removeUndisposed);
     }
-    const done: Promise<void> = workspace
-      .dispose()
-      .catch(() => {})
+    const done: Promise<void> = this.remover
+      .remove(dir, () => workspace.dispose())
       .finally(() => {
         undisposed.delete(dir);
         this.disposing.delete(done);
