@@ -2,7 +2,8 @@
 // (seeded random DAG, fan-out, chain) through the real Engine with the memory stores
 // and an executor that succeeds at once, against a baseline in the same process that
 // drives the same DAG with a bare p-queue loop (same concurrency; a job is added to the
-// queue when its last need finishes). Rounds alternate baseline/engine; medians.
+// queue when its last need finishes). The order of the variants rotates every round;
+// medians.
 // A third variant runs the Engine on a store that keeps records by reference (no JSON
 // copies), to split the engine's own cost from MemoryStore's.
 //
@@ -14,11 +15,12 @@
 //  - retained: heap used after a full GC once the run has finished, with the engine,
 //    its stores and the report still referenced, minus the heap after GC before the
 //    round (needs --expose-gc, which bench/run.mjs passes). That is what a finished run
-//    keeps: the store's records and the report the caller holds.
+//    keeps: the store's records and the report the caller holds; measured once more
+//    after dropping the report.
 //  - peak: the highest heap used sampled every 1,000 jobs during the round, minus the
 //    heap before the round.
 //  - peak RSS: each variant once more in a fresh child process, max RSS (getrusage)
-//    minus the RSS after loading and parsing, divided by the job count.
+//    minus the RSS after building the spec, divided by the job count.
 //
 // ENGINE_BENCH_ROUNDS (default 3), ENGINE_BENCH_SIZES (default 10000,100000),
 // ENGINE_BENCH_SHAPES (default random,fanout,chain), ENGINE_BENCH_RSS=0 skips the
@@ -181,31 +183,28 @@ async function viaEngine(spec, store = new MemoryStore()) {
   return { engine, store, logs, report };
 }
 
+// Module-level, so the run's objects stay reachable until both measurements are taken.
+let pinned;
+
 async function measure(fn, spec, n) {
   gc();
   gc();
   const before = heap();
   peakHeap = before;
   const t0 = process.hrtime.bigint();
-  let kept = await fn(spec);
+  pinned = await fn(spec);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const peak = peakHeap;
   gc();
   gc();
   const retained = heap() - before;
   // The same without the report the caller holds: what the engine and its stores keep.
-  if (kept?.report) kept.report = undefined;
+  if (pinned?.report) pinned.report = undefined;
   gc();
   gc();
   const stored = heap() - before;
-  kept = undefined; // released only after the measurements above
-  return {
-    ms,
-    retainedPerJob: retained / n,
-    storedPerJob: stored / n,
-    peakPerJob: (peak - before) / n,
-    released: kept === undefined,
-  };
+  pinned = undefined;
+  return { ms, retainedPerJob: retained / n, storedPerJob: stored / n, peakPerJob: (peak - before) / n };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -309,7 +308,7 @@ if (process.env.ENGINE_BENCH_RSS !== '0') {
       out[variant] = JSON.parse(r.stdout);
     }
     console.log(
-      `peak RSS ${shape} ${fmt(n)} jobs (fresh process, max RSS minus RSS after parse): ` +
+      `peak RSS ${shape} ${fmt(n)} jobs (fresh process, max RSS minus RSS after building the spec): ` +
         `baseline ${fmt(out.baseline.perJob)} B/job, engine ${fmt(out.engine.perJob)} B/job ` +
         `(max RSS ${fmt(out.engine.maxRss / 2 ** 20)} MiB), engine on a by-reference store ${fmt(out.ref.perJob)} B/job`,
     );
