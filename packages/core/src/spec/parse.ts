@@ -1,4 +1,18 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import {
+  Composer,
+  type CST,
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  type Pair,
+  Parser,
+  type Scalar,
+  type YAMLMap,
+} from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, PipelineInvalidError } from '../errors.js';
 import { checkExpressionSyntax } from '../expr/index.js';
@@ -37,6 +51,43 @@ type PathSeg = string | number;
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_DEPTH = 64;
 const MAX_ALIASES = 100;
+/** Past this many errors (or warnings) a file is garbage, not a pipeline; more would only cost time and memory. */
+const MAX_DIAGNOSTICS = 500;
+
+/** Collects diagnostics, keeping at most MAX_DIAGNOSTICS errors and as many warnings, counting the rest. */
+class Sink {
+  readonly items: Diagnostic[] = [];
+  errors = 0;
+  warnings = 0;
+
+  push(d: Diagnostic): void {
+    const n = d.severity === 'error' ? ++this.errors : ++this.warnings;
+    if (n <= MAX_DIAGNOSTICS) this.items.push(d);
+  }
+
+  /** True once enough errors are collected; checks may stop early. */
+  get full(): boolean {
+    return this.errors >= MAX_DIAGNOSTICS;
+  }
+
+  /** Sorted, deduplicated, with a note for what was left out. */
+  finish(): Diagnostic[] {
+    const out = sortDiagnostics(dedupe(this.items));
+    const note = (severity: Diagnostic['severity'], n: number, what: string): void => {
+      if (n > MAX_DIAGNOSTICS)
+        out.push({
+          severity,
+          line: 1,
+          column: 1,
+          path: '',
+          message: `... and ${n - MAX_DIAGNOSTICS} more ${what} not shown`,
+        });
+    };
+    note('error', this.errors, 'errors');
+    note('warning', this.warnings, 'warnings');
+    return out;
+  }
+}
 
 /** Formats a path as `jobs.build.needs[1]`. */
 export function formatPath(path: readonly PathSeg[]): string {
@@ -55,7 +106,23 @@ class Locator {
     private readonly contents: Node | null,
     private readonly lines: LineCounter | undefined,
     private readonly file: string | undefined,
+    private readonly text = '',
   ) {}
+
+  // Indexed once per mapping: a linear search per diagnostic is quadratic on a file with 100,000 keys.
+  private readonly index = new WeakMap<object, Map<string, Pair<unknown, unknown>>>();
+
+  private pair(map: YAMLMap<unknown, unknown>, seg: PathSeg): Pair<unknown, unknown> | undefined {
+    let byKey = this.index.get(map);
+    if (!byKey) {
+      byKey = new Map();
+      for (const p of map.items) {
+        if (isPair(p) && isScalar(p.key) && !byKey.has(String(p.key.value))) byKey.set(String(p.key.value), p);
+      }
+      this.index.set(map, byKey);
+    }
+    return byKey.get(String(seg));
+  }
 
   /** Position of the value at `path` (or of its key when `key` is true); falls back to the nearest ancestor. */
   at(path: readonly PathSeg[], key = false): { line: number; column: number; offset: number } {
@@ -64,7 +131,7 @@ class Locator {
     for (let i = 0; i < path.length; i++) {
       const seg = path[i];
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        const pair = this.pair(node, seg as PathSeg);
         if (!pair) break;
         const last = i === path.length - 1;
         if (last && key) {
@@ -90,7 +157,7 @@ class Locator {
     let node: unknown = this.contents;
     for (const seg of path) {
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        const pair = this.pair(node, seg);
         if (!pair) return undefined;
         node = pair.value;
       } else if (isSeq(node) && typeof seg === 'number') {
@@ -111,24 +178,12 @@ class Locator {
   diagInScalar(path: readonly PathSeg[], valueOffset: number, message: string): Diagnostic {
     const node = this.node(path);
     let { line, column } = this.at(path);
-    if (this.lines && isScalar(node) && node.range && node.source !== undefined) {
-      // Plain and quoted single-line scalars map offsets directly; block scalars are
-      // located by searching the value's text near the offset in the source.
-      const src = node.srcToken && 'source' in node.srcToken ? String(node.srcToken.source) : undefined;
-      const value = String(node.value);
-      let abs: number | undefined;
-      if (src !== undefined && !value.includes('\n')) {
-        const lead = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? 1 : 0;
-        abs = node.range[0] + lead + valueOffset;
-      }
+    if (this.lines && isScalar(node) && node.range) {
+      const abs = scalarOffset(this.text, node.range, node.type, String(node.value), valueOffset);
       if (abs !== undefined) {
         const pos = this.lines.linePos(abs);
         line = pos.line;
         column = pos.col;
-      } else if (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') {
-        const before = value.slice(0, valueOffset).split('\n');
-        line += before.length; // block content starts on the line after the indicator
-        column = 1;
       }
     }
     const d: Diagnostic = { severity: 'error', line, column, path: formatPath(path), message };
@@ -137,21 +192,92 @@ class Locator {
   }
 }
 
+/**
+ * Maps an offset in a scalar's value to an offset in the source. Exact when the source spells the
+ * value literally (plain, quoted without escapes, literal block); otherwise the nearest occurrence
+ * of the text at that offset, else undefined (callers fall back to the scalar's start).
+ */
+function scalarOffset(
+  text: string,
+  range: readonly [number, number, number],
+  type: Scalar['type'],
+  value: string,
+  valueOffset: number,
+): number | undefined {
+  const raw = text.slice(range[0], range[1]);
+  if (type === 'PLAIN' && raw === value) return range[0] + valueOffset;
+  if ((type === 'QUOTE_DOUBLE' || type === 'QUOTE_SINGLE') && raw.slice(1, -1) === value)
+    return range[0] + 1 + valueOffset;
+  if (type === 'BLOCK_LITERAL') {
+    // Content lines follow the header line, each indented by the block's indentation.
+    const lines = raw.split('\n');
+    const indent =
+      lines
+        .slice(1)
+        .find((l) => l.trim() !== '')
+        ?.match(/^ */)?.[0].length ?? 0;
+    const before = value.slice(0, valueOffset).split('\n');
+    let abs = range[0] + (lines[0]?.length ?? 0) + 1;
+    for (let i = 1; i < before.length; i++) abs += (lines[i]?.length ?? 0) + 1;
+    return abs + indent + (before[before.length - 1]?.length ?? 0);
+  }
+  for (let len = Math.min(40, value.length - valueOffset); len >= 3; len = Math.floor(len / 2)) {
+    const at = raw.indexOf(value.slice(valueOffset, valueOffset + len));
+    if (at >= 0) return range[0] + at;
+  }
+  return undefined;
+}
+
 function rangeStart(node: unknown): number | undefined {
   const r = (node as { range?: [number, number, number] } | null)?.range;
   return r ? r[0] : undefined;
 }
 
-/** Deepest nesting of the AST, without recursion (hostile input may be very deep). */
-function depthExceeds(root: unknown, max: number): boolean {
-  const stack: Array<[unknown, number]> = [[root, 0]];
+/**
+ * The first collection nested deeper than `max` in the concrete syntax tree, without recursion.
+ * This runs before yaml composes the document because its composer recurses: a few hundred levels
+ * overflow the stack (sometimes fatally, inside V8's RegExp compiler) and deeply nested explicit
+ * keys (`? ? ? ...`) take minutes.
+ */
+function tooDeep(tokens: readonly CST.Token[], max: number): { offset: number } | undefined {
+  const stack: Array<[unknown, number]> = tokens.map((t) => [t, 0]);
   while (stack.length) {
-    const [node, depth] = stack.pop() as [unknown, number];
-    if (depth > max) return true;
-    if (isMap(node)) for (const p of node.items) stack.push([p.value, depth + 1]);
-    else if (isSeq(node)) for (const item of node.items) stack.push([item, depth + 1]);
+    const [tok, depth] = stack.pop() as [unknown, number];
+    if (!tok || typeof tok !== 'object') continue;
+    const t = tok as {
+      type?: string;
+      offset?: number;
+      value?: unknown;
+      items?: Array<{ key?: unknown; value?: unknown }>;
+    };
+    if (t.type === 'document') stack.push([t.value, depth]);
+    else if (t.type === 'block-map' || t.type === 'block-seq' || t.type === 'flow-collection') {
+      if (depth + 1 > max) return { offset: t.offset ?? 0 };
+      for (const item of t.items ?? []) stack.push([item.key, depth + 1], [item.value, depth + 1]);
+    }
   }
-  return false;
+  return undefined;
+}
+
+/** Keys repeated within one mapping (scalar keys only), without recursion. */
+function duplicateKeys(root: unknown): Array<{ key: string; at: number }> {
+  const found: Array<{ key: string; at: number }> = [];
+  const stack: unknown[] = [root];
+  while (stack.length) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const p of node.items) {
+        if (isScalar(p.key)) {
+          const k = String(p.key.value);
+          if (seen.has(k)) found.push({ key: k, at: p.key.range?.[0] ?? 0 });
+          seen.add(k);
+        } else stack.push(p.key);
+        stack.push(p.value);
+      }
+    } else if (isSeq(node)) for (const item of node.items) stack.push(item);
+  }
+  return found;
 }
 
 function levelOf(path: readonly PathSeg[]): keyof typeof KNOWN_KEYS | undefined {
@@ -171,13 +297,18 @@ function levelOf(path: readonly PathSeg[]): keyof typeof KNOWN_KEYS | undefined 
   return undefined;
 }
 
-function zodIssues(issues: readonly z.core.$ZodIssue[], loc: Locator, out: Diagnostic[]): void {
+function zodIssues(issues: readonly z.core.$ZodIssue[], loc: Locator, out: Sink): void {
   for (const issue of issues) {
+    if (out.full) return;
     const path = issue.path.filter((p): p is PathSeg => typeof p === 'string' || typeof p === 'number');
     if (issue.code === 'unrecognized_keys') {
       const level = levelOf(path);
       const known = level ? KNOWN_KEYS[level] : [];
       for (const key of issue.keys) {
+        if (out.full) {
+          out.errors += 1;
+          continue;
+        }
         const hint = didYouMean(key, known);
         const where = level ? ` in a ${level === 'pipeline' ? 'pipeline' : level}` : '';
         const msg = `unknown key \`${key}\`${where}${hint ? `; did you mean \`${hint}\`?` : ''}${
@@ -187,13 +318,13 @@ function zodIssues(issues: readonly z.core.$ZodIssue[], loc: Locator, out: Diagn
       }
       continue;
     }
+    // `input` is only set because validateValue parses with `reportInput`; undefined means the key is absent.
     if (issue.code === 'invalid_type' && issue.input === undefined) {
       const field = path[path.length - 1];
       out.push(loc.diag('error', path.slice(0, -1), `missing required key \`${String(field)}\``));
       continue;
     }
     let message = issue.message.replace(/^Invalid input: /, '');
-    if (issue.code === 'invalid_type') message = `${message}`;
     const got = describeValue(issue.input);
     if (got && !/received/.test(message)) message += `, got ${got}`;
     out.push(loc.diag('error', path, message));
@@ -219,13 +350,14 @@ function eachString(value: unknown, path: PathSeg[], fn: (s: string, path: PathS
 }
 
 /** Checks that do not fit a schema: steps, ids, needs and the DAG, expressions, ignored keys. */
-function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, out: Diagnostic[]): void {
+function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, out: Sink): void {
   const jobIds = Object.keys(raw.jobs);
   const actions = new Set(options.actions ?? []);
   for (const key of IGNORED_KEYS.pipeline) {
     if (key in raw) out.push(loc.diag('warning', [key], `\`${key}\` is a GitHub key pipewright ignores`, true));
   }
   for (const [id, job] of Object.entries(raw.jobs)) {
+    if (out.full) return;
     const jp = ['jobs', id];
     for (const key of IGNORED_KEYS.job) {
       if (key in job)
@@ -248,7 +380,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
           loc.diag('warning', [...jp, k], `\`${k}\` only applies to reusable workflow jobs (\`uses\`); ignored`, true),
         );
       }
-      if (job.steps === undefined || job.steps.length === 0) {
+      if (job.steps === undefined || (Array.isArray(job.steps) && job.steps.length === 0)) {
         out.push(
           loc.diag(
             'error',
@@ -259,9 +391,11 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
       }
     }
     const seen = new Map<string, number>();
-    (job.steps ?? []).forEach((step, i) => {
+    // Beside schema errors the raw value may hold anything: only well-shaped steps are checked here.
+    (Array.isArray(job.steps) ? job.steps : []).forEach((step, i) => {
+      if (!step || typeof step !== 'object' || Array.isArray(step)) return;
       const sp = [...jp, 'steps', i];
-      if (step.parallel !== undefined) {
+      if (Array.isArray(step.parallel)) {
         if (step.run !== undefined || step.uses !== undefined)
           out.push(loc.diag('error', [...sp, 'parallel'], 'a `parallel` group cannot also have `run` or `uses`', true));
         out.push(
@@ -273,6 +407,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
           ),
         );
         step.parallel.forEach((p, k) => {
+          if (!p || typeof p !== 'object') return;
           if (p.run === undefined && p.uses === undefined)
             out.push(
               loc.diag(
@@ -356,7 +491,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
   }
   // Expression syntax in every string value; `if:` values are expressions even without ${{ }}.
   eachString(raw, [], (s, path) => {
-    if (path[0] === 'on') return;
+    if (path[0] === 'on' || out.full) return;
     const last = path[path.length - 1];
     const allowBare = last === 'if';
     for (const problem of checkExpressionSyntax(s, { allowBare })) {
@@ -390,21 +525,49 @@ export function validatePipeline(text: string, options: ParseOptions = {}): Vali
     };
   }
   const lineCounter = new LineCounter();
-  let doc: ReturnType<typeof parseDocument>;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
+  let doc: Document.Parsed | undefined;
   try {
-    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    const tokens = Array.from(new Parser(lineCounter.addNewLine).parse(text));
+    const deep = tooDeep(tokens, maxDepth);
+    if (deep) {
+      const pos = lineCounter.linePos(deep.offset);
+      const message = `pipeline nests deeper than ${maxDepth} levels of mappings and lists; flatten it`;
+      return { diagnostics: [{ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message }] };
+    }
+    // yaml's own uniqueKeys check is quadratic (7 s for 40,000 keys); duplicateKeys() does it with a Set.
+    const composer = new Composer({ uniqueKeys: false });
+    for (const d of composer.compose(tokens, true, text.length)) {
+      if (doc) {
+        const pos = lineCounter.linePos(d.range[0]);
+        const message = 'YAML syntax: a pipeline file holds one YAML document; remove the second `---` document';
+        return { diagnostics: [{ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message }] };
+      }
+      doc = d;
+    }
   } catch (err) {
+    const message = `YAML error: ${err instanceof Error ? err.message : String(err)}`;
+    return { diagnostics: [{ ...base, severity: 'error', line: 1, column: 1, path: '', message }] };
+  }
+  if (!doc) {
     return {
       diagnostics: [
-        { ...base, severity: 'error', line: 1, column: 1, path: '', message: `YAML error: ${String(err)}` },
+        {
+          ...base,
+          severity: 'error',
+          line: 1,
+          column: 1,
+          path: '',
+          message: 'the pipeline is empty; add a `jobs:` key',
+        },
       ],
     };
   }
   const diagnostics: Diagnostic[] = [];
-  for (const e of doc.errors) {
+  for (const e of doc.errors.slice(0, MAX_DIAGNOSTICS)) {
     const pos = lineCounter.linePos(e.pos[0]);
     const msg = e.message.split('\n')[0] ?? e.message;
-    const friendly = /Map keys must be unique/.test(msg) ? `duplicate key: ${msg}` : msg;
+    const friendly = msg;
     diagnostics.push({
       ...base,
       severity: 'error',
@@ -414,47 +577,54 @@ export function validatePipeline(text: string, options: ParseOptions = {}): Vali
       message: `YAML syntax: ${friendly}`,
     });
   }
-  if (diagnostics.length) return { diagnostics: sortDiagnostics(diagnostics) };
-  const loc = new Locator(doc.contents as Node | null, lineCounter, file);
-  const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
-  if (depthExceeds(doc.contents, maxDepth)) {
-    return { diagnostics: [loc.diag('error', [], `pipeline nests deeper than ${maxDepth} levels; flatten it`)] };
+  if (!diagnostics.length) {
+    for (const offset of duplicateKeys(doc.contents)) {
+      if (diagnostics.length >= MAX_DIAGNOSTICS) break;
+      const pos = lineCounter.linePos(offset.at);
+      const message = `duplicate key \`${offset.key}\`: each key may appear once in a mapping`;
+      diagnostics.push({ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message });
+    }
   }
+  if (diagnostics.length) return { diagnostics: sortDiagnostics(diagnostics) };
+  const loc = new Locator(doc.contents as Node | null, lineCounter, file, text);
   let js: unknown;
   try {
     js = doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    return { diagnostics: [loc.diag('error', [], `YAML error: ${msg} (too many aliases?)`)] };
+    const message = /alias/i.test(msg)
+      ? `YAML aliases expand too much (limit ${MAX_ALIASES} alias expansions); write the values out or use fewer \`*alias\` references`
+      : `YAML error: ${msg}`;
+    return { diagnostics: [loc.diag('error', [], message)] };
   }
   return validateValue(js, loc, options);
 }
 
 function validateValue(js: unknown, loc: Locator, options: ParseOptions): ValidationResult {
-  const diagnostics: Diagnostic[] = [];
+  const out = new Sink();
   if (js === null || typeof js !== 'object' || Array.isArray(js)) {
-    diagnostics.push(loc.diag('error', [], 'a pipeline is a mapping with at least a `jobs:` key'));
-    return { diagnostics };
+    out.push(loc.diag('error', [], 'a pipeline is a mapping with at least a `jobs:` key'));
+    return { diagnostics: out.finish() };
   }
-  const parsed = pipelineRaw.safeParse(js);
+  const parsed = pipelineRaw.safeParse(js, { reportInput: true });
   if (!parsed.success) {
-    zodIssues(parsed.error.issues, loc, diagnostics);
+    zodIssues(parsed.error.issues, loc, out);
     // Semantic checks still help when the structure is mostly right.
     const partial = js as PipelineRaw;
     if (partial.jobs && typeof partial.jobs === 'object' && !Array.isArray(partial.jobs)) {
       try {
-        semanticChecks(sanitizeForChecks(partial), loc, options, diagnostics);
+        semanticChecks(sanitizeForChecks(partial), loc, options, out);
       } catch {
         // the schema errors already describe the problem
       }
     }
-    return { diagnostics: sortDiagnostics(dedupe(diagnostics)) };
+    return { diagnostics: out.finish() };
   }
-  semanticChecks(parsed.data, loc, options, diagnostics);
-  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics: sortDiagnostics(dedupe(diagnostics)) };
+  semanticChecks(parsed.data, loc, options, out);
+  if (out.errors) return { diagnostics: out.finish() };
   const spec = normalizePipeline(parsed.data);
   if (options.file !== undefined) spec.file = options.file;
-  return { spec, diagnostics: sortDiagnostics(diagnostics) };
+  return { spec, diagnostics: out.finish() };
 }
 
 /** Keeps only well-shaped jobs/steps so semantic checks can run beside schema errors. */
@@ -465,8 +635,6 @@ function sanitizeForChecks(raw: PipelineRaw): PipelineRaw {
     const j = { ...(job as Record<string, unknown>) };
     if (!(typeof j.needs === 'string' || (Array.isArray(j.needs) && j.needs.every((n) => typeof n === 'string'))))
       delete j.needs;
-    if (!Array.isArray(j.steps)) delete j.steps;
-    else j.steps = (j.steps as unknown[]).map((s) => (s && typeof s === 'object' ? s : {}));
     jobs[id] = j as PipelineRaw['jobs'][string];
   }
   return { ...raw, jobs };
