@@ -301,6 +301,22 @@ function zodIssues(issues: readonly z.core.$ZodIssue[], loc: Locator, out: Sink)
   for (const issue of issues) {
     if (out.full) return;
     const path = issue.path.filter((p): p is PathSeg => typeof p === 'string' || typeof p === 'number');
+    if (issue.code === 'invalid_union') {
+      // When the value has the shape of exactly one alternative (say a mapping for `container`),
+      // that alternative's own problems (`missing required key image`) say more than the union's summary.
+      const fits = issue.errors.filter(
+        (branch) => branch.length > 0 && !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'),
+      );
+      const [only] = fits;
+      if (fits.length === 1 && only) {
+        zodIssues(
+          only.map((i) => ({ ...i, path: [...issue.path, ...i.path] }) as z.core.$ZodIssue),
+          loc,
+          out,
+        );
+        continue;
+      }
+    }
     if (issue.code === 'unrecognized_keys') {
       const level = levelOf(path);
       const known = level ? KNOWN_KEYS[level] : [];

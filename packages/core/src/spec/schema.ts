@@ -21,11 +21,18 @@ const stringOrList = z.union([z.string(), z.array(z.string(), { error: 'expected
 const durationString = z.string().refine((s) => parseDuration(s) !== undefined, {
   error: 'expected a duration such as `90s`, `5m` or `1h30m`',
 });
+/**
+ * A value or an expression string. A plain union would report a non-expression string with the
+ * expression branch's message alone (`expected an expression`), hiding that a value was allowed.
+ */
+function orExpression<T extends z.ZodType>(schema: T, message: string) {
+  return z
+    .union([schema, z.string()], { error: message })
+    .refine((v) => typeof v !== 'string' || v.includes('${{'), { error: message });
+}
 const positiveNumber = z.number().positive('expected a positive number');
-const minutes = z.union([positiveNumber, expressionString], {
-  error: 'expected a positive number of minutes or an expression',
-});
-const boolOrExpr = z.union([z.boolean(), expressionString], { error: 'expected true, false or an expression' });
+const minutes = orExpression(positiveNumber, 'expected a positive number of minutes or an expression');
+const boolOrExpr = orExpression(z.boolean(), 'expected true, false or an expression');
 /** `kill-grace`: seconds as a number, or a duration string. */
 const killGrace = z.union([z.number().nonnegative('expected a non-negative number of seconds'), durationString], {
   error: 'expected seconds (a number) or a duration such as `10s`',
@@ -97,11 +104,10 @@ const matrixRaw = z.union(
 const strategyRaw = z.strictObject({
   matrix: matrixRaw.optional(),
   'fail-fast': boolOrExpr.optional(),
-  'max-parallel': z
-    .union([z.number().int().positive('expected a positive integer'), expressionString], {
-      error: 'expected a positive integer or an expression',
-    })
-    .optional(),
+  'max-parallel': orExpression(
+    z.number().int('expected a positive integer').positive('expected a positive integer'),
+    'expected a positive integer or an expression',
+  ).optional(),
 });
 
 const containerRaw = z.union(
