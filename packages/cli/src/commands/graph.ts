@@ -1,12 +1,23 @@
-import { PipewrightError, planPipeline, planToDot, planToJson, planToMermaid } from '@pipewright/core';
+import {
+  PipelineInvalidError,
+  PipewrightError,
+  planPipeline,
+  planToDot,
+  planToJson,
+  planToMermaid,
+} from '@pipewright/core';
 import { EXIT } from '../exit-codes.js';
-import { loadPipeline, printDiagnostics } from './load.js';
+import { loadPipeline } from './load.js';
+import { printProblems } from './validate.js';
 
-/** `pipewright graph FILE [--format json|mermaid|dot]`. */
+/**
+ * `pipewright graph FILE [--format json|mermaid|dot]`: the planned DAG on stdout (one node per
+ * static matrix instance); an invalid pipeline prints its errors and exits 2.
+ */
 export async function graphCommand(file: string, opts: { format: 'json' | 'mermaid' | 'dot' }): Promise<number> {
   const r = await loadPipeline(file);
   if (!r.spec) {
-    printDiagnostics(r.diagnostics);
+    printProblems(r.diagnostics.filter((d) => d.severity === 'error'));
     return EXIT.INVALID;
   }
   try {
@@ -20,6 +31,11 @@ export async function graphCommand(file: string, opts: { format: 'json' | 'merma
     process.stdout.write(out);
     return EXIT.OK;
   } catch (err) {
+    // The planner finds what the parser cannot (a matrix over GitHub's 256-instance limit).
+    if (err instanceof PipelineInvalidError) {
+      printProblems(err.diagnostics);
+      return EXIT.INVALID;
+    }
     if (err instanceof PipewrightError) {
       process.stderr.write(`${file}: ${err.message}\n`);
       return EXIT.INVALID;

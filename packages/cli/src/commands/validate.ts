@@ -1,5 +1,22 @@
+import type { Diagnostic } from '@pipewright/core';
 import { EXIT } from '../exit-codes.js';
-import { loadPipeline, printDiagnostics } from './load.js';
+import { loadPipeline } from './load.js';
+
+/**
+ * One diagnostic as DESIGN §8 prints it: `file:line:col: message` for an error, with the YAML path
+ * after the message; warnings carry a `warning:` marker so a reader (or an editor's problem
+ * matcher) can tell them from errors.
+ */
+export function formatProblem(d: Diagnostic): string {
+  const where = `${d.file ?? '<pipeline>'}:${d.line}:${d.column}`;
+  const path = d.path ? ` (at ${d.path})` : '';
+  return `${where}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}${path}`;
+}
+
+/** Prints diagnostics to stderr, one {@link formatProblem} line each. */
+export function printProblems(diagnostics: readonly Diagnostic[]): void {
+  for (const d of diagnostics) process.stderr.write(`${formatProblem(d)}\n`);
+}
 
 /** `pipewright validate FILE... [--json]`: exit 0 when every file is valid, 2 otherwise. */
 export async function validateCommand(files: string[], opts: { json?: boolean }): Promise<number> {
@@ -12,7 +29,7 @@ export async function validateCommand(files: string[], opts: { json?: boolean })
     if (errors.length) invalid++;
     results.push({ file, valid: errors.length === 0, errors, warnings });
     if (!opts.json) {
-      printDiagnostics(r.diagnostics);
+      printProblems(r.diagnostics);
       if (!errors.length)
         process.stderr.write(
           `${file}: valid${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}\n`,

@@ -14,9 +14,10 @@ import {
   type YAMLMap,
 } from 'yaml';
 import type { z } from 'zod';
-import { type Diagnostic, PipelineInvalidError } from '../errors.js';
+import { type Diagnostic, PipelineInvalidError, PipewrightError } from '../errors.js';
 import { checkExpressionSyntax } from '../expr/index.js';
 import { findCycle } from '../plan/dag.js';
+import { expandJob, isDynamicMatrix } from '../plan/plan.js';
 import { normalizePipeline } from './normalize.js';
 import { IGNORED_KEYS, KNOWN_KEYS, type PipelineRaw, pipelineRaw } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -639,6 +640,18 @@ function validateValue(js: unknown, loc: Locator, options: ParseOptions): Valida
   semanticChecks(parsed.data, loc, options, out);
   if (out.errors) return { diagnostics: out.finish() };
   const spec = normalizePipeline(parsed.data);
+  // Static matrices expand now, so a matrix GitHub would reject (an empty axis, an exclude naming
+  // no axis, more than 256 instances) fails validation, not the run.
+  for (const job of Object.values(spec.jobs)) {
+    if (job.strategy?.matrix === undefined || isDynamicMatrix(job.strategy.matrix)) continue;
+    try {
+      expandJob(job);
+    } catch (err) {
+      if (!(err instanceof PipewrightError)) throw err;
+      out.push(loc.diag('error', ['jobs', job.id, 'strategy', 'matrix'], err.message));
+    }
+  }
+  if (out.errors) return { diagnostics: out.finish() };
   if (options.file !== undefined) spec.file = options.file;
   return { spec, diagnostics: out.finish() };
 }
