@@ -110,6 +110,8 @@ for (let r = 0; r < ROUNDS; r++) {
     }),
   );
 }
+// Workspaces are removed after each attempt's outcome; close() waits for the last ones.
+await executor.close();
 await rm(root, { recursive: true, force: true });
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];

@@ -4,7 +4,8 @@
 // child_process.spawn: the same order, the same concurrency, the same shell
 // invocation as the executor (`bash -e script`, own process group), one script
 // file per job. Rounds alternate so both see the same machine load.
-// Run: npx tsc -b packages/cli && node bench/run.bench.mjs
+// Run: npx tsc -b && node --expose-gc bench/run.bench.mjs
+// Before/after: RUN_BENCH_BEFORE_BIN=/path/to/old/packages/cli/bin/pipewright.js (an older commit built elsewhere).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +17,8 @@ const JOBS = Number(process.env.RUN_BENCH_JOBS ?? 1000);
 const CONCURRENCY = Number(process.env.RUN_BENCH_CONCURRENCY ?? 8);
 const ROUNDS = Number(process.env.RUN_BENCH_ROUNDS ?? 3);
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'cli', 'bin', 'pipewright.js');
+// Another build of the CLI (e.g. an older commit's, built elsewhere) timed in the same rounds, for before/after.
+const BEFORE_BIN = process.env.RUN_BENCH_BEFORE_BIN;
 
 // A seeded DAG: job i needs up to 3 of the 20 jobs before it, so the graph is wide
 // (concurrency is what limits it) but every edge is real.
@@ -45,10 +48,10 @@ function toYaml(jobs) {
   return `${out.join('\n')}\n`;
 }
 
-function timeCli(file, env = {}) {
+function timeCli(file, env = {}, bin = BIN) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, 'run', file, '--concurrency', String(CONCURRENCY), '--quiet'], {
+    const child = spawn(process.execPath, [bin, 'run', file, '--concurrency', String(CONCURRENCY), '--quiet'], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, ...env },
     });
@@ -134,8 +137,16 @@ try {
   // Workspaces on tmpfs: shows how much of the gap is the step loop's file system work.
   const shm = existsSync('/dev/shm') ? '/dev/shm' : undefined;
   const cliShm = [];
+  const before = [];
+  if (BEFORE_BIN) await timeCli(file, {}, BEFORE_BIN);
   for (let r = 0; r < ROUNDS; r++) {
     base.push(await baseline(jobs, root));
+    if (BEFORE_BIN) {
+      before.push(await timeCli(file, {}, BEFORE_BIN));
+      console.log(
+        `round ${r + 1}: before (${BEFORE_BIN}) ${before[r].toFixed(0)} ms (${(before[r] / base[r]).toFixed(2)}x)`,
+      );
+    }
     cli.push(await timeCli(file));
     if (shm) cliShm.push(await timeCli(file, { TMPDIR: shm }));
     startup.push(await timeStartup());
@@ -152,6 +163,16 @@ try {
   console.log(
     `| ${JOBS} jobs, median | ${b.toFixed(0)} ms (${(b / JOBS).toFixed(2)} ms/job) | ${c.toFixed(0)} ms (${(c / JOBS).toFixed(2)} ms/job) | **${(c / b).toFixed(2)}x** |`,
   );
+  const ratios = cli.map((x, i) => x / base[i]);
+  console.log(
+    `| ${JOBS} jobs, median of the per-round ratios (${ratios.map((x) => x.toFixed(2)).join(', ')}) | | | **${median(ratios).toFixed(2)}x** |`,
+  );
+  if (BEFORE_BIN) {
+    const br = before.map((x, i) => x / base[i]);
+    console.log(
+      `| before, median | | ${median(before).toFixed(0)} ms | ${(median(before) / b).toFixed(2)}x (per-round ratios ${br.map((x) => x.toFixed(2)).join(', ')}, median ${median(br).toFixed(2)}x) |`,
+    );
+  }
   if (shm) {
     const m = median(cliShm);
     console.log(
