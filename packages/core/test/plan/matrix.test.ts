@@ -231,7 +231,6 @@ describe('expandMatrix: limits and bad input', () => {
   });
 
   it('rejects unexpanded expressions with INVALID_ARGUMENT', () => {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS template
     const expr = '${{ fromJSON(needs.setup.outputs.list) }}';
     expect(errorOf(() => expandMatrix(m({ os: expr }))).code).toBe('INVALID_ARGUMENT');
     expect(errorOf(() => expandMatrix(m({ os: ['a'] }, { include: expr }))).code).toBe('INVALID_ARGUMENT');
