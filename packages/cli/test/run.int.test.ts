@@ -96,15 +96,9 @@ describe('exit codes', () => {
     [['--input', 'a=1', '--input', 'a=2'], /`a` is given twice/],
     [['--secret', 'PW_TEST_SURELY_UNSET'], /\$PW_TEST_SURELY_UNSET not set/],
     [['--secret', 'not a name'], /--secret expects the name of an environment variable/],
-    [
-      ['--store', 'redis://127.0.0.1:6379'],
-      /--store `redis:\/\/127\.0\.0\.1:6379` is not available in this build; supported: memory/,
-    ],
-    [
-      ['--log-store', 's3://bucket/prefix'],
-      /--log-store `s3:\/\/bucket\/prefix` is not available in this build; supported: memory/,
-    ],
-    [['--store', 'ftp://x'], /--store `ftp:\/\/x` is not a known store; supported: memory/],
+    [['--store', 'redis://127.0.0.1:notaport'], /--store `redis:\/\/127\.0\.0\.1:notaport` is not a valid URL/],
+    [['--log-store', 's3:///prefix'], /is not a valid bucket name/],
+    [['--store', 'ftp://x'], /--store `ftp:\/\/x` has an unknown scheme `ftp:`; supported: memory, redis/],
     [['--executor', 'kubernetes'], /Allowed choices are process, docker/],
   ])('2 for bad usage: %j', async (args, message) => {
     const r = await runCli(['run', tmp.file('ok.yml', OK), ...args]);

@@ -55,11 +55,11 @@ export class PipewrightError extends Error {
   }
 }
 
-/** Formats a diagnostic as `file:line:col: severity: message (path)`. */
+/** Formats a diagnostic as DESIGN §8 prints it: `file:line:col: message (at path)`, warnings marked `warning:`. */
 export function formatDiagnostic(d: Diagnostic): string {
   const where = `${d.file ?? '<pipeline>'}:${d.line}:${d.column}`;
   const path = d.path ? ` (at ${d.path})` : '';
-  return `${where}: ${d.severity}: ${d.message}${path}`;
+  return `${where}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}${path}`;
 }
 
 /** A pipeline failed validation; `diagnostics` lists every problem found. */

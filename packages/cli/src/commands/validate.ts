@@ -1,21 +1,10 @@
-import type { Diagnostic } from '@pipewright/core';
+import { type Diagnostic, formatDiagnostic } from '@pipewright/core';
 import { EXIT } from '../exit-codes.js';
 import { loadPipeline } from './load.js';
 
-/**
- * One diagnostic as DESIGN §8 prints it: `file:line:col: message` for an error, with the YAML path
- * after the message; warnings carry a `warning:` marker so a reader (or an editor's problem
- * matcher) can tell them from errors.
- */
-export function formatProblem(d: Diagnostic): string {
-  const where = `${d.file ?? '<pipeline>'}:${d.line}:${d.column}`;
-  const path = d.path ? ` (at ${d.path})` : '';
-  return `${where}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}${path}`;
-}
-
-/** Prints diagnostics to stderr, one {@link formatProblem} line each. */
+/** Prints diagnostics to stderr, one `file:line:col: message` line each (DESIGN §8). */
 export function printProblems(diagnostics: readonly Diagnostic[]): void {
-  for (const d of diagnostics) process.stderr.write(`${formatProblem(d)}\n`);
+  for (const d of diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
 }
 
 /** `pipewright validate FILE... [--json]`: exit 0 when every file is valid, 2 otherwise. */

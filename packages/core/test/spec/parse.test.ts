@@ -222,7 +222,7 @@ jobs:
       '14:27 jobs.test.retry.max-attempts: expected at least 1, got `0` (number)',
       '17:9 jobs.lint.steps[0]: a step needs `run` (a script) or `uses` (a registered action)',
     ]);
-    expect(err.message).toContain('many.yml:5:14: error: expected a duration');
+    expect(err.message).toContain('many.yml:5:14: expected a duration');
     expect(err.message).toContain('(7 errors)');
   });
 
