@@ -7,6 +7,7 @@ const src = (p: string) => fileURLToPath(new URL(`./packages/${p}`, import.meta.
 const alias = [
   { find: /^@pipewright\/core\/testing$/, replacement: src('core/src/testing/index.ts') },
   { find: /^@pipewright\/core$/, replacement: src('core/src/index.ts') },
+  { find: /^@pipewright\/executors\/process$/, replacement: src('executors/src/process/index.ts') },
   { find: /^@pipewright\/executors$/, replacement: src('executors/src/index.ts') },
   { find: /^@pipewright\/storage-adapters\/redis$/, replacement: src('storage-adapters/src/redis/index.ts') },
   { find: /^@pipewright\/storage-adapters\/s3$/, replacement: src('storage-adapters/src/s3/index.ts') },
