@@ -17,7 +17,14 @@ import type { JobSpec, PipelineSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
 import { type Clock, type Random, seededRandom, systemClock } from './clock.js';
 import { buildReport, type RunReport } from './report.js';
-import { initialJobs, Scheduler, type SchedulerCommand, type SchedulerEmit, type SchedulerEvent } from './scheduler.js';
+import {
+  initialJobs,
+  Scheduler,
+  type SchedulerCommand,
+  type SchedulerEmit,
+  type SchedulerEvent,
+  storedJobs,
+} from './scheduler.js';
 import { RetryingLogStore, RetryingStateStore, type StoreRetryOptions } from './store-retry.js';
 
 /** Options of {@link Engine}. */
@@ -247,7 +254,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
     }
     const jobs = initialJobs(id, spec, now);
-    const created = await this.store.createRun(run, jobs);
+    // Dynamic matrix placeholders stay in memory until they expand (or end unexpanded).
+    const created = await this.store.createRun(run, storedJobs(spec, jobs));
     const handle = this.handle(created.run.id, created.created);
     if (!created.created) return handle;
     await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => false);

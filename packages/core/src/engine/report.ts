@@ -88,8 +88,23 @@ function attemptReport(a: AttemptRecord): AttemptReport {
   };
 }
 
+/**
+ * Jobs in pipeline order (base jobs as written, instances in matrix order), so the
+ * report does not depend on when a store or the scheduler learnt of a job
+ * (instances of a dynamic matrix are added late).
+ */
+function inPipelineOrder(run: RunRecord, jobs: readonly JobRecord[]): readonly JobRecord[] {
+  const keys = run.spec?.jobs ? Object.keys(run.spec.jobs) : [];
+  const order = new Map(keys.map((k, i) => [k, i]));
+  const rank = (j: JobRecord) => order.get(j.job) ?? keys.length;
+  let sorted = true;
+  for (let i = 1; i < jobs.length && sorted; i++) sorted = rank(jobs[i - 1] as JobRecord) <= rank(jobs[i] as JobRecord);
+  return sorted ? jobs : [...jobs].sort((a, b) => rank(a) - rank(b));
+}
+
 /** Builds the RunReport of a run from its records. */
-export function buildReport(run: RunRecord, jobs: readonly JobRecord[]): RunReport {
+export function buildReport(run: RunRecord, unordered: readonly JobRecord[]): RunReport {
+  const jobs = inPipelineOrder(run, unordered);
   return {
     run: {
       id: run.id,

@@ -125,6 +125,12 @@ interface SJob {
   timeoutMs: number;
   aborting: 'timeout' | 'cancel' | 'force' | undefined;
   cancelRequested: boolean;
+  /**
+   * The in-memory placeholder of a dynamic matrix job before its expansion. It is
+   * never stored unless it ends without expanding (skipped, cancelled, failed), so
+   * the stored jobs of a run are exactly the jobs of its report.
+   */
+  virtual: boolean;
 }
 
 interface SRun {
@@ -326,8 +332,14 @@ export class Scheduler {
       });
     }
     for (const base of run.bases.values()) for (const n of base.spec.needs) run.bases.get(n)?.dependents.push(base.key);
-    for (const jr of jobs) this.addJob(run, jr);
+    for (const jr of jobs) this.addJob(run, jr).virtual = !restoring && isPlaceholder(run.bases.get(jr.job), jr);
+    // A restored dynamic matrix job that had not expanded has no stored record: recreate its placeholder.
     if (restoring) {
+      for (const base of run.bases.values()) {
+        if (base.instances.length > 0 || !isDynamic(base.spec)) continue;
+        const [p] = initialJobs(rec.id, { ...spec, jobs: { [base.key]: base.spec } }, rec.createdAt);
+        if (p) this.addJob(run, p).virtual = true;
+      }
       this.restore(run);
       return;
     }
@@ -378,6 +390,7 @@ export class Scheduler {
       timeoutMs: base.spec.timeoutMs,
       aborting: undefined,
       cancelRequested: false,
+      virtual: false,
     };
     run.jobs.set(jr.id, j);
     base.instances.push(jr.id);
@@ -899,9 +912,9 @@ export class Scheduler {
     const list = this.newJobs.get(run.rec.id) ?? [];
     list.push(...added.map((j) => j.rec));
     this.newJobs.set(run.rec.id, list);
-    // The placeholder record in the store becomes skipped-by-expansion unless reused.
+    // A placeholder stored by an older version becomes skipped-by-expansion unless reused.
     for (const p of placeholder) {
-      if (added.some((a) => a.rec.id === p.rec.id)) continue;
+      if (p.virtual || added.some((a) => a.rec.id === p.rec.id)) continue;
       p.rec.status = 'skipped';
       p.rec.reason = 'condition';
       p.rec.message = `expanded into ${combos.length} matrix instance(s)`;
@@ -1059,7 +1072,8 @@ export class Scheduler {
     j.rec.finishedAt = this.opts.now();
     if (status === 'failed' && j.coe) j.continuedOnError = true;
     run.unfinished--;
-    this.touch(j);
+    if (j.virtual) this.materialize(run, j);
+    else this.touch(j);
     this.emit({
       event: 'job:finished',
       runId: run.rec.id,
@@ -1131,7 +1145,15 @@ export class Scheduler {
   }
 
   private touch(j: SJob | undefined): void {
-    if (j) this.dirtyJobs.add(j.rec);
+    if (j && !j.virtual) this.dirtyJobs.add(j.rec);
+  }
+
+  /** Stores a placeholder that ended without expanding, so the report's jobs and the stored ones agree. */
+  private materialize(run: SRun, j: SJob): void {
+    j.virtual = false;
+    const list = this.newJobs.get(run.rec.id) ?? [];
+    list.push(j.rec);
+    this.newJobs.set(run.rec.id, list);
   }
 
   private touchRun(run: SRun): void {
@@ -1177,6 +1199,25 @@ function stepRecordOf(r: StepResult, prev: StepRecord | undefined): StepRecord {
   if (started !== undefined) s.startedAt = started;
   if (r.finishedAt !== undefined) s.finishedAt = r.finishedAt;
   return s;
+}
+
+function isDynamic(spec: JobSpec): boolean {
+  return spec.strategy?.matrix !== undefined && isDynamicMatrix(spec.strategy.matrix);
+}
+
+function isPlaceholder(base: SBase | undefined, rec: JobRecord): boolean {
+  return base !== undefined && rec.id === base.key && rec.status === 'pending' && isDynamic(base.spec);
+}
+
+/**
+ * The records of a new run the store gets at submit: all but the placeholders of
+ * dynamic matrix jobs, which the scheduler keeps in memory until they expand.
+ */
+export function storedJobs(spec: RunRecord['spec'], jobs: readonly JobRecord[]): JobRecord[] {
+  return jobs.filter((j) => {
+    const js = spec.jobs[j.job];
+    return !(js && j.id === j.job && isDynamic(js));
+  });
 }
 
 /** Creates the job records of a new run from its plan (one per static matrix instance). */

@@ -79,6 +79,42 @@ jobs:
     expect(byId(r).plan?.outputs).toEqual({ list: '["a","b","c"]' });
   });
 
+  it("a dynamic matrix placeholder never reaches the store: stored jobs are the report's jobs", async () => {
+    const env = setup((job) => (job === 'plan' ? [{ outputs: { list: '["a","b"]' } }] : ok));
+    const handle = await env.engine.submit(`
+jobs:
+  plan: { runs-on: x, outputs: { list: "\${{ steps.s.outputs.list }}" }, steps: [{ id: s, run: x }] }
+  work:
+    runs-on: x
+    needs: plan
+    strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
+    steps: [{ run: x }]
+  never:
+    runs-on: x
+    needs: plan
+    if: "false"
+    strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
+    steps: [{ run: x }]
+`);
+    // Before expansion: the live report shows the placeholder, the store does not hold it.
+    expect((await env.engine.getRun(handle.id))?.jobs.map((j) => j.id)).toEqual(['plan', 'work', 'never']);
+    expect((await env.store.getJobs(handle.id)).map((j) => j.id)).toEqual(['plan']);
+    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+    void handle.wait().then((r) => {
+      report = r;
+    });
+    await env.clock.runUntil(() => report !== undefined);
+    expect(report?.jobs.map((j) => `${j.id}:${j.status}`)).toEqual([
+      'plan:succeeded',
+      'work (a):succeeded',
+      'work (b):succeeded',
+      'never:skipped',
+    ]);
+    const stored = await env.store.getJobs(handle.id);
+    expect(stored.map((j) => j.id).sort()).toEqual(report?.jobs.map((j) => j.id).sort());
+    expect(await env.engine.getRun(handle.id)).toEqual(report);
+  });
+
   it('job continue-on-error keeps the run green and dependents running', async () => {
     const env = setup((job) => (job === 'flaky' ? [{ exitCode: 2 }] : ok));
     const r = await runToEnd(
@@ -503,5 +539,38 @@ jobs:
     expect(j.b?.status).toBe('succeeded');
     expect(second.executor.calls.map((c) => c.jobId)).toEqual(['b']);
     void env;
+  });
+
+  it('recover() rebuilds the in-memory placeholder of a dynamic matrix that had not expanded', async () => {
+    const yaml = `
+jobs:
+  plan: { runs-on: x, retry: { max-attempts: 2 }, outputs: { list: "\${{ steps.s.outputs.list }}" }, steps: [{ id: s, run: x }] }
+  work:
+    runs-on: x
+    needs: plan
+    strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
+    steps: [{ run: x }]
+`;
+    const first = setup(() => [{ hang: true }]);
+    const handle = await first.engine.submit(yaml);
+    await first.clock.advance(1000);
+    expect((await first.store.getJobs(handle.id)).map((j) => j.id)).toEqual(['plan']);
+    const second = setup((job) => (job === 'plan' ? [{ outputs: { list: '["x","y"]' } }] : ok), {
+      store: first.store,
+      logs: first.logs,
+    });
+    await first.clock.advance(31_000);
+    expect(await second.engine.recover()).toEqual([handle.id]);
+    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+    void second.engine.wait(handle.id).then((r) => {
+      report = r;
+    });
+    await second.clock.runUntil(() => report !== undefined);
+    expect(report?.jobs.map((j) => `${j.id}:${j.status}`)).toEqual([
+      'plan:succeeded',
+      'work (x):succeeded',
+      'work (y):succeeded',
+    ]);
+    expect((await first.store.getJobs(handle.id)).map((j) => j.id).sort()).toEqual(['plan', 'work (x)', 'work (y)']);
   });
 });

@@ -288,6 +288,8 @@ interface Played {
   secretsOf: (runId: string, jobId: string) => string[] | undefined;
   logText: (runId: string, jobId: string) => Promise<string>;
   storeJson: () => Promise<string>;
+  /** The report of a finished run rebuilt from the store (`getRun` once the run has left memory). */
+  storedReport: (runId: string) => Promise<RunReport | undefined>;
 }
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -444,6 +446,7 @@ async function play(ex: Example): Promise<Played> {
       const jobs = await Promise.all(runs.map((r) => store.getJobs(r.id)));
       return JSON.stringify([runs, jobs]);
     },
+    storedReport: (runId) => engine.getRun(runId),
   };
 }
 
@@ -567,6 +570,9 @@ async function check(ex: Example, p: Played): Promise<void> {
     const all = (p.reports.get(label) as RunReport).jobs.map((j) => j.id).sort();
     expect([...jobs].sort(), `${ex.name} / ${label}: jobs in the table`).toEqual(all);
   }
+  // What the store holds tells the same story as wait(): same jobs, same records.
+  for (const r of p.reports.values())
+    expect(await p.storedReport(r.run.id), `${ex.name}: report rebuilt from the store`).toEqual(r);
   // No secret value ever reaches the store, a report or a log line.
   expect(await p.storeJson(), `${ex.name}: store`).not.toContain(SECRET_MARK);
   expect(JSON.stringify([...p.reports.values()]), `${ex.name}: reports`).not.toContain(SECRET_MARK);
