@@ -524,6 +524,11 @@ export class Scheduler {
     else delete a.reason;
     if (outcome.message !== undefined) a.message = outcome.message;
     if (outcome.exitCode !== undefined) a.exitCode = outcome.exitCode;
+    else if (status === 'succeeded') {
+      // Executors report a code for failures only; a success exited with its last process's code.
+      const code = lastExitCode(outcome.steps);
+      if (code !== undefined) a.exitCode = code;
+    }
     if (outcome.workerId) a.workerId = outcome.workerId;
     a.finishedAt = now;
     if (outcome.steps.length) a.steps = outcome.steps.map((s) => stepRecordOf(s, a.steps[s.index]));
@@ -1182,6 +1187,15 @@ function resolveDeep(v: unknown, ctx: ExprContext): unknown {
     return out;
   }
   return v;
+}
+
+/** The exit code of the last step that ran a process, if any did. */
+function lastExitCode(steps: readonly StepResult[]): number | undefined {
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const code = steps[i]?.exitCode;
+    if (typeof code === 'number') return code;
+  }
+  return undefined;
 }
 
 function stepRecordOf(r: StepResult, prev: StepRecord | undefined): StepRecord {

@@ -220,6 +220,25 @@ describe('4.3 retry', () => {
     expect((c[2]?.startedAt as number) - (c[1]?.finishedAt as number)).toBeGreaterThanOrEqual(20_000);
   });
 
+  it("every attempt keeps its exit code: a success reports its last process's code, no process none", async () => {
+    const env = setup((job, attempt) =>
+      job === 'a' ? [{ exitCode: attempt === 1 ? 1 : 0 }] : [{ infra: 'no docker socket' }],
+    );
+    const r = await runToEnd(
+      env,
+      `
+jobs:
+  a: { runs-on: x, retry: { max-attempts: 2, on: [failure], backoff: { delay: 1s } }, steps: [{ run: x }] }
+  b: { runs-on: x, steps: [{ run: x }] }
+`,
+    );
+    expect(byId(r).a?.attempts.map((x) => [x.status, x.exitCode])).toEqual([
+      ['failed', 1],
+      ['succeeded', 0],
+    ]);
+    expect(byId(r).b?.attempts.map((x) => [x.status, x.exitCode])).toEqual([['failed', null]]);
+  });
+
   it('exit-codes filters which failures retry', async () => {
     const env = setup(() => [{ exitCode: 3 }]);
     const r = await runToEnd(

@@ -542,6 +542,12 @@ async function check(ex: Example, p: Played): Promise<void> {
         j.attempts.map((a) => a.workerId ?? ''),
         `${at}: workers`,
       ).toEqual(list(workers));
+    const exitCodes = get('exit codes');
+    if (exitCodes !== undefined)
+      expect(
+        j.attempts.map((a) => (a.exitCode === null ? '-' : String(a.exitCode))),
+        `${at}: exit codes`,
+      ).toEqual(list(exitCodes));
     const outputs = get('outputs');
     if (outputs !== undefined) {
       const want = Object.fromEntries(
