@@ -144,6 +144,7 @@ interface SRun {
   running: Set<SJob>;
   unfinished: number;
   deadline?: number;
+  /** The dispatch round in which the run last started an attempt (0: never). */
   served: number;
   github: Record<string, unknown>;
 }
@@ -189,7 +190,8 @@ export class Scheduler {
   private readonly runs = new Map<string, SRun>();
   private readonly slots = new Map<string, { capacity: number; running: number }>();
   private running = 0;
-  private servedCounter = 0;
+  /** The current dispatch round (DESIGN §4.5): every run with a startable job starts one per round. */
+  private round = 1;
   private readonly groups = new Map<string, { running?: string | undefined; pending?: string | undefined }>();
   // Keyed by the record itself: a string key per touch cost an allocation per state change.
   private readonly dirtyJobs = new Set<JobRecord>();
@@ -937,22 +939,30 @@ export class Scheduler {
 
   // ---- dispatch -----------------------------------------------------------
 
-  /** DESIGN §4.5: start ready jobs within the limits, round-robin across runs, priority first. */
+  /**
+   * DESIGN §4.5: start ready jobs within the limits, round-robin across runs. In
+   * each round every run with a startable job starts one; within a round runs go
+   * by descending `priority`, equal priorities in submission order. A run that
+   * could not start (capacity, `max-parallel`) keeps its turn in the round.
+   */
   private dispatch(): void {
     const blocked = new Set<SRun>();
     while (this.running < this.opts.concurrency) {
       let pick: SRun | undefined;
+      let servedThisRound = false;
+      // Map order is submission order, so `>` keeps the earlier run on equal priority.
       for (const run of this.runs.values()) {
         if (run.ready.length === run.readyHead || blocked.has(run)) continue;
-        if (
-          !pick ||
-          run.rec.priority > pick.rec.priority ||
-          (run.rec.priority === pick.rec.priority && run.served < pick.served)
-        )
-          pick = run;
+        if (run.served >= this.round) servedThisRound = true;
+        else if (!pick || run.rec.priority > pick.rec.priority) pick = run;
       }
-      if (!pick) return;
-      if (!this.startOne(pick)) blocked.add(pick);
+      if (!pick) {
+        if (!servedThisRound) return;
+        this.round++;
+        continue;
+      }
+      if (this.startOne(pick)) pick.served = this.round;
+      else blocked.add(pick);
     }
   }
 
@@ -1018,7 +1028,6 @@ export class Scheduler {
     (this.slots.get(executor) as { running: number }).running++;
     j.base.running++;
     run.running.add(j);
-    run.served = ++this.servedCounter;
     this.touch(j);
     const avoid =
       j.base.spec.retry.differentWorker && number > 1

@@ -410,7 +410,7 @@ describe('4.5 concurrency and fairness', () => {
     void h1;
   });
 
-  it('priority breaks ties between runs', async () => {
+  it('priority breaks ties: it orders runs within a round, round-robin stays first', async () => {
     const env = setup(() => [{ durationMs: 1000 }], { concurrency: 1 });
     const body = Array.from({ length: 3 }, (_, i) => `  j${i}: { runs-on: x, steps: [{ run: x }] }`).join('\n');
     await env.engine.submit(`name: first\njobs:\n  blocker: { runs-on: x, steps: [{ run: x }] }`);
@@ -422,7 +422,28 @@ describe('4.5 concurrency and fairness', () => {
     });
     await env.clock.runUntil(() => done);
     const order = env.executor.calls.map((c) => c.runId).slice(1);
-    expect(order.slice(0, 3)).toEqual([high.id, high.id, high.id]);
+    expect(order).toEqual([high.id, low.id, high.id, low.id, high.id, low.id]);
+  });
+
+  it('a steady stream of high-priority runs does not starve a low-priority one', async () => {
+    const env = setup(() => [{ durationMs: 1000 }], { concurrency: 1 });
+    const body = Array.from({ length: 3 }, (_, i) => `  j${i}: { runs-on: x, steps: [{ run: x }] }`).join('\n');
+    const low = await env.engine.submit(`name: low\njobs:\n${body}`, { priority: 0 });
+    const highs = [];
+    for (let i = 0; i < 4; i++) {
+      highs.push(await env.engine.submit(`name: high${i}\njobs:\n${body}`, { priority: 10 }));
+      await env.clock.advance(500);
+    }
+    let done = false;
+    void low.wait().then(() => {
+      done = true;
+    });
+    await env.clock.runUntil(() => done);
+    const lowStarts = env.executor.calls.flatMap((c, i) => (c.runId === low.id ? [i] : []));
+    // One start per round each: the low run's three jobs start among the first 3 rounds of 5 runs.
+    expect(lowStarts).toHaveLength(3);
+    expect(Math.max(...lowStarts)).toBeLessThan(15);
+    expect(env.executor.calls.length).toBe(15);
   });
 
   it('concurrency groups: one running, one pending; a newer pending supersedes the older', async () => {
