@@ -55,6 +55,13 @@ export interface EngineOptions {
   recoverOnStart?: boolean;
   /** How long store calls ride out an unreachable store before failing with `STORE_UNAVAILABLE`. @default {maxMs: 30000} */
   storeRetry?: StoreRetryOptions;
+  /**
+   * DESIGN §4.4: a job that waits longer than this to be started (global limit,
+   * executor capacity, no worker) fails with reason `infra`; its retry policy
+   * applies. Waiting on `max-parallel` or a concurrency group does not count.
+   * `Infinity` disables it. @default 86400000 (24 h, GitHub's queue limit)
+   */
+  queueTimeoutMs?: number;
 }
 
 /** Options of {@link Engine.submit}. */
@@ -112,6 +119,7 @@ export interface EngineEvents {
 const optionsSchema = z.object({
   concurrency: z.number().int().positive().optional(),
   leaseTtlMs: z.number().int().positive().optional(),
+  queueTimeoutMs: z.number().positive().optional(),
 });
 
 interface RunningAttempt {
@@ -159,7 +167,11 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   constructor(options: EngineOptions) {
     super();
-    const parsed = optionsSchema.safeParse({ concurrency: options.concurrency, leaseTtlMs: options.leaseTtlMs });
+    const parsed = optionsSchema.safeParse({
+      concurrency: options.concurrency,
+      leaseTtlMs: options.leaseTtlMs,
+      queueTimeoutMs: options.queueTimeoutMs === Number.POSITIVE_INFINITY ? undefined : options.queueTimeoutMs,
+    });
     if (!parsed.success) {
       throw new PipewrightError(
         'INVALID_ARGUMENT',
@@ -196,6 +208,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         name,
         capacity: this.executors.get(name)?.capacity ?? Number.POSITIVE_INFINITY,
       })),
+      queueTimeoutMs: options.queueTimeoutMs ?? 86_400_000,
       route: (job) => {
         const r = route(job, names);
         return typeof r === 'string' ? { executor: r } : r;
@@ -647,7 +660,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         this.timerAt = undefined;
         this.enqueue({ type: 'tick' });
       },
-      Math.max(0, next - this.clock.now()),
+      // Node fires a timer of more than 2^31-1 ms at once; a later deadline is re-armed on waking.
+      Math.min(2 ** 31 - 1, Math.max(0, next - this.clock.now())),
     );
   }
 

@@ -11,6 +11,7 @@ import type {
   RunRecord,
   StepRecord,
 } from '../ports/state.js';
+import { formatDuration } from '../spec/duration.js';
 import type { JobSpec, MatrixSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
 import type { Random } from './clock.js';
@@ -40,6 +41,12 @@ export interface SchedulerOptions {
   concurrency: number;
   executors: readonly ExecutorSlot[];
   route: Router;
+  /**
+   * How long a job may wait in the queue, admitted to start, before it fails with
+   * reason `infra` ("no worker"). Time held by `max-parallel` does not count.
+   * @default no limit
+   */
+  queueTimeoutMs?: number;
 }
 
 /** Inputs of the state machine. */
@@ -102,6 +109,10 @@ interface SBase {
   failFast: boolean;
   maxParallel: number;
   running: number;
+  /** Instances admitted to the ready list or running; at most `maxParallel`. */
+  admitted: number;
+  /** Queued instances held back by `max-parallel`, admitted in order as slots free. */
+  backlog: SJob[];
   /**
    * Whether some ancestor failed, fixed once every ancestor is terminal. Cached so
    * `failure()` costs O(needs) per job instead of a walk over all ancestors (which
@@ -131,6 +142,10 @@ interface SJob {
    * the stored jobs of a run are exactly the jobs of its report.
    */
   virtual: boolean;
+  /** Counted in `base.admitted` (in the ready list or running). */
+  admitted: boolean;
+  /** When the job entered the ready list; the queue timeout runs from here. */
+  queuedAt: number;
 }
 
 interface SRun {
@@ -168,7 +183,8 @@ export function resultOf(jobs: readonly { rec: JobRecord; continuedOnError: bool
 /** The guarded job transitions; anything else is a bug and throws. */
 const JOB_TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
   pending: ['queued', 'skipped', 'cancelled', 'failed'],
-  queued: ['running', 'cancelled', 'failed'],
+  // queued -> retrying: the queue timeout failed it and the retry policy applies.
+  queued: ['running', 'cancelled', 'failed', 'retrying'],
   running: ['succeeded', 'failed', 'cancelled', 'retrying'],
   retrying: ['queued', 'cancelled', 'failed'],
   succeeded: [],
@@ -263,10 +279,20 @@ export class Scheduler {
     const consider = (t: number | undefined) => {
       if (t !== undefined && (next === undefined || t < next)) next = t;
     };
+    const q = this.opts.queueTimeoutMs;
+    const queueTimeout = q !== undefined && Number.isFinite(q) ? q : undefined;
     for (const run of this.runs.values()) {
       if (run.rec.status === 'running') consider(run.deadline);
       for (const j of run.running) if (!j.aborting) consider(j.deadline);
       for (const j of run.waiting) consider(j.readyAt);
+      if (queueTimeout !== undefined) {
+        for (let i = run.readyHead; i < run.ready.length; i++) {
+          const j = run.ready[i] as SJob;
+          if (j.rec.status !== 'queued') continue;
+          consider(j.queuedAt + queueTimeout);
+          break;
+        }
+      }
     }
     return next;
   }
@@ -331,6 +357,8 @@ export class Scheduler {
         failFast: true,
         maxParallel: Number.POSITIVE_INFINITY,
         running: 0,
+        admitted: 0,
+        backlog: [],
       });
     }
     for (const base of run.bases.values()) for (const n of base.spec.needs) run.bases.get(n)?.dependents.push(base.key);
@@ -393,6 +421,8 @@ export class Scheduler {
       aborting: undefined,
       cancelRequested: false,
       virtual: false,
+      admitted: false,
+      queuedAt: 0,
     };
     run.jobs.set(jr.id, j);
     base.instances.push(jr.id);
@@ -459,7 +489,7 @@ export class Scheduler {
           outputs: {},
         });
       } else if (s === 'queued') {
-        run.ready.push(j);
+        this.admit(run, j);
       } else if (s === 'retrying') {
         j.readyAt = now;
         run.waiting.add(j);
@@ -579,6 +609,7 @@ export class Scheduler {
         );
     if (decision.retry) {
       transitionJob(j.rec, 'retrying');
+      this.unadmit(run, j);
       j.readyAt = now + decision.delayMs;
       run.waiting.add(j);
       this.touch(j);
@@ -690,9 +721,72 @@ export class Scheduler {
         j.readyAt = undefined;
         transitionJob(j.rec, 'queued');
         this.touch(j);
-        run.ready.push(j);
+        this.admit(run, j);
         this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
       }
+      const q = this.opts.queueTimeoutMs;
+      if (q !== undefined && Number.isFinite(q)) this.expireQueued(run, now, q);
+    }
+  }
+
+  /**
+   * DESIGN §4.4: fails the jobs that waited longer than the queue timeout in the
+   * ready list. The list is in admission order, so only its expired head is visited.
+   */
+  private expireQueued(run: SRun, now: number, timeoutMs: number): void {
+    while (run.readyHead < run.ready.length) {
+      const j = run.ready[run.readyHead] as SJob;
+      if (j.rec.status === 'queued' && j.queuedAt + timeoutMs > now) return;
+      this.takeReady(run, run.readyHead);
+      if (j.rec.status !== 'queued') continue;
+      const routed = this.opts.route(j.base.spec);
+      const message = `no worker took the job within ${formatDuration(timeoutMs)} (queue timeout)`;
+      // Recorded as an attempt that never ran, so retry counting and the report see it.
+      const attempt: AttemptRecord = {
+        number: j.rec.attempts.length + 1,
+        executor: 'executor' in routed ? routed.executor : '',
+        status: 'failed',
+        reason: 'infra',
+        message,
+        startedAt: j.queuedAt,
+        finishedAt: now,
+        steps: [],
+      };
+      j.rec.attempts.push(attempt);
+      this.unadmit(run, j);
+      this.afterFailure(run, j, attempt, {
+        status: 'failed',
+        reason: 'infra',
+        message,
+        workerId: '',
+        steps: [],
+        outputs: {},
+      });
+    }
+  }
+
+  /** Puts a queued job in the ready list, or in its base's backlog while `max-parallel` is reached. */
+  private admit(run: SRun, j: SJob): void {
+    const base = j.base;
+    if (base.admitted >= base.maxParallel) {
+      base.backlog.push(j);
+      return;
+    }
+    base.admitted++;
+    j.admitted = true;
+    j.queuedAt = this.opts.now();
+    run.ready.push(j);
+  }
+
+  /** A job left the ready list or stopped running: its `max-parallel` slot goes to the backlog. */
+  private unadmit(run: SRun, j: SJob): void {
+    if (!j.admitted) return;
+    j.admitted = false;
+    const base = j.base;
+    base.admitted--;
+    while (base.backlog.length && base.admitted < base.maxParallel) {
+      const next = base.backlog.shift() as SJob;
+      if (next.rec.status === 'queued') this.admit(run, next);
     }
   }
 
@@ -830,7 +924,7 @@ export class Scheduler {
     for (const j of instances) {
       transitionJob(j.rec, 'queued');
       this.touch(j);
-      run.ready.push(j);
+      this.admit(run, j);
       this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
     }
     if (instances.length === 0) this.checkDependents(run, base);
@@ -1080,6 +1174,7 @@ export class Scheduler {
     if (isTerminalJob(j.rec.status)) return;
     if (j.rec.status === 'running') this.release(run, j);
     run.waiting.delete(j);
+    this.unadmit(run, j);
     transitionJob(j.rec, status);
     if (reason !== undefined) j.rec.reason = reason;
     if (message !== undefined) j.rec.message = message;

@@ -370,6 +370,69 @@ jobs:
     );
     expect(r2.jobs.map((j) => j.status)).toEqual(['failed', 'succeeded', 'succeeded']);
   });
+
+  describe('queue timeout (end of 4.4)', () => {
+    it('a job no executor slot takes within the queue timeout fails with reason infra ("no worker")', async () => {
+      const env = setup((job) => (job === 'a' ? [{ hang: true }] : ok), { capacity: 1, queueTimeoutMs: 3_600_000 });
+      const r = await runToEnd(
+        env,
+        `
+jobs:
+  a: { runs-on: x, timeout: 2h, steps: [{ run: x }] }
+  b: { runs-on: x, steps: [{ run: x }] }
+`,
+      );
+      const b = byId(r).b;
+      expect(b).toMatchObject({ status: 'failed', reason: 'infra', startedAt: null });
+      expect(b?.message).toBe('no worker took the job within 1h (queue timeout)');
+      expect(b?.attempts).toHaveLength(1);
+      expect(b?.attempts[0]).toMatchObject({ status: 'failed', reason: 'infra', workerId: null, exitCode: null });
+      const t = (iso: string | null | undefined) => Date.parse(iso as string) - Date.parse(r.run.createdAt as string);
+      expect([t(b?.attempts[0]?.startedAt), t(b?.finishedAt)]).toEqual([0, 3_600_000]);
+      expect(env.executor.calls.map((c) => c.jobId)).toEqual(['a']);
+    });
+
+    it('the retry policy applies as for any infra failure; the clock restarts on each queueing', async () => {
+      const env = setup((job) => (job === 'a' ? [{ durationMs: 90 * 60_000 }] : ok), {
+        capacity: 1,
+        queueTimeoutMs: 3_600_000,
+      });
+      const r = await runToEnd(
+        env,
+        `
+jobs:
+  a: { runs-on: x, steps: [{ run: x }] }
+  b: { runs-on: x, retry: { max-attempts: 2, on: [infra], backoff: { delay: 1s, jitter: none } }, steps: [{ run: x }] }
+`,
+      );
+      const b = byId(r).b;
+      expect(b?.status).toBe('succeeded');
+      expect(b?.attempts.map((a) => a.reason ?? a.status)).toEqual(['infra', 'succeeded']);
+      const call = env.executor.calls.find((c) => c.jobId === 'b');
+      expect((call?.startedAt as number) - (env.executor.calls[0]?.startedAt as number)).toBe(90 * 60_000);
+    });
+
+    it('time held back by max-parallel does not count', async () => {
+      const env = setup(() => [{ durationMs: 40 * 60_000 }], { queueTimeoutMs: 3_600_000 });
+      const r = await runToEnd(
+        env,
+        `jobs: { t: { runs-on: x, strategy: { max-parallel: 1, matrix: { n: [1, 2, 3, 4] } }, steps: [{ run: x }] } }`,
+      );
+      expect(r.jobs.map((j) => j.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+      expect(env.executor.maxRunning).toBe(1);
+    });
+
+    it('defaults to 24 hours and rejects a non-positive value', async () => {
+      const env = setup((job) => (job === 'a' ? [{ durationMs: 30 * 3_600_000 }] : ok), { capacity: 1 });
+      const r = await runToEnd(
+        env,
+        `jobs: { a: { runs-on: x, timeout: 31h, steps: [{ run: x }] }, b: { runs-on: x, steps: [{ run: x }] } }`,
+      );
+      expect(byId(r).b?.message).toBe('no worker took the job within 24h (queue timeout)');
+      expect(() => setup(() => ok, { queueTimeoutMs: 0 })).toThrow(/queueTimeoutMs/);
+      expect(() => setup(() => ok, { queueTimeoutMs: Number.POSITIVE_INFINITY })).not.toThrow();
+    });
+  });
 });
 
 describe('4.5 concurrency and fairness', () => {

@@ -356,6 +356,7 @@ async function play(ex: Example): Promise<Played> {
       random: seededRandom(42),
       concurrency: e.concurrency ? Number(e.concurrency) : 4,
       ...(e.lease ? { leaseTtlMs: duration(e.lease, ex.name) } : {}),
+      ...(e['queue-timeout'] ? { queueTimeoutMs: duration(e['queue-timeout'], ex.name) } : {}),
       ...(secretNames
         ? {
             secrets: {
@@ -539,7 +540,7 @@ async function check(ex: Example, p: Played): Promise<void> {
     const workers = get('workers');
     if (workers !== undefined)
       expect(
-        j.attempts.map((a) => a.workerId ?? ''),
+        j.attempts.map((a) => a.workerId ?? '-'),
         `${at}: workers`,
       ).toEqual(list(workers));
     const exitCodes = get('exit codes');
