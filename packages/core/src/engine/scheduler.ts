@@ -1,4 +1,11 @@
-import { type ExprContext, evaluateCondition, evaluateValue, isCleanupCondition, isTruthy } from '../expr/index.js';
+import {
+  type ExprContext,
+  evaluateCondition,
+  evaluateValue,
+  interpolate,
+  isCleanupCondition,
+  isTruthy,
+} from '../expr/index.js';
 import { expandMatrix } from '../plan/matrix.js';
 import { expandJob, instanceIds, isDynamicMatrix } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSpec, FailureReason, StepResult } from '../ports/executor.js';
@@ -146,6 +153,16 @@ interface SJob {
   admitted: boolean;
   /** When the job entered the ready list; the queue timeout runs from here. */
   queuedAt: number;
+  /** The job-level concurrency group it holds or waits for. */
+  group: string | undefined;
+  /** Why a cancel aborted the running attempt, for the job's message when the executor gives none. */
+  cancelWhy: string | undefined;
+}
+
+/** A job instance in a job-level concurrency group. */
+interface GroupMember {
+  run: SRun;
+  job: SJob;
 }
 
 interface SRun {
@@ -209,6 +226,11 @@ export class Scheduler {
   /** The current dispatch round (DESIGN §4.5): every run with a startable job starts one per round. */
   private round = 1;
   private readonly groups = new Map<string, { running?: string | undefined; pending?: string | undefined }>();
+  /** Job-level concurrency groups (DESIGN §2), across runs: the holder (queued or running) and one pending job. */
+  private readonly jobGroups = new Map<
+    string,
+    { holder?: GroupMember | undefined; pending?: GroupMember | undefined }
+  >();
   // Keyed by the record itself: a string key per touch cost an allocation per state change.
   private readonly dirtyJobs = new Set<JobRecord>();
   private readonly newJobs = new Map<string, JobRecord[]>();
@@ -423,6 +445,8 @@ export class Scheduler {
       virtual: false,
       admitted: false,
       queuedAt: 0,
+      group: undefined,
+      cancelWhy: undefined,
     };
     run.jobs.set(jr.id, j);
     base.instances.push(jr.id);
@@ -471,6 +495,7 @@ export class Scheduler {
       base.evaluated = first.rec.status !== 'pending';
       if (base.evaluated) this.applyJobSettings(run, base);
     }
+    this.restoreGroups(run);
     for (const j of run.jobs.values()) {
       const s = j.rec.status;
       if (s === 'running') {
@@ -500,6 +525,30 @@ export class Scheduler {
       if (!base.evaluated && this.needsDone(run, base)) this.evaluateBase(run, base);
     if (run.rec.status === 'cancelling') this.applyCancel(run, run.rec.cancel?.force ?? false);
     this.checkRunDone(run);
+  }
+
+  /** Job-level groups live in memory: restored jobs that had started hold theirs again, waiting ones wait again. */
+  private restoreGroups(run: SRun): void {
+    const waiting: SJob[] = [];
+    for (const j of run.jobs.values()) {
+      const conc = j.base.spec.concurrency;
+      if (!conc || isTerminalJob(j.rec.status)) continue;
+      if (j.rec.status === 'pending') {
+        if (j.base.evaluated) waiting.push(j);
+        continue;
+      }
+      try {
+        const key = interpolate(conc.group, { ...this.baseContext(run, j.base), matrix: j.rec.matrix });
+        const g = this.jobGroups.get(key) ?? {};
+        this.jobGroups.set(key, g);
+        if (g.holder) continue;
+        g.holder = { run, job: j };
+        j.group = key;
+      } catch {
+        // Evaluated fine before the restart; if not now, the job simply holds no group.
+      }
+    }
+    for (const j of waiting) this.queueOrWait(run, j, this.baseContext(run, j.base));
   }
 
   private onStepStarted(e: Extract<SchedulerEvent, { type: 'stepStarted' }>): void {
@@ -577,7 +626,7 @@ export class Scheduler {
       j.rec.outputs = { ...outcome.outputs };
       this.finishJob(run, j, 'succeeded');
     } else if (status === 'cancelled') {
-      this.finishJob(run, j, 'cancelled', 'cancelled', outcome.message);
+      this.finishJob(run, j, 'cancelled', 'cancelled', outcome.message ?? j.cancelWhy);
     } else {
       this.afterFailure(run, j, a, {
         ...outcome,
@@ -677,6 +726,7 @@ export class Scheduler {
       if (j.aborting === kind || j.aborting === 'force') return;
       if (j.aborting === 'timeout' && kind !== 'force') return;
       j.aborting = kind;
+      j.cancelWhy = why;
       const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
       this.cmds.push({
         type: 'abort',
@@ -921,13 +971,72 @@ export class Scheduler {
     }
     this.applyJobSettings(run, base, ctx);
     base.ctx = ctx;
-    for (const j of instances) {
-      transitionJob(j.rec, 'queued');
-      this.touch(j);
-      this.admit(run, j);
-      this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
-    }
+    for (const j of instances) this.queueOrWait(run, j, ctx);
     if (instances.length === 0) this.checkDependents(run, base);
+  }
+
+  /**
+   * Queues a job that passed its `if:`, unless its job-level concurrency group is
+   * held: then it waits (status `pending`) as the group's one pending job,
+   * superseding an older pending one, and with `cancel-in-progress` cancels the holder.
+   */
+  private queueOrWait(run: SRun, j: SJob, ctx: ExprContext): void {
+    const conc = j.base.spec.concurrency;
+    if (conc) {
+      let group: string;
+      let cancelInProgress: boolean;
+      try {
+        const jctx = { ...ctx, matrix: j.rec.matrix };
+        group = interpolate(conc.group, jctx);
+        const cip = conc.cancelInProgress;
+        cancelInProgress = typeof cip === 'string' ? isTruthy(evaluateValue(cip, jctx)) : cip;
+      } catch (err) {
+        this.finishJob(run, j, 'failed', 'infra', `concurrency: ${(err as Error).message}`);
+        return;
+      }
+      j.group = group;
+      const g = this.jobGroups.get(group) ?? {};
+      this.jobGroups.set(group, g);
+      if (g.holder) {
+        const why = `superseded by job ${j.rec.id} of run ${run.rec.id} (concurrency group \`${group}\`)`;
+        const older = g.pending;
+        g.pending = { run, job: j };
+        j.rec.message = `waiting for concurrency group \`${group}\` (held by job ${g.holder.job.rec.id} of run ${g.holder.run.rec.id})`;
+        this.touch(j);
+        if (older) this.finishJob(older.run, older.job, 'cancelled', 'cancelled', why);
+        if (cancelInProgress && g.holder) this.cancelJob(g.holder.run, g.holder.job, 'cancel', why);
+        return;
+      }
+      g.holder = { run, job: j };
+    }
+    this.queue(run, j);
+  }
+
+  private queue(run: SRun, j: SJob): void {
+    transitionJob(j.rec, 'queued');
+    this.touch(j);
+    this.admit(run, j);
+    this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
+  }
+
+  /** A job left its job-level group (it ended): the pending job, if any, takes the group. */
+  private leaveGroup(j: SJob): void {
+    const key = j.group as string;
+    j.group = undefined;
+    const g = this.jobGroups.get(key);
+    if (!g) return;
+    if (g.pending?.job === j) g.pending = undefined;
+    else if (g.holder?.job === j) {
+      g.holder = undefined;
+      const next = g.pending;
+      g.pending = undefined;
+      if (next && next.job.rec.status === 'pending' && this.runs.get(next.run.rec.id) === next.run) {
+        g.holder = next;
+        delete next.job.rec.message;
+        this.queue(next.run, next.job);
+      }
+    }
+    if (!g.holder && !g.pending) this.jobGroups.delete(key);
   }
 
   /** Evaluates settings that may be expressions: fail-fast, max-parallel, timeouts, continue-on-error. */
@@ -1175,6 +1284,7 @@ export class Scheduler {
     if (j.rec.status === 'running') this.release(run, j);
     run.waiting.delete(j);
     this.unadmit(run, j);
+    if (j.group !== undefined) this.leaveGroup(j);
     transitionJob(j.rec, status);
     if (reason !== undefined) j.rec.reason = reason;
     if (message !== undefined) j.rec.message = message;

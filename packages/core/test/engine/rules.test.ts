@@ -531,6 +531,80 @@ describe('4.5 concurrency and fairness', () => {
     expect(c3?.startedAt).toBeGreaterThanOrEqual(c1?.finishedAt as number);
   });
 
+  it('job-level groups across runs: one holder, one pending; a newer pending supersedes the older', async () => {
+    const env = setup((job) => (job === 'deploy' ? [{ durationMs: 10_000 }] : ok));
+    const yaml = `
+jobs:
+  build: { runs-on: x, steps: [{ run: x }] }
+  deploy: { runs-on: x, needs: build, concurrency: "prod-\${{ inputs.app }}", steps: [{ run: x }] }
+`;
+    const r1 = await env.engine.submit(yaml, { inputs: { app: 'web' } });
+    const r2 = await env.engine.submit(yaml, { inputs: { app: 'web' } });
+    const r3 = await env.engine.submit(yaml, { inputs: { app: 'web' } });
+    const other = await env.engine.submit(yaml, { inputs: { app: 'api' } });
+    const reports: Record<string, Awaited<ReturnType<typeof r1.wait>>> = {};
+    for (const h of [r1, r2, r3, other])
+      void h.wait().then((r) => {
+        reports[h.id] = r;
+      });
+    await env.clock.advance(1000);
+    const live = byId((await env.engine.getRun(r3.id)) as NonNullable<Awaited<ReturnType<typeof env.engine.getRun>>>);
+    expect(live.deploy?.status).toBe('pending');
+    expect(live.deploy?.message).toContain('waiting for concurrency group `prod-web`');
+    await env.clock.runUntil(() => Object.keys(reports).length === 4);
+    const deploy = (id: string) => byId(reports[id] as NonNullable<(typeof reports)[string]>).deploy;
+    expect(deploy(r1.id)?.status).toBe('succeeded');
+    expect(deploy(r2.id)).toMatchObject({ status: 'cancelled', reason: 'cancelled', attempts: [] });
+    expect(deploy(r2.id)?.message).toBe(`superseded by job deploy of run ${r3.id} (concurrency group \`prod-web\`)`);
+    expect(reports[r2.id]?.run).toMatchObject({ status: 'failed', reason: 'cancelled' });
+    expect(deploy(r3.id)?.status).toBe('succeeded');
+    const start = (id: string) => env.executor.calls.find((c) => c.runId === id && c.jobId === 'deploy');
+    // r3 waited for r1's deploy; the other app's group ran alongside r1.
+    expect(start(r3.id)?.startedAt).toBe(start(r1.id)?.finishedAt);
+    expect(start(other.id)?.startedAt).toBe(start(r1.id)?.startedAt);
+  });
+
+  it('job-level cancel-in-progress cancels the holder; matrix instances can form their own groups', async () => {
+    const env = setup((job) => (job === 'migrate' ? [{ hang: true }] : [{ durationMs: 10_000 }]));
+    const h1 = await env.engine.submit(`
+jobs:
+  migrate: { runs-on: x, concurrency: { group: db, cancel-in-progress: true }, steps: [{ run: x }] }
+`);
+    await env.clock.advance(1000);
+    const h2 = await env.engine.submit(`
+jobs:
+  migrate: { runs-on: x, concurrency: { group: db, cancel-in-progress: "\${{ true }}" }, steps: [{ run: x }] }
+  shard:
+    runs-on: x
+    strategy: { matrix: { n: [1, 2, 3, 4] } }
+    concurrency: "shard-\${{ matrix.n < 3 }}"
+    steps: [{ run: x }]
+`);
+    let first: Awaited<ReturnType<typeof h1.wait>> | undefined;
+    void h1.wait().then((r) => {
+      first = r;
+    });
+    await env.clock.runUntil(() => first !== undefined, { maxMs: 60_000 });
+    expect(byId(first as NonNullable<typeof first>).migrate).toMatchObject({
+      status: 'cancelled',
+      reason: 'cancelled',
+      message: `superseded by job migrate of run ${h2.id} (concurrency group \`db\`)`,
+    });
+    await env.clock.advance(30_000);
+    const r2 = (await env.engine.getRun(h2.id)) as NonNullable<Awaited<ReturnType<typeof env.engine.getRun>>>;
+    expect(byId(r2).migrate?.status).toBe('running');
+    // shard (1) held shard-true, shard (2) waited; shard (3) held shard-false, shard (4) waited.
+    const starts = env.executor.calls.filter((c) => c.jobId.startsWith('shard')).map((c) => [c.jobId, c.startedAt]);
+    const t0 = env.executor.calls.find((c) => c.jobId === 'shard (1)')?.startedAt as number;
+    expect(starts).toEqual([
+      ['shard (1)', t0],
+      ['shard (3)', t0],
+      ['shard (2)', t0 + 10_000],
+      ['shard (4)', t0 + 10_000],
+    ]);
+    await h2.cancel({ force: true });
+  });
+
   it('cancel-in-progress cancels the running run of the group', async () => {
     const env = setup(() => [{ hang: true }]);
     const yaml = `concurrency: { group: ci, cancel-in-progress: true }\njobs: { a: { runs-on: x, steps: [{ run: x }] } }`;
