@@ -254,11 +254,8 @@ export async function runCommand(
       }
     });
 
-    // The engine's timers (retry backoff, timeouts) are unref'd so they never hold a
-    // host process open; the CLI has nothing else pending during a backoff, so it
-    // holds the event loop itself until the run ends.
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    const report = await handle.wait().finally(() => clearInterval(keepAlive));
+    // The engine holds the event loop while the run is active (a retry backoff included).
+    const report = await handle.wait();
     v.stop();
     stopInterrupts();
     printSummary(human, colors, report);

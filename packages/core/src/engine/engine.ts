@@ -162,6 +162,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly leaseTtlMs: number;
   private readonly logOptions: LogPipelineOptions;
   private leaseTimer: NodeJS.Timeout | undefined;
+  /** The one ref'd handle that keeps the host process alive while runs are active. */
+  private loopHold: NodeJS.Timeout | undefined;
+  /** Runs that left the scheduler but whose waiters are not resolved yet. */
+  private finishing = 0;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
 
@@ -380,6 +384,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.closed = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.holdLoop();
     await Promise.all([...this.loggers.values()].map((l) => l.close().catch(() => undefined)));
     await Promise.all([...this.executors.values()].map((e) => e.close?.().catch(() => undefined)));
   }
@@ -429,6 +434,21 @@ export class Engine extends EventEmitter<EngineEvents> {
     } finally {
       this.pumping = false;
       this.rearm();
+      this.holdLoop();
+    }
+  }
+
+  /**
+   * The clock's timers are unref'd so an idle engine never keeps its host alive;
+   * while runs are active one ref'd handle does, so `await run.wait()` in a script
+   * survives a retry backoff with nothing else pending.
+   */
+  private holdLoop(): void {
+    const active = !this.closed && (this.scheduler.activeRuns > 0 || this.finishing > 0);
+    if (active && this.loopHold === undefined) this.loopHold = setInterval(() => {}, 2 ** 30);
+    else if (!active && this.loopHold !== undefined) {
+      clearInterval(this.loopHold);
+      this.loopHold = undefined;
     }
   }
 
@@ -473,7 +493,13 @@ export class Engine extends EventEmitter<EngineEvents> {
         break;
       }
       case 'runFinished':
-        this.finishRun(c.runId, c.run, c.jobs).catch((err) => this.emit('error', err as Error));
+        this.finishing++;
+        this.finishRun(c.runId, c.run, c.jobs)
+          .catch((err) => this.emit('error', err as Error))
+          .finally(() => {
+            this.finishing--;
+            this.holdLoop();
+          });
         break;
     }
   }

@@ -324,6 +324,11 @@ export class Scheduler {
     return this.running;
   }
 
+  /** Number of runs held now (not yet finished). */
+  get activeRuns(): number {
+    return this.runs.size;
+  }
+
   /** True while the scheduler holds a run (not yet finished). */
   hasRun(runId: string): boolean {
     return this.runs.has(runId);
