@@ -605,6 +605,17 @@ jobs:
     await h2.cancel({ force: true });
   });
 
+  it('a job-level group that cannot be evaluated fails the job with reason infra', async () => {
+    const env = setup();
+    const r = await runToEnd(
+      env,
+      `jobs: { a: { runs-on: x, concurrency: "\${{ fromJSON('nope') }}", steps: [{ run: x }] } }`,
+    );
+    expect(byId(r).a).toMatchObject({ status: 'failed', reason: 'infra', attempts: [] });
+    expect(byId(r).a?.message).toMatch(/^concurrency: /);
+    expect(env.executor.calls).toHaveLength(0);
+  });
+
   it('cancel-in-progress cancels the running run of the group', async () => {
     const env = setup(() => [{ hang: true }]);
     const yaml = `concurrency: { group: ci, cancel-in-progress: true }\njobs: { a: { runs-on: x, steps: [{ run: x }] } }`;
@@ -716,6 +727,34 @@ jobs:
     expect(j.b?.status).toBe('succeeded');
     expect(second.executor.calls.map((c) => c.jobId)).toEqual(['b']);
     void env;
+  });
+
+  it('recover() restores job-level concurrency groups: the retried holder keeps its group, the waiter waits', async () => {
+    const yaml = `
+jobs:
+  deploy: { runs-on: x, concurrency: prod, retry: { max-attempts: 2, backoff: { delay: 1s, jitter: none } }, steps: [{ run: x }] }
+`;
+    const first = setup(() => [{ hang: true }]);
+    const a = await first.engine.submit(yaml);
+    const b = await first.engine.submit(yaml);
+    await first.clock.advance(1000);
+    expect(first.executor.calls.map((c) => c.runId)).toEqual([a.id]);
+    const second = setup(() => [{ durationMs: 10_000 }], { store: first.store, logs: first.logs });
+    await first.clock.advance(31_000);
+    expect(await second.engine.recover()).toEqual([a.id, b.id]);
+    const reports: Record<string, Awaited<ReturnType<typeof a.wait>>> = {};
+    for (const h of [a, b])
+      void second.engine.wait(h.id).then((r) => {
+        reports[h.id] = r;
+      });
+    await second.clock.runUntil(() => Object.keys(reports).length === 2);
+    expect(
+      byId(reports[a.id] as NonNullable<(typeof reports)[string]>).deploy?.attempts.map((x) => x.reason ?? x.status),
+    ).toEqual(['lost', 'succeeded']);
+    expect(byId(reports[b.id] as NonNullable<(typeof reports)[string]>).deploy?.status).toBe('succeeded');
+    const [ca, cb] = second.executor.calls;
+    expect([ca?.runId, cb?.runId]).toEqual([a.id, b.id]);
+    expect(cb?.startedAt).toBe(ca?.finishedAt);
   });
 
   it('recover() rebuilds the in-memory placeholder of a dynamic matrix that had not expanded', async () => {
