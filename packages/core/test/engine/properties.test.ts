@@ -34,6 +34,7 @@ const scenarioArb = fc.integer({ min: 1, max: 60 }).chain((n) =>
     concurrency: fc.integer({ min: 1, max: 6 }),
     cancelAtMin: fc.option(fc.integer({ min: 0, max: 120 }), { nil: undefined }),
     forceAfterMin: fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }),
+    queueTimeoutMin: fc.option(fc.integer({ min: 5, max: 120 }), { nil: undefined }),
     seed: fc.integer(),
   }),
 );
@@ -47,7 +48,7 @@ function toYaml(jobs: GenJob[]): string {
     if (j.always) lines.push('    if: always()');
     lines.push(`    timeout-minutes: ${j.timeoutMin}`);
     lines.push(
-      `    retry: { max-attempts: ${j.maxAttempts}, on: [failure, timeout], backoff: { delay: 30s, factor: 2, jitter: full } }`,
+      `    retry: { max-attempts: ${j.maxAttempts}, on: [failure, timeout, infra], backoff: { delay: 30s, factor: 2, jitter: full } }`,
     );
     if (j.matrix > 1)
       lines.push(
@@ -68,7 +69,11 @@ describe('scheduler invariants (property)', () => {
           const a = j.attempts[Math.min(attempt, 3) - 1] as { code: number; minutes: number };
           return a.code === -1 ? [{ hang: true }] : [{ exitCode: a.code, durationMs: a.minutes * 60_000 }];
         };
-        const env = setup(script, { concurrency: sc.concurrency, random: mulberry(sc.seed) });
+        const env = setup(script, {
+          concurrency: sc.concurrency,
+          random: mulberry(sc.seed),
+          ...(sc.queueTimeoutMin === undefined ? {} : { queueTimeoutMs: sc.queueTimeoutMin * 60_000 }),
+        });
         const { engine, clock } = env;
         const finished = new Set<string>();
         const succeeded = new Set<string>();
@@ -138,6 +143,14 @@ describe('scheduler invariants (property)', () => {
         for (const j of r.jobs) {
           expect(['succeeded', 'failed', 'cancelled', 'skipped']).toContain(j.status);
           expect(j.attempts.length).toBeLessThanOrEqual((jobs[Number(j.job.slice(1))] as GenJob).maxAttempts);
+          // An attempt the queue timeout failed never ran and waited exactly the timeout.
+          for (const a of j.attempts.filter((x) => x.message?.includes('(queue timeout)'))) {
+            expect(sc.queueTimeoutMin).toBeDefined();
+            expect(a).toMatchObject({ status: 'failed', reason: 'infra', workerId: null, exitCode: null });
+            expect(Date.parse(a.finishedAt as string) - Date.parse(a.startedAt as string)).toBe(
+              (sc.queueTimeoutMin as number) * 60_000,
+            );
+          }
         }
         if (cancelledAt !== undefined) expect(r.run.status).toBe('cancelled');
       }),
