@@ -140,7 +140,7 @@ interface RunningAttempt {
  * const report = await run.wait();
  */
 export class Engine extends EventEmitter<EngineEvents> {
-  private readonly store: StateStore;
+  private readonly store: RetryingStateStore;
   private readonly logStore: LogStore;
   private readonly executors = new Map<string, Executor>();
   private readonly secrets: SecretProvider | undefined;
@@ -458,7 +458,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (!dirty.runs.length && !dirty.jobs.length && !dirty.added.length) return;
     const write = async () => {
       for (const a of dirty.added) await this.store.addJobs(a.runId, a.jobs);
-      await Promise.all(dirty.jobs.map((j) => this.store.putJob(j)));
+      // One store call for the batch (one round trip on Redis) instead of one per job.
+      await this.store.putJobs(dirty.jobs);
       await Promise.all(dirty.runs.map((r) => this.store.updateRun(r.id, runPatch(r))));
     };
     for (let attempt = 0; ; attempt++) {

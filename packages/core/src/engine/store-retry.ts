@@ -182,6 +182,17 @@ export class RetryingStateStore implements StateStore {
     return this.#call('putJob', () => this.inner.putJob(job, expect));
   }
 
+  /** One batched call when the wrapped store has `putJobs`; else `putJob` per job, concurrently. */
+  putJobs(jobs: readonly JobRecord[], expect?: Expect<JobStatus>): Promise<void> {
+    if (jobs.length === 0) return Promise.resolve();
+    const inner = this.inner;
+    if (inner.putJobs)
+      return this.#call('putJobs', () =>
+        (inner.putJobs as NonNullable<StateStore['putJobs']>).call(inner, jobs, expect),
+      );
+    return Promise.all(jobs.map((j) => this.putJob(j, expect))).then(() => undefined);
+  }
+
   acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
     return this.#call('acquireLease', () => this.inner.acquireLease(runId, owner, ttlMs));
   }

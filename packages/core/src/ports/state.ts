@@ -134,6 +134,13 @@ export interface StateStore {
   addJobs(runId: string, jobs: JobRecord[]): Promise<void>;
   /** Replaces one job record. */
   putJob(job: JobRecord, expect?: Expect<JobStatus>): Promise<void>;
+  /**
+   * Replaces several job records (of one or more runs) in one call, all or nothing:
+   * when any job's run or record is missing, or (with `expect`) any stored status does
+   * not match, nothing is written and the error is the one `putJob` would give for
+   * the first such job. Optional: the engine falls back to `putJob` per job.
+   */
+  putJobs?(jobs: readonly JobRecord[], expect?: Expect<JobStatus>): Promise<void>;
   /** Takes a run's lease for `owner` if free or expired; true when held. */
   acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Extends a lease `owner` holds; false when lost. */

@@ -426,6 +426,88 @@ export function describeStateStore(factory: StateStoreFactory, name = 'adapter')
       });
     });
 
+    // putJobs is optional; a store that has it must keep these rules.
+    describe('putJobs (when the store has it)', () => {
+      // Skips the test (reported as skipped, not passed) for a store without putJobs.
+      const batch = (ctx: { skip: (note?: string) => never }) => {
+        const put = store.putJobs;
+        if (!put) return ctx.skip('the store has no putJobs');
+        return (jobs: readonly JobRecord[], expect?: Parameters<typeof put>[1]) => put.call(store, jobs, expect);
+      };
+
+      it('replaces several jobs of several runs in one call, keeping order and copies', async (ctx) => {
+        const put = batch(ctx);
+        const r1 = makeRun();
+        const r2 = makeRun();
+        const a = ['x', 'y', 'z'].map((id) => makeJob(r1.id, id));
+        const b = [makeJob(r2.id, 'x')];
+        await store.createRun(r1, a);
+        await store.createRun(r2, b);
+        const next = [
+          { ...a[2]!, status: 'running' as const, startedAt: 5 },
+          { ...makeFullJob(r2.id), id: 'x' },
+          { ...a[0]!, status: 'queued' as const },
+        ];
+        const snapshot = structuredClone(next);
+        await put(next);
+        next[0]!.needs.push('mutated');
+        next[1]!.outputs.x = 'mutated';
+        expect(await store.getJobs(r1.id)).toStrictEqual([snapshot[2], a[1], snapshot[0]]);
+        expect(await store.getJobs(r2.id)).toStrictEqual([snapshot[1]]);
+        await put([]);
+      });
+
+      it('is a compare-and-set per job, all or nothing', async (ctx) => {
+        const put = batch(ctx);
+        const run = makeRun();
+        const jobs = [makeJob(run.id, 'a'), makeJob(run.id, 'b', { status: 'queued' })];
+        await store.createRun(run, jobs);
+        const err = await expectCode(
+          put(
+            jobs.map((j) => ({ ...j, status: 'running' as const })),
+            { status: 'pending' },
+          ),
+          'STORE_CONFLICT',
+        );
+        expect(err.message).toContain('"b"');
+        expect((await store.getJobs(run.id)).map((j) => j.status)).toEqual(['pending', 'queued']);
+        await put(
+          jobs.map((j) => ({ ...j, status: 'running' as const })),
+          { status: ['pending', 'queued'] },
+        );
+        expect((await store.getJobs(run.id)).map((j) => j.status)).toEqual(['running', 'running']);
+      });
+
+      it('writes none of the batch when a run or a job is missing', async (ctx) => {
+        const put = batch(ctx);
+        const run = makeRun();
+        const job = makeJob(run.id, 'a');
+        await store.createRun(run, [job]);
+        const moved = { ...job, status: 'running' as const };
+        await expectCode(put([moved, makeJob(run.id, 'nope')]), 'INVALID_ARGUMENT');
+        await expectCode(put([moved, makeJob('no-such-run', 'a')]), 'RUN_NOT_FOUND');
+        expect(await store.getJobs(run.id)).toStrictEqual([job]);
+      });
+
+      it('lets exactly one of 20 concurrent compare-and-set batches win', async (ctx) => {
+        const put = batch(ctx);
+        const run = makeRun();
+        const jobs = [makeJob(run.id, 'a'), makeJob(run.id, 'b')];
+        await store.createRun(run, jobs);
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) =>
+            put(
+              jobs.map((j) => ({ ...j, status: 'running' as const, message: `w${i}` })),
+              { status: 'pending' },
+            ),
+          ),
+        );
+        expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+        const stored = await store.getJobs(run.id);
+        expect(stored[0]!.message).toBe(stored[1]!.message);
+      });
+    });
+
     describe('leases', () => {
       it('grants a free lease, refuses another owner, and lets the owner re-acquire', async () => {
         const run = makeRun();

@@ -109,6 +109,76 @@ describe('store retry', () => {
     expect((await store.getRun('r2'))?.id).toBe('r2');
   });
 
+  it('writes a batch with one putJobs call, retried through an outage', async () => {
+    const inner = new MemoryStore();
+    const job = (id: string, status: JobRecord['status']) =>
+      ({
+        runId: 'r3',
+        id,
+        job: id,
+        matrix: {},
+        needs: [],
+        status,
+        outputs: {},
+        attempts: [],
+        createdAt: 1,
+      }) as JobRecord;
+    await inner.createRun(run('r3'), [job('a', 'pending'), job('b', 'pending')]);
+    let batches = 0;
+    const counted = flaky(inner, 'putJobs', 2);
+    const store = new RetryingStateStore(
+      new Proxy(counted, {
+        get: (t, p, r) =>
+          p === 'putJobs'
+            ? (...a: [JobRecord[]]) => {
+                batches++;
+                return t.putJobs!(...a);
+              }
+            : Reflect.get(t, p, r),
+      }),
+      fast,
+    );
+    await store.putJobs([job('a', 'running'), job('b', 'queued')]);
+    expect(batches).toBe(3);
+    expect((await inner.getJobs('r3')).map((j) => j.status)).toEqual(['running', 'queued']);
+  });
+
+  it('falls back to putJob per job when the store has no putJobs', async () => {
+    const inner = new MemoryStore();
+    const job = (id: string, status: JobRecord['status']) =>
+      ({
+        runId: 'r4',
+        id,
+        job: id,
+        matrix: {},
+        needs: [],
+        status,
+        outputs: {},
+        attempts: [],
+        createdAt: 1,
+      }) as JobRecord;
+    await inner.createRun(run('r4'), [job('a', 'pending'), job('b', 'pending')]);
+    const singles: string[] = [];
+    const plain: StateStore = {
+      createRun: (r, j) => inner.createRun(r, j),
+      getRun: (id) => inner.getRun(id),
+      listRuns: (q) => inner.listRuns(q),
+      updateRun: (id, p, e) => inner.updateRun(id, p, e),
+      getJobs: (id) => inner.getJobs(id),
+      addJobs: (id, j) => inner.addJobs(id, j),
+      putJob: (j, e) => {
+        singles.push(j.id);
+        return inner.putJob(j, e);
+      },
+      acquireLease: (id, o, t) => inner.acquireLease(id, o, t),
+      renewLease: (id, o, t) => inner.renewLease(id, o, t),
+      releaseLease: (id, o) => inner.releaseLease(id, o),
+    };
+    await new RetryingStateStore(plain, fast).putJobs([job('a', 'running'), job('b', 'skipped')]);
+    expect(singles).toEqual(['a', 'b']);
+    expect((await inner.getJobs('r4')).map((j) => j.status)).toEqual(['running', 'skipped']);
+  });
+
   it('rejects bad options with a clear error', () => {
     expect(() => new RetryingStateStore(new MemoryStore(), { maxMs: -1 })).toThrow(/storeRetry\.maxMs/);
   });

@@ -36,8 +36,8 @@ export interface MemoryStoreOptions {
 interface StoredRun {
   /** JSON of the run without `spec`. */
   head: string;
-  /** JSON of the spec. */
-  spec: string;
+  /** JSON of the spec (undefined only for a record that came in without one). */
+  spec: string | undefined;
   status: RunStatus;
   createdAt: number;
   idempotencyKey: string | undefined;
@@ -53,9 +53,9 @@ interface Lease {
 }
 
 /** Splits a run into the JSON of its head (every field but `spec`) and of its spec. */
-function encodeRun(run: RunRecord): { head: string; spec: string } {
+function encodeRun(run: RunRecord): { head: string; spec: string | undefined } {
   const { spec, ...head } = run;
-  return { head: JSON.stringify(head), spec: JSON.stringify(spec) };
+  return { head: JSON.stringify(head), spec: spec === undefined ? undefined : JSON.stringify(spec) };
 }
 
 /**
@@ -66,6 +66,7 @@ function encodeRun(run: RunRecord): { head: string; spec: string } {
 function decodeRun(stored: StoredRun): RunRecord {
   const rec = JSON.parse(stored.head) as Record<string, unknown>;
   const json = stored.spec;
+  if (json === undefined) return rec as unknown as RunRecord;
   const settle = (target: object, value: unknown) =>
     Object.defineProperty(target, 'spec', { value, writable: true, enumerable: true, configurable: true });
   Object.defineProperty(rec, 'spec', {
@@ -170,6 +171,27 @@ export class MemoryStore implements StateStore {
     }
     current.json = JSON.stringify(job);
     current.status = job.status;
+  }
+
+  async putJobs(jobs: readonly JobRecord[], expect?: Expect<JobStatus>): Promise<void> {
+    const wanted = expect ? statusList(expect) : undefined;
+    const targets: StoredJob[] = [];
+    // Check every job before writing any: all or nothing.
+    for (const job of jobs) {
+      const stored = this.#runs.get(job.runId);
+      if (!stored) throw runNotFound(job.runId);
+      const current = stored.jobs.get(job.id);
+      if (!current) throw unknownJob(job.runId, job.id);
+      if (wanted && !wanted.includes(current.status)) {
+        throw conflict(`Job "${job.id}" of run "${job.runId}"`, expect!, current.status);
+      }
+      targets.push(current);
+    }
+    jobs.forEach((job, i) => {
+      const t = targets[i]!;
+      t.json = JSON.stringify(job);
+      t.status = job.status;
+    });
   }
 
   async acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {

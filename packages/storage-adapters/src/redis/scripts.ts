@@ -156,6 +156,38 @@ end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return {1}`;
 
+/**
+ * putJobs, all or nothing. KEYS: run, jobs pairs (one per run in the batch).
+ * ARGV: nExpect, expected..., nJobs, then runPair/jobId/json triples (runPair 1-based).
+ * Returns {1}, or for the first failing job i (1-based) {-1, i}, {-3, i}, {-2, i, status}.
+ */
+export const PUT_JOBS = `
+local nExpect = tonumber(ARGV[1])
+local p = 2 + nExpect
+local n = tonumber(ARGV[p])
+local seen = {}
+for i = 0, n - 1 do
+  local pair = tonumber(ARGV[p + 1 + 3 * i])
+  local runKey = KEYS[2 * pair - 1]
+  if seen[pair] == nil then
+    if redis.call('EXISTS', runKey) == 0 then return {-1, i + 1} end
+    seen[pair] = true
+  end
+  local cur = redis.call('HGET', KEYS[2 * pair], ARGV[p + 2 + 3 * i])
+  if not cur then return {-3, i + 1} end
+  if nExpect > 0 then
+    local st = cjson.decode(cur)['status']
+    local ok = false
+    for e = 1, nExpect do if ARGV[1 + e] == st then ok = true end end
+    if not ok then return {-2, i + 1, st} end
+  end
+end
+for i = 0, n - 1 do
+  local pair = tonumber(ARGV[p + 1 + 3 * i])
+  redis.call('HSET', KEYS[2 * pair], ARGV[p + 2 + 3 * i], ARGV[p + 3 + 3 * i])
+end
+return {1}`;
+
 /** acquireLease. KEYS: run, lease. ARGV: owner, ttlMs. Returns -1 missing run, 1 held, 0 refused. */
 export const ACQUIRE_LEASE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end

@@ -27,6 +27,7 @@ import {
   GET_JOBS,
   GET_RUNS,
   PUT_JOB,
+  PUT_JOBS,
   RELEASE_LEASE,
   RENEW_LEASE,
   RUN_STATUSES,
@@ -51,6 +52,7 @@ const SCRIPTS = {
   pwGetJobs: GET_JOBS,
   pwAddJobs: ADD_JOBS,
   pwPutJob: PUT_JOB,
+  pwPutJobs: PUT_JOBS,
   pwAcquireLease: ACQUIRE_LEASE,
   pwRenewLease: RENEW_LEASE,
   pwReleaseLease: RELEASE_LEASE,
@@ -311,6 +313,32 @@ export class RedisStore implements StateStore {
     if (reply[0] === -1) throw runNotFound(job.runId);
     if (reply[0] === -3) throw unknownJob(job.runId, job.id);
     if (reply[0] === -2) throw conflict(`Job "${job.id}" of run "${job.runId}"`, expect!, reply[1]);
+  }
+
+  /** One script call for the whole batch: one round trip however many jobs and runs. */
+  async putJobs(jobs: readonly JobRecord[], expect?: Expect<JobStatus>): Promise<void> {
+    if (jobs.length === 0) return;
+    const keys: string[] = [];
+    const pairOf = new Map<string, number>();
+    const args: (string | number)[] = [];
+    for (const job of jobs) {
+      let pair = pairOf.get(job.runId);
+      if (pair === undefined) {
+        const k = this.#runKeys(job.runId);
+        keys.push(k.run, k.jobs);
+        pair = keys.length / 2;
+        pairOf.set(job.runId, pair);
+      }
+      args.push(pair, job.id, JSON.stringify(job));
+    }
+    const reply = (await this.#conn.call('putJobs', () =>
+      this.#r.pwPutJobs(keys.length, ...keys, ...expectArgs(expect), jobs.length, ...args),
+    )) as [number, number?, string?];
+    if (reply[0] === 1) return;
+    const job = jobs[(reply[1] ?? 1) - 1]!;
+    if (reply[0] === -1) throw runNotFound(job.runId);
+    if (reply[0] === -3) throw unknownJob(job.runId, job.id);
+    throw conflict(`Job "${job.id}" of run "${job.runId}"`, expect!, reply[2]);
   }
 
   async acquireLease(runId: string, owner: string, ttlMs: number): Promise<boolean> {
