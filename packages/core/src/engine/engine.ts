@@ -154,6 +154,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly attempts = new Map<string, RunningAttempt>();
   private readonly loggers = new Map<string, RunLogger>();
   private readonly waiters = new Map<string, Array<(r: RunReport) => void>>();
+  /**
+   * Runs this engine submitted or restored and has not finished. The scheduler learns of
+   * a run only when the loop takes its event, and the final status is stored a moment
+   * after the scheduler drops it; in both gaps `wait` and `cancel` must not take the run
+   * for another engine's (that polled the store every 250 ms, or dropped the cancel).
+   */
+  private readonly ownRuns = new Set<string>();
   private readonly secretRefs = new WeakMap<JobSpec, { env: object; names: string[] }>();
   private readonly specSecrets = new WeakMap<PipelineSpec, boolean>();
   private readonly gate: PQueue;
@@ -277,6 +284,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (!created.created) return handle;
     await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => false);
     this.ensureLeaseTimer();
+    this.ownRuns.add(id);
     this.enqueue({ type: 'submit', run, jobs });
     return handle;
   }
@@ -284,7 +292,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Cancels a run, or one job of it (`{runId, job}`); a second call with `force` also aborts cleanup jobs. */
   async cancel(target: string | { runId: string; job: string }, options: CancelOptions = {}): Promise<void> {
     const runId = typeof target === 'string' ? target : target.runId;
-    if (!this.scheduler.hasRun(runId)) {
+    if (!this.scheduler.hasRun(runId) && !this.ownRuns.has(runId)) {
       const stored = await this.store.getRun(runId);
       if (!stored) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
       return; // finished, or owned by another engine instance
@@ -303,7 +311,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Resolves with the run's report once it has finished. */
   async wait(runId: string): Promise<RunReport> {
-    if (!this.scheduler.hasRun(runId)) {
+    if (!this.scheduler.hasRun(runId) && !this.ownRuns.has(runId)) {
       const report = await this.getRun(runId);
       if (!report) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
       if (['succeeded', 'failed', 'cancelled'].includes(report.run.status)) return report;
@@ -359,11 +367,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     const runs = await this.store.listRuns({ status: ['queued', 'running', 'cancelling'] });
     const taken: string[] = [];
     for (const run of runs.reverse()) {
-      if (this.scheduler.hasRun(run.id)) continue;
+      if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
       const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
       if (!got) continue;
       const jobs = await this.store.getJobs(run.id);
       taken.push(run.id);
+      this.ownRuns.add(run.id);
       this.enqueue({ type: 'restore', run, jobs });
     }
     this.ensureLeaseTimer();
@@ -661,6 +670,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     else await this.logStore.end(runId).catch(() => undefined);
     await this.settle();
     await this.store.releaseLease(runId, this.instanceId).catch(() => undefined);
+    this.ownRuns.delete(runId);
     const list = this.waiters.get(runId) ?? [];
     this.waiters.delete(runId);
     if (list.length === 0) return;
