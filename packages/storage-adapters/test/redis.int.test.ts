@@ -1,5 +1,6 @@
+import type { RunRecord } from '@pipewright/core';
 import { describeLogStore, describeStateStore } from '@pipewright/core/testing';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLogStore } from '../src/redis/log-store.js';
 import { RedisStore } from '../src/redis/state-store.js';
 import { type RedisServer, redisServerAvailable, startRedisServer } from './helpers/redis-server.js';
@@ -17,6 +18,48 @@ describe.skipIf(!available)('RedisStore', () => {
   });
 
   describeStateStore(async () => ({ store: new RedisStore({ url: server!.url, prefix: `t${++n}` }) }), 'RedisStore');
+  it('updateRun leaves out a spec the client holds, and sends it again when another client changed it', async () => {
+    const prefix = `spec${++n}`;
+    const a = new RedisStore({ url: server!.url, prefix });
+    const b = new RedisStore({ url: server!.url, prefix });
+    try {
+      const spec = { inputs: {}, env: {}, defaults: {}, jobs: {} } as unknown as RunRecord['spec'];
+      const run: RunRecord = {
+        id: 'r1',
+        pipelineName: 'p',
+        specHash: 'h1',
+        spec,
+        inputs: {},
+        trigger: {},
+        priority: 0,
+        status: 'queued',
+        secretNames: [],
+        createdAt: 1,
+      };
+      await a.createRun(run, []);
+      // a holds the spec since createRun, so this reply is built from its copy.
+      const first = await a.updateRun('r1', { status: 'running' });
+      expect(first).toStrictEqual({ ...run, status: 'running' });
+      first.spec.env.X = 'mutated';
+      const changed = { ...spec, env: { CHANGED: '1' } };
+      await b.updateRun('r1', { spec: changed, specHash: 'h2' });
+      expect(await a.updateRun('r1', { priority: 2 })).toStrictEqual({
+        ...run,
+        status: 'running',
+        priority: 2,
+        spec: changed,
+        specHash: 'h2',
+      });
+      // A patch that keeps specHash but changes the spec's length is still seen.
+      const longer = { ...changed, env: { CHANGED: '12' } };
+      await b.updateRun('r1', { spec: longer });
+      expect((await a.updateRun('r1', { priority: 3 })).spec).toStrictEqual(longer);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   describeLogStore(async () => ({ store: new RedisLogStore({ url: server!.url, prefix: `l${++n}` }) }), {
     name: 'RedisLogStore',
   });

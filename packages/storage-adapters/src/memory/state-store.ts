@@ -18,6 +18,7 @@ import {
   statusList,
   unknownJob,
 } from '../errors.js';
+import { defineLazySpec } from '../lazy-spec.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -58,29 +59,10 @@ function encodeRun(run: RunRecord): { head: string; spec: string | undefined } {
   return { head: JSON.stringify(head), spec: spec === undefined ? undefined : JSON.stringify(spec) };
 }
 
-/**
- * A fresh record from the stored JSON. Its `spec` is decoded on first read (then a plain
- * data property): each returned record still gets its own copy, but callers that only
- * look at the status (the engine's writes) no longer pay for decoding the pipeline.
- */
+/** A fresh record from the stored JSON; its spec is decoded on first read ({@link defineLazySpec}). */
 function decodeRun(stored: StoredRun): RunRecord {
   const rec = JSON.parse(stored.head) as Record<string, unknown>;
-  const json = stored.spec;
-  if (json === undefined) return rec as unknown as RunRecord;
-  const settle = (target: object, value: unknown) =>
-    Object.defineProperty(target, 'spec', { value, writable: true, enumerable: true, configurable: true });
-  Object.defineProperty(rec, 'spec', {
-    enumerable: true,
-    configurable: true,
-    get(this: object) {
-      const value: unknown = JSON.parse(json);
-      settle(this, value);
-      return value;
-    },
-    set(this: object, value: unknown) {
-      settle(this, value);
-    },
-  });
+  if (stored.spec !== undefined) defineLazySpec(rec, stored.spec);
   return rec as unknown as RunRecord;
 }
 

@@ -61,8 +61,10 @@ return {1}`;
 
 /**
  * updateRun. KEYS: run, jobs, order, lease, runs, status zsets x6.
- * ARGV: runId, retentionMs, nExpect, expected..., nSet, fields..., nDel, fields...
- * Returns {-1} missing, {-2, status} conflict, {1, idemJson|'', flat hash...}.
+ * ARGV: runId, retentionMs, nExpect, expected..., nSet, fields..., nDel, fields...,
+ * then optionally specLen, specHashJson: the caller has this spec cached, so when the stored
+ * spec has that length and specHash is unchanged, the reply leaves the spec out.
+ * Returns {-1} missing, {-2, status} conflict, {1, idemJson|'', specOmitted 0|1, flat hash...}.
  */
 export const UPDATE_RUN = `${STATUS_INDEX}
 ${HSET_PAIRS}
@@ -103,7 +105,21 @@ if retention > 0 then
 else
   idem = ''
 end
-local out = {1, idem}
+local knownLen = ARGV[p + nDel + 1]
+local omit = knownLen ~= nil and knownLen ~= '' and redis.call('HSTRLEN', KEYS[1], 'spec') == tonumber(knownLen)
+  and redis.call('HGET', KEYS[1], 'specHash') == ARGV[p + nDel + 2]
+if omit then
+  local names = {}
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do if f ~= 'spec' then names[#names + 1] = f end end
+  local vals = redis.call('HMGET', KEYS[1], unpack(names))
+  local out = {1, idem, 1}
+  for i = 1, #names do
+    out[#out + 1] = names[i]
+    out[#out + 1] = vals[i]
+  end
+  return out
+end
+local out = {1, idem, 0}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all do out[#out + 1] = all[i] end
 return out`;

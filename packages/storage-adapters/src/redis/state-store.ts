@@ -19,6 +19,7 @@ import {
   statusList,
   unknownJob,
 } from '../errors.js';
+import { defineLazySpec } from '../lazy-spec.js';
 import { checkPositive, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import {
   ACQUIRE_LEASE,
@@ -66,12 +67,27 @@ export function defineScripts(client: Redis, scripts: Record<string, string>): v
   }
 }
 
-/** A flat HGETALL reply (field, JSON, field, JSON, ...) back to a record. */
-function fromHash<T>(flat: readonly string[]): T {
+/** A flat HGETALL reply (field, JSON, field, JSON, ...) back to a record; a run's spec is decoded on first read. */
+function fromHash<T>(flat: readonly string[], from = 0, spec?: string): T {
   const out: Record<string, unknown> = {};
-  for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = JSON.parse(flat[i + 1]!);
+  for (let i = from; i < flat.length; i += 2) {
+    const f = flat[i]!;
+    if (f === 'spec') spec = flat[i + 1]!;
+    else out[f] = JSON.parse(flat[i + 1]!);
+  }
+  if (spec !== undefined) defineLazySpec(out, spec);
   return out as T;
 }
+
+/** Spec JSON this client holds, by run id (see {@link RedisStore.updateRun}). */
+interface CachedSpec {
+  json: string;
+  /** The stored `specHash` field, as JSON. */
+  hash: string;
+}
+const SPEC_CACHE_ENTRIES = 1000;
+const SPEC_CACHE_CHARS = 64 * 2 ** 20;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 function jobArgs(jobs: readonly JobRecord[]): string[] {
   const args: string[] = [String(jobs.length)];
@@ -93,6 +109,14 @@ export class RedisStore implements StateStore {
   readonly #conn: RedisConnection;
   readonly #retentionMs: number;
   #statusKeyCache: string[] | undefined;
+  /**
+   * Specs of runs this client created or updated and that have not finished. A spec does not
+   * change after createRun, and without it an updateRun reply would carry the whole pipeline
+   * (38 MB at 100,000 jobs) back on every status change. The script still checks the stored
+   * spec's length and specHash, so a spec patched elsewhere is sent again.
+   */
+  readonly #specs = new Map<string, CachedSpec>();
+  #specChars = 0;
 
   constructor(options: RedisStoreOptions = {}) {
     checkPositive('retentionMs', options.retentionMs);
@@ -108,6 +132,25 @@ export class RedisStore implements StateStore {
   #runKeys(runId: string) {
     const k = (s?: string) => this.#conn.key('run', s === undefined ? runId : `${runId}:${s}`);
     return { run: k(), jobs: k('jobs'), order: k('order'), lease: k('lease') };
+  }
+
+  #cacheSpec(runId: string, json: string | undefined, hash: string | undefined): void {
+    this.#uncacheSpec(runId);
+    if (json === undefined || hash === undefined || json.length > SPEC_CACHE_CHARS / 4) return;
+    this.#specs.set(runId, { json, hash });
+    this.#specChars += json.length;
+    // Oldest first: Map iteration is insertion order.
+    for (const [id] of this.#specs) {
+      if (this.#specs.size <= SPEC_CACHE_ENTRIES && this.#specChars <= SPEC_CACHE_CHARS) break;
+      this.#uncacheSpec(id);
+    }
+  }
+
+  #uncacheSpec(runId: string): void {
+    const old = this.#specs.get(runId);
+    if (!old) return;
+    this.#specs.delete(runId);
+    this.#specChars -= old.json.length;
   }
 
   #statusKeys(): string[] {
@@ -146,7 +189,13 @@ export class RedisStore implements StateStore {
           ...jobArgs(jobs),
         ),
       )) as [number, string?];
-      if (reply[0] === 1) return { run: JSON.parse(JSON.stringify(run)) as RunRecord, created: true };
+      if (reply[0] === 1) {
+        const spec = fields.indexOf('spec');
+        const hash = fields.indexOf('specHash');
+        if (spec >= 0 && hash >= 0 && !TERMINAL.has(run.status))
+          this.#cacheSpec(run.id, fields[spec + 1], fields[hash + 1]);
+        return { run: JSON.parse(JSON.stringify(run)) as RunRecord, created: true };
+      }
       if (reply[0] === -1) throw duplicateRun(run.id);
       const existingId = reply[1]!;
       const existing = await this.getRun(existingId);
@@ -250,6 +299,8 @@ export class RedisStore implements StateStore {
       throw invalid(`Unknown run status "${patch.status}"; use one of ${RUN_STATUSES.join(', ')}.`);
     }
     const k = this.#runKeys(runId);
+    const cached = this.#specs.get(runId);
+    const known = cached ? [cached.json.length, cached.hash] : [];
     const reply = (await this.#conn.call('updateRun', () =>
       this.#r.pwUpdateRun(
         11,
@@ -266,6 +317,7 @@ export class RedisStore implements StateStore {
         ...set,
         del.length,
         ...del,
+        ...known,
       ),
     )) as [number, ...string[]];
     if (reply[0] === -1) throw runNotFound(runId);
@@ -276,7 +328,20 @@ export class RedisStore implements StateStore {
       const key = this.#conn.key('idem', JSON.parse(idem) as string);
       await this.#conn.call('updateRun', () => this.#r.pexpire(key, this.#retentionMs));
     }
-    return fromHash<RunRecord>(reply.slice(2) as string[]);
+    const flat = reply as unknown as string[];
+    const omitted = Number(flat[2]) === 1 && cached !== undefined;
+    const rec = fromHash<RunRecord>(flat, 3, omitted ? cached.json : undefined);
+    if (TERMINAL.has(rec.status)) this.#uncacheSpec(runId);
+    else if (!omitted) {
+      let spec: string | undefined;
+      let hash: string | undefined;
+      for (let i = 3; i < flat.length; i += 2) {
+        if (flat[i] === 'spec') spec = flat[i + 1];
+        else if (flat[i] === 'specHash') hash = flat[i + 1];
+      }
+      this.#cacheSpec(runId, spec, hash);
+    }
+    return rec;
   }
 
   async getJobs(runId: string): Promise<JobRecord[]> {
