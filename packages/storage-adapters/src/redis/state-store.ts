@@ -136,7 +136,7 @@ export class RedisStore implements StateStore {
 
   #cacheSpec(runId: string, json: string | undefined, hash: string | undefined): void {
     this.#uncacheSpec(runId);
-    if (json === undefined || hash === undefined || json.length > SPEC_CACHE_CHARS / 4) return;
+    if (json === undefined || hash === undefined || json.length > SPEC_CACHE_CHARS) return;
     this.#specs.set(runId, { json, hash });
     this.#specChars += json.length;
     // Oldest first: Map iteration is insertion order.
