@@ -194,6 +194,22 @@ jobs:
     const unknownRun = await runCli(['logs', 'nope', '--store', `${redis.url}/0`, '--log-store', `${redis.url}/1`]);
     expect(unknownRun.code).toBe(2);
     expect(unknownRun.stderr).toMatch(/run `nope` is not in .*; list the stored runs with `pipewright runs --store/);
+    // Credentials in a store URL never reach a message, also when the store rejects them.
+    const withUser = `${redis.url.replace('redis://', 'redis://pwsecretuser:pwsecretpass@')}/0`;
+    for (const args of [
+      ['logs', 'nope', '--store', withUser, '--log-store', `${redis.url}/1`],
+      ['logs', 'nope', '--store', withUser, '--log-store', `${redis.url}/1`, '--json'],
+      ['runs', '--store', withUser],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr + r.stdout).not.toMatch(/pwsecretuser|pwsecretpass/);
+    }
+    // An $AWS_ENDPOINT_URL meant for other tools does not concern a Redis or memory store.
+    const otherEndpoint = await runCli(['runs', '--store', `${redis.url}/0`, '--json'], {
+      env: { AWS_ENDPOINT_URL: 'localhost:9000' },
+    });
+    expect(otherEndpoint.code).toBe(0);
 
     const down = await runCli(['runs', '--store', 'redis://127.0.0.1:1/0']);
     expect(down.code).toBe(3);

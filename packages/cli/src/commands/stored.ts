@@ -4,7 +4,7 @@ import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
 import { CliError } from '../run/errors.js';
 import { colorEnabled } from '../run/progress.js';
-import { type LogStoreHandle, openLogStore, openStateStore, type StateStoreHandle } from '../run/stores.js';
+import { displayUrl, type LogStoreHandle, openLogStore, openStateStore, type StateStoreHandle } from '../run/stores.js';
 
 /** Process-level things `pipewright runs` and `pipewright logs` use; tests may replace them. */
 export interface StoredEnvironment {
@@ -173,7 +173,9 @@ export async function runsCommand(
       return EXIT.OK;
     }
     if (!rows.length) {
-      envr.stderr.write(`no runs${status.length ? ` with status ${status.join(', ')}` : ''} in ${raw.store}\n`);
+      envr.stderr.write(
+        `no runs${status.length ? ` with status ${status.join(', ')}` : ''} in ${displayUrl(raw.store)}\n`,
+      );
       return EXIT.OK;
     }
     const colors = pc.createColors(colorEnabled(envr.stdout.isTTY === true, envr.env));
@@ -260,7 +262,7 @@ export async function logsCommand(
     }
     if (!run) {
       throw new CliError(
-        `run \`${runId}\` is not in ${raw.store}; list the stored runs with \`pipewright runs --store ${raw.store}\``,
+        `run \`${runId}\` is not in ${displayUrl(raw.store)}; list the stored runs with \`pipewright runs --store ${displayUrl(raw.store)}\``,
         EXIT.INVALID,
         'RUN_NOT_FOUND',
       );

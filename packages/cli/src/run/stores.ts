@@ -63,7 +63,7 @@ export function parseRedisUrl(flag: string, url: string): string {
   const db = u.pathname.replace(/^\//, '');
   if (db !== '' && !/^\d{1,5}$/.test(db)) {
     throw new CliError(
-      `${flag} \`${shown}\`: the database after the port must be a number, got \`/${decodeURIComponent(db)}\`, e.g. ${example}`,
+      `${flag} \`${shown}\`: the database after the port must be a number, got \`/${db}\`, e.g. ${example}`,
     );
   }
   return url;
@@ -197,7 +197,9 @@ export interface StoreOpenOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-function context(flag: string, options: StoreOpenOptions): StoreContext {
+function context(flag: string, url: string, options: StoreOpenOptions): StoreContext {
+  // Only an s3:// store reads the endpoint, so a $AWS_ENDPOINT_URL meant for other tools cannot break the rest.
+  if (!/^s3:\/\//i.test(url)) return { flag };
   const env = options.env ?? process.env;
   const endpoint = options.s3Endpoint ?? (env.AWS_ENDPOINT_URL || undefined);
   return endpoint === undefined ? { flag } : { flag, s3Endpoint: parseS3Endpoint(endpoint) };
@@ -211,7 +213,7 @@ function infra(flag: string, url: string, err: unknown): CliError {
 /** Opens the state store of `--store URL`; bad URLs are usage errors (exit 2). */
 export async function openStateStore(url: string, options: StoreOpenOptions = {}): Promise<StateStoreHandle> {
   const factory = factoryFor('--store', url, 'state');
-  const ctx = context('--store', options);
+  const ctx = context('--store', url, options);
   try {
     return await (factory.state as NonNullable<StoreFactory['state']>)(url, ctx);
   } catch (err) {
@@ -223,7 +225,7 @@ export async function openStateStore(url: string, options: StoreOpenOptions = {}
 /** Opens the log store of `--log-store URL`; bad URLs are usage errors (exit 2). */
 export async function openLogStore(url: string, options: StoreOpenOptions = {}): Promise<LogStoreHandle> {
   const factory = factoryFor('--log-store', url, 'logs');
-  const ctx = context('--log-store', options);
+  const ctx = context('--log-store', url, options);
   try {
     return await (factory.logs as NonNullable<StoreFactory['logs']>)(url, ctx);
   } catch (err) {
@@ -268,7 +270,7 @@ export async function createStores(
   if (storeScheme(logStoreUrl).startsWith('redis')) parseRedisUrl('--log-store', logStoreUrl);
   if (storeScheme(logStoreUrl) === 's3') {
     parseS3Url('--log-store', logStoreUrl);
-    context('--log-store', options);
+    context('--log-store', logStoreUrl, options);
   }
   let state: StateStoreHandle | undefined;
   try {
