@@ -25,7 +25,7 @@ import {
   type SchedulerEvent,
   storedJobs,
 } from './scheduler.js';
-import { RetryingLogStore, RetryingStateStore, type StoreRetryOptions } from './store-retry.js';
+import { isTransientStoreError, RetryingLogStore, RetryingStateStore, type StoreRetryOptions } from './store-retry.js';
 
 /** Options of {@link Engine}. */
 export interface EngineOptions {
@@ -174,6 +174,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Runs that left the scheduler but whose waiters are not resolved yet. */
   private finishing = 0;
   private closed = false;
+  /** close() has begun: a store outage no longer holds the loop. */
+  private closing = false;
   private idle: Promise<void> = Promise.resolve();
 
   constructor(options: EngineOptions) {
@@ -383,6 +385,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Stops the engine: aborts running attempts (as a forced cancel), flushes logs, closes executors. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
     for (const id of this.scheduler.runIds()) {
       this.enqueue({ type: 'cancel', runId: id, reason: 'engine closing', by: 'engine', force: true });
     }
@@ -465,10 +468,19 @@ export class Engine extends EventEmitter<EngineEvents> {
   private async persist(): Promise<void> {
     const dirty = this.scheduler.drainDirty();
     if (!dirty.runs.length && !dirty.jobs.length && !dirty.added.length) return;
+    // Each part is written once: a retry after a later part failed must not add the same jobs again.
+    let added = 0;
+    let jobsWritten = false;
     const write = async () => {
-      for (const a of dirty.added) await this.store.addJobs(a.runId, a.jobs);
+      for (; added < dirty.added.length; added++) {
+        const a = dirty.added[added] as (typeof dirty.added)[number];
+        await this.store.addJobs(a.runId, a.jobs);
+      }
       // One store call for the batch (one round trip on Redis) instead of one per job.
-      await this.store.putJobs(dirty.jobs);
+      if (!jobsWritten) {
+        await this.store.putJobs(dirty.jobs);
+        jobsWritten = true;
+      }
       await Promise.all(dirty.runs.map((r) => this.store.updateRun(r.id, runPatch(r))));
     };
     for (let attempt = 0; ; attempt++) {
@@ -476,11 +488,15 @@ export class Engine extends EventEmitter<EngineEvents> {
         await write();
         return;
       } catch (err) {
-        if (attempt >= 5) {
-          this.emit('error', err as Error);
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+        // An outage (the store wrapper already retried for storeRetry.maxMs) is surfaced once and then
+        // waited out: the commands of this batch must not take effect unrecorded (DESIGN §4.8), and an
+        // accepted run is never dropped. Only close() stops the wait. Any other failure is an answer
+        // that retrying will not change.
+        const transient = isTransientStoreError(err);
+        const giveUp = this.closing || (!transient && attempt >= 5);
+        if (giveUp || (transient && attempt === 0)) this.emit('error', err as Error);
+        if (giveUp) return;
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
       }
     }
   }
@@ -666,16 +682,21 @@ export class Engine extends EventEmitter<EngineEvents> {
   private async finishRun(runId: string, run: RunRecord, jobs: JobRecord[]): Promise<void> {
     const logger = this.loggers.get(runId);
     this.loggers.delete(runId);
-    if (logger) await logger.close().catch((err) => this.emit('error', err as Error));
-    else await this.logStore.end(runId).catch(() => undefined);
-    await this.settle();
-    await this.store.releaseLease(runId, this.instanceId).catch(() => undefined);
-    this.ownRuns.delete(runId);
-    const list = this.waiters.get(runId) ?? [];
-    this.waiters.delete(runId);
-    if (list.length === 0) return;
-    const report = buildReport(run, jobs);
-    for (const w of list) w(report);
+    try {
+      if (logger) await logger.close().catch((err) => this.emit('error', err as Error));
+      else await this.logStore.end(runId).catch(() => undefined);
+      await this.settle();
+      await this.store.releaseLease(runId, this.instanceId).catch(() => undefined);
+    } finally {
+      // Waiters get their report whatever happened to the bookkeeping above; a wait() must never hang.
+      this.ownRuns.delete(runId);
+      const list = this.waiters.get(runId) ?? [];
+      this.waiters.delete(runId);
+      if (list.length > 0) {
+        const report = buildReport(run, jobs);
+        for (const w of list) w(report);
+      }
+    }
   }
 
   /** One timer for the scheduler's next deadline. */
