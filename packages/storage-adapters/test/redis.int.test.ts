@@ -54,6 +54,16 @@ describe.skipIf(!available)('RedisStore', () => {
       const longer = { ...changed, env: { CHANGED: '12' } };
       await b.updateRun('r1', { spec: longer });
       expect((await a.updateRun('r1', { priority: 3 })).spec).toStrictEqual(longer);
+      // The writing client's own spec patch of the same length, specHash untouched, returns the new spec.
+      await a.updateRun('r1', { priority: 4 });
+      const sameLength = { ...changed, env: { CHANGED: '21' } };
+      expect((await a.updateRun('r1', { spec: sameLength })).spec).toStrictEqual(sameLength);
+      expect((await a.updateRun('r1', { priority: 5 })).spec).toStrictEqual(sameLength);
+      // Non-ASCII text (bytes differ from UTF-16 units) round-trips through the cache.
+      const accented = { ...changed, env: { CHANGED: 'é✓' } };
+      await a.updateRun('r1', { spec: accented, specHash: 'h3' });
+      expect((await a.updateRun('r1', { priority: 6 })).spec).toStrictEqual(accented);
+      expect((await b.getRun('r1'))?.spec).toStrictEqual(accented);
     } finally {
       await a.close();
       await b.close();

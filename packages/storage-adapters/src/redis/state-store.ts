@@ -84,6 +84,8 @@ interface CachedSpec {
   json: string;
   /** The stored `specHash` field, as JSON. */
   hash: string;
+  /** UTF-8 length of `json`, what the script's HSTRLEN compares with. */
+  bytes: number;
 }
 const SPEC_CACHE_ENTRIES = 1000;
 const SPEC_CACHE_CHARS = 64 * 2 ** 20;
@@ -137,7 +139,8 @@ export class RedisStore implements StateStore {
   #cacheSpec(runId: string, json: string | undefined, hash: string | undefined): void {
     this.#uncacheSpec(runId);
     if (json === undefined || hash === undefined || json.length > SPEC_CACHE_CHARS) return;
-    this.#specs.set(runId, { json, hash });
+    // HSTRLEN in the script counts bytes, not UTF-16 units.
+    this.#specs.set(runId, { json, hash, bytes: Buffer.byteLength(json) });
     this.#specChars += json.length;
     // Oldest first: Map iteration is insertion order.
     for (const [id] of this.#specs) {
@@ -299,8 +302,10 @@ export class RedisStore implements StateStore {
       throw invalid(`Unknown run status "${patch.status}"; use one of ${RUN_STATUSES.join(', ')}.`);
     }
     const k = this.#runKeys(runId);
+    // A patch that writes the spec invalidates what this client holds: the script must send the new one.
+    if ('spec' in patch) this.#uncacheSpec(runId);
     const cached = this.#specs.get(runId);
-    const known = cached ? [cached.json.length, cached.hash] : [];
+    const known = cached ? [cached.bytes, cached.hash] : [];
     const reply = (await this.#conn.call('updateRun', () =>
       this.#r.pwUpdateRun(
         11,
