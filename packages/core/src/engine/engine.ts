@@ -281,12 +281,22 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const jobs = initialJobs(id, spec, now);
     // Dynamic matrix placeholders stay in memory until they expand (or end unexpanded).
-    const created = await this.store.createRun(run, storedJobs(spec, jobs));
+    // Claimed before the store has it, so a concurrent recover() that lists it leaves it alone.
+    this.ownRuns.add(id);
+    let created: Awaited<ReturnType<StateStore['createRun']>>;
+    try {
+      created = await this.store.createRun(run, storedJobs(spec, jobs));
+    } catch (err) {
+      this.ownRuns.delete(id);
+      throw err;
+    }
     const handle = this.handle(created.run.id, created.created);
-    if (!created.created) return handle;
+    if (!created.created) {
+      this.ownRuns.delete(id);
+      return handle;
+    }
     await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => false);
     this.ensureLeaseTimer();
-    this.ownRuns.add(id);
     this.enqueue({ type: 'submit', run, jobs });
     return handle;
   }
@@ -373,6 +383,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
       if (!got) continue;
       const jobs = await this.store.getJobs(run.id);
+      // A submit() of this engine may have claimed it while we waited on the store.
+      if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
       taken.push(run.id);
       this.ownRuns.add(run.id);
       this.enqueue({ type: 'restore', run, jobs });
