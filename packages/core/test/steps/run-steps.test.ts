@@ -4,20 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type ActionHandler,
-  type AttemptSpec,
   DEFAULT_RETRY,
   type ExecContext,
   type ExecIO,
   type ExecRequest,
   type ExecResult,
-  type JobSpec,
   NonRetryableError,
   RetryAfterError,
   runSteps,
   type StepResult,
-  type StepSpec,
   type Workspace,
 } from '@pipewright/core';
+import { attemptSpec, stepSpec } from '@pipewright/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 type Script = (req: ExecRequest, io: ExecIO, call: number) => Promise<ExecResult> | ExecResult;
@@ -43,42 +41,8 @@ class FakeWorkspace implements Workspace {
 const ok: ExecResult = { exitCode: 0, signal: null };
 const exit = (code: number): ExecResult => ({ exitCode: code, signal: null });
 
-function step(index: number, s: Partial<StepSpec>): StepSpec {
-  return { index, with: {}, env: {}, continueOnError: false, ...s };
-}
-
-function attemptOf(
-  steps: Partial<StepSpec>[],
-  job: Partial<JobSpec> = {},
-  top: Partial<AttemptSpec> = {},
-): AttemptSpec {
-  const spec: JobSpec = {
-    id: 'build',
-    needs: [],
-    runsOn: ['local'],
-    timeoutMs: 60_000,
-    continueOnError: false,
-    outputs: {},
-    env: {},
-    defaults: {},
-    retry: DEFAULT_RETRY,
-    killGraceMs: 1000,
-    steps: steps.map((s, i) => step(i, s)),
-    ...job,
-  };
-  return {
-    runId: 'run-1',
-    jobId: 'build',
-    jobKey: 'build',
-    attempt: 1,
-    job: spec,
-    matrix: {},
-    env: {},
-    defaults: {},
-    contexts: {},
-    ...top,
-  };
-}
+const _step = stepSpec;
+const attemptOf = attemptSpec;
 
 interface Recorded {
   ctx: ExecContext;

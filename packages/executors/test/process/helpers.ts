@@ -1,64 +1,20 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AttemptSpec, ExecContext, JobSpec, StepSpec } from '@pipewright/core';
-import { DEFAULT_RETRY } from '@pipewright/core';
+import type { AttemptSpec, JobSpec, StepSpec } from '@pipewright/core';
+import { attemptSpec } from '@pipewright/core/testing';
 import { processAlive } from '@pipewright/executors';
 
-/** Builds an attempt of one job from partial steps. */
+/** Builds an attempt of one job from partial steps (2 s kill grace, as these tests expect). */
 export function attemptOf(
   steps: Partial<StepSpec>[],
   job: Partial<JobSpec> = {},
   top: Partial<AttemptSpec> = {},
 ): AttemptSpec {
-  const spec: JobSpec = {
-    id: 'build',
-    needs: [],
-    runsOn: ['local'],
-    timeoutMs: 60_000,
-    continueOnError: false,
-    outputs: {},
-    env: {},
-    defaults: {},
-    retry: DEFAULT_RETRY,
-    killGraceMs: 2000,
-    steps: steps.map((s, index) => ({ index, with: {}, env: {}, continueOnError: false, ...s })),
-    ...job,
-  };
-  return {
-    runId: 'run-1',
-    jobId: 'build',
-    jobKey: 'build',
-    attempt: 1,
-    job: spec,
-    matrix: {},
-    env: {},
-    defaults: {},
-    contexts: {},
-    ...top,
-  };
+  return attemptSpec(steps, { killGraceMs: 2000, ...job }, top);
 }
 
-/** An ExecContext that collects output per step and stream. */
-export function collectingContext(over: Partial<ExecContext> = {}) {
-  const chunks = new Map<string, Buffer[]>();
-  const ctx: ExecContext = {
-    signal: new AbortController().signal,
-    output: (stream, step, chunk) => {
-      const key = `${step}:${stream}`;
-      const list = chunks.get(key) ?? [];
-      list.push(Buffer.from(chunk));
-      chunks.set(key, list);
-    },
-    secrets: {},
-    avoidWorkers: [],
-    actions: new Map(),
-    ...over,
-  };
-  const text = (step: number, stream: 'stdout' | 'stderr' = 'stdout') =>
-    Buffer.concat(chunks.get(`${step}:${stream}`) ?? []).toString();
-  return { ctx, text };
-}
+export { collectingContext } from '@pipewright/core/testing';
 
 /** A temporary directory removed by the returned cleanup. */
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
