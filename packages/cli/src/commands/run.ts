@@ -13,6 +13,7 @@ import {
 } from '@pipewright/core';
 import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
+import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
 import { CliError } from '../run/errors.js';
 import { createExecutor } from '../run/executors.js';
 import { formatElapsed } from '../run/format.js';
@@ -32,37 +33,7 @@ import { createStores, type Stores } from '../run/stores.js';
 import { loadPipeline } from './load.js';
 
 /** Process-level things `pipewright run` uses; tests and embedders may replace them. */
-export interface RunEnvironment {
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
-  env: NodeJS.ProcessEnv;
-  /** Subscribes to Ctrl-C / SIGTERM; returns the unsubscribe function. */
-  onInterrupt(handler: () => void): () => void;
-}
-
-const ignoreEpipe = (err: NodeJS.ErrnoException) => {
-  // `pipewright run ... | head`: a closed pipe must not crash the run mid-way.
-  if (err.code !== 'EPIPE') throw err;
-};
-
-const processEnvironment = (): RunEnvironment => {
-  if (!process.stdout.listeners('error').includes(ignoreEpipe)) process.stdout.on('error', ignoreEpipe);
-  return processEnvironmentOf();
-};
-
-const processEnvironmentOf = (): RunEnvironment => ({
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-  onInterrupt(handler) {
-    process.on('SIGINT', handler);
-    process.on('SIGTERM', handler);
-    return () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    };
-  },
-});
+export type RunEnvironment = CommandEnvironment;
 
 function output(stream: NodeJS.WriteStream, redact: (s: string) => string): Output {
   return {

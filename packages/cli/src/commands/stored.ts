@@ -2,40 +2,13 @@ import type { JobRecord, LogLine, PipelineSpec, RunRecord, RunStatus } from '@pi
 import { PipewrightError } from '@pipewright/core';
 import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
+import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
 import { CliError } from '../run/errors.js';
 import { colorEnabled } from '../run/progress.js';
 import { displayUrl, type LogStoreHandle, openLogStore, openStateStore, type StateStoreHandle } from '../run/stores.js';
 
 /** Process-level things `pipewright runs` and `pipewright logs` use; tests may replace them. */
-export interface StoredEnvironment {
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
-  env: NodeJS.ProcessEnv;
-  /** Subscribes to Ctrl-C / SIGTERM; returns the unsubscribe function. */
-  onInterrupt(handler: () => void): () => void;
-}
-
-const ignoreEpipe = (err: NodeJS.ErrnoException) => {
-  // `pipewright logs ... | head`: a closed pipe ends the output, it is not an error.
-  if (err.code !== 'EPIPE') throw err;
-};
-
-function processEnvironment(): StoredEnvironment {
-  if (!process.stdout.listeners('error').includes(ignoreEpipe)) process.stdout.on('error', ignoreEpipe);
-  return {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    env: process.env,
-    onInterrupt(handler) {
-      process.on('SIGINT', handler);
-      process.on('SIGTERM', handler);
-      return () => {
-        process.off('SIGINT', handler);
-        process.off('SIGTERM', handler);
-      };
-    },
-  };
-}
+export type StoredEnvironment = CommandEnvironment;
 
 /** Run statuses `pipewright runs --status` accepts. */
 export const RUN_STATUSES: readonly RunStatus[] = [
