@@ -197,7 +197,6 @@ jobs:
     // Credentials in a store URL never reach a message, also when the store rejects them.
     const withUser = `${redis.url.replace('redis://', 'redis://pwsecretuser:pwsecretpass@')}/0`;
     for (const args of [
-      ['logs', 'nope', '--store', withUser, '--log-store', `${redis.url}/1`],
       ['logs', 'nope', '--store', withUser, '--log-store', `${redis.url}/1`, '--json'],
       ['runs', '--store', withUser],
     ]) {
