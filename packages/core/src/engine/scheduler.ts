@@ -496,8 +496,13 @@ export class Scheduler {
       run.deadline = run.rec.startedAt + run.rec.spec.timeoutMs;
     for (const base of run.bases.values()) {
       if (base.instances.length === 0) continue;
-      const first = run.jobs.get(base.instances[0] as string) as SJob;
-      base.evaluated = first.rec.status !== 'pending';
+      // Evaluated before the restart if any instance got past pending (the first may be waiting on a
+      // concurrency group), or if a dynamic matrix was already expanded: evaluating again would expand twice.
+      const expanded =
+        base.spec.strategy?.matrix !== undefined &&
+        isDynamicMatrix(base.spec.strategy.matrix) &&
+        !(base.instances.length === 1 && base.instances[0] === base.key);
+      base.evaluated = expanded || base.instances.some((id) => (run.jobs.get(id) as SJob).rec.status !== 'pending');
       if (base.evaluated) this.applyJobSettings(run, base);
     }
     this.restoreGroups(run);
@@ -823,6 +828,8 @@ export class Scheduler {
   /** Puts a queued job in the ready list, or in its base's backlog while `max-parallel` is reached. */
   private admit(run: SRun, j: SJob): void {
     const base = j.base;
+    // Restore may reach a job twice (its group was free, and it is queued): one slot per job.
+    if (j.admitted || base.backlog.includes(j)) return;
     if (base.admitted >= base.maxParallel) {
       base.backlog.push(j);
       return;
@@ -1059,17 +1066,18 @@ export class Scheduler {
     const timeoutExpr = base.spec.timeoutMinutesExpr;
     for (const id of base.instances) {
       const j = run.jobs.get(id) as SJob;
-      j.continuedOnError = false;
       if (typeof coe !== 'string' && timeoutExpr === undefined) {
         j.coe = coe;
-        continue;
+      } else {
+        const jctx = { ...ctx, matrix: j.rec.matrix };
+        j.coe = typeof coe === 'string' ? isTruthy(safeValue(coe, jctx)) : coe;
+        if (timeoutExpr !== undefined) {
+          const m = Number(safeValue(timeoutExpr, jctx));
+          if (Number.isFinite(m) && m > 0) j.timeoutMs = Math.round(m * 60_000);
+        }
       }
-      const jctx = { ...ctx, matrix: j.rec.matrix };
-      j.coe = typeof coe === 'string' ? isTruthy(safeValue(coe, jctx)) : coe;
-      if (timeoutExpr !== undefined) {
-        const m = Number(safeValue(timeoutExpr, jctx));
-        if (Number.isFinite(m) && m > 0) j.timeoutMs = Math.round(m * 60_000);
-      }
+      // On restore a job may have failed already: under continue-on-error it still counts as a success.
+      j.continuedOnError = j.rec.status === 'failed' && j.coe;
     }
   }
 

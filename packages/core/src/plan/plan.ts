@@ -80,11 +80,12 @@ export function planPipeline(spec: PipelineSpec): Plan {
   for (const [id, job] of Object.entries(spec.jobs)) {
     for (const n of job.needs) {
       if (n === id) problems.push(at(`jobs.${id}.needs`, `job \`${id}\` needs itself`));
-      else if (!(n in spec.jobs)) problems.push(at(`jobs.${id}.needs`, `job \`${id}\` needs unknown job \`${n}\``));
+      else if (!Object.hasOwn(spec.jobs, n))
+        problems.push(at(`jobs.${id}.needs`, `job \`${id}\` needs unknown job \`${n}\``));
     }
     graph.set(
       id,
-      job.needs.filter((n) => n !== id && n in spec.jobs),
+      job.needs.filter((n) => n !== id && Object.hasOwn(spec.jobs, n)),
     );
   }
   if (problems.length) throw new PipelineInvalidError(problems);

@@ -473,7 +473,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
       typeof job.needs === 'string' ? [...jp, 'needs'] : [...jp, 'needs', i];
     needs.forEach((n, i) => {
       if (n === id) out.push(loc.diag('error', needsPath(i), `job \`${id}\` needs itself`));
-      else if (!(n in raw.jobs)) {
+      else if (!Object.hasOwn(raw.jobs, n)) {
         const hint = didYouMean(n, jobIds);
         out.push(
           loc.diag(
@@ -490,7 +490,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     const needs = job.needs === undefined ? [] : typeof job.needs === 'string' ? [job.needs] : job.needs;
     graph.set(
       id,
-      needs.filter((n) => n !== id && n in raw.jobs),
+      needs.filter((n) => n !== id && Object.hasOwn(raw.jobs, n)),
     );
   }
   const cycle = findCycle(graph);

@@ -729,6 +729,29 @@ jobs:
     void env;
   });
 
+  it('recover() keeps a failed continue-on-error job counting as a success', async () => {
+    const yaml = `
+jobs:
+  a: { runs-on: x, continue-on-error: true, steps: [{ run: x }] }
+  b: { runs-on: x, retry: { max-attempts: 2 }, steps: [{ run: x }] }
+`;
+    const first = setup((job) => (job === 'a' ? [{ exitCode: 1 }] : [{ hang: true }]));
+    const handle = await first.engine.submit(yaml);
+    await first.clock.advance(1000);
+    const second = setup(() => ok, { store: first.store, logs: first.logs });
+    await first.clock.advance(31_000);
+    expect(await second.engine.recover()).toEqual([handle.id]);
+    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+    void second.engine.wait(handle.id).then((r) => {
+      report = r;
+    });
+    await second.clock.runUntil(() => report !== undefined);
+    const j = byId(report as NonNullable<typeof report>);
+    expect(j.a?.status).toBe('failed');
+    expect(j.b?.status).toBe('succeeded');
+    expect(report?.run.status).toBe('succeeded');
+  });
+
   it('recover() restores job-level concurrency groups: the retried holder keeps its group, the waiter waits', async () => {
     const yaml = `
 jobs:

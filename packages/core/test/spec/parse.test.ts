@@ -71,6 +71,20 @@ describe('parsePipeline: broken pipelines point at the right line and column', (
     expect(thrown(() => parsePipeline(text)).code).toBe('PIPELINE_INVALID');
   });
 
+  it('does not take names of Object.prototype members for jobs', () => {
+    const text = `jobs:
+  build:
+    steps: [{run: make}]
+  test:
+    needs: [toString, constructor]
+    steps: [{run: make test}]
+`;
+    expect(errors(text)).toEqual([
+      '5:13 jobs.test.needs[0]: job `test` needs unknown job `toString` (jobs: build, test)',
+      '5:23 jobs.test.needs[1]: job `test` needs unknown job `constructor` (jobs: build, test)',
+    ]);
+  });
+
   it('suggests the closest job for a misspelt need', () => {
     const text = `jobs:
   build:

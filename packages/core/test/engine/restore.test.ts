@@ -1,0 +1,112 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: scheduler commands are matched loosely in these scenario tests
+import {
+  initialJobs,
+  type JobRecord,
+  parsePipeline,
+  type RunRecord,
+  Scheduler,
+  type SchedulerCommand,
+  seededRandom,
+} from '@pipewright/core';
+import { describe, expect, it } from 'vitest';
+
+// The scheduler driven directly: snapshot runs mid-flight, restore them into a fresh scheduler
+// (what recover() does after a crash) and play the executor's answers.
+let now = 1000;
+const scheduler = () =>
+  new Scheduler({
+    now: () => now,
+    random: seededRandom(1),
+    concurrency: 10,
+    executors: [{ name: 'p', capacity: 10 }],
+    route: () => ({ executor: 'p' }),
+  });
+let n = 0;
+function runOf(yaml: string): { run: RunRecord; jobs: JobRecord[] } {
+  const { spec } = parsePipeline(yaml);
+  const id = `R${++n}`;
+  const run = {
+    id,
+    pipelineName: 'p',
+    specHash: 'h',
+    spec,
+    inputs: {},
+    trigger: {},
+    priority: 0,
+    status: 'queued',
+    secretNames: [],
+    createdAt: now,
+  } as RunRecord;
+  return { run, jobs: initialJobs(id, spec, now) };
+}
+const ok = { status: 'succeeded', workerId: 'w', steps: [], outputs: {} } as const;
+const starts = (cmds: SchedulerCommand[]) =>
+  cmds.filter((c) => c.type === 'start').map((c: any) => ({ runId: c.runId, jobId: c.jobId, attempt: c.attempt }));
+const snap = (s: Scheduler, id: string) => structuredClone(s.snapshot(id)) as { run: RunRecord; jobs: JobRecord[] };
+
+/** Answers every start with success until nothing more starts; returns the job ids started per wave. */
+function drive(s: Scheduler, first: ReturnType<typeof starts>): string[][] {
+  const waves: string[][] = [];
+  let pending = first;
+  for (let round = 0; round < 50 && pending.length; round++) {
+    const next: ReturnType<typeof starts> = [];
+    waves.push(pending.map((p) => p.jobId));
+    for (const p of pending) {
+      next.push(...starts(s.handle({ type: 'attemptFinished', ...p, outcome: ok as any })));
+    }
+    now += 5000;
+    next.push(...starts(s.handle({ type: 'tick' })));
+    pending = next;
+  }
+  return waves;
+}
+
+describe('4.8 recover() with concurrency groups', () => {
+  it('does not expand a dynamic matrix a second time when its first instance waits on a group', () => {
+    const s = scheduler();
+    const hold = runOf('jobs:\n  h: {runs-on: x, concurrency: deploy-a, steps: [{run: x}]}\n');
+    const dyn = runOf(
+      'jobs:\n  d:\n    runs-on: x\n    concurrency: "deploy-${{ matrix.env }}"\n' +
+        '    strategy: {matrix: "${{ fromJSON(\'{\\"env\\":[\\"a\\",\\"b\\"]}\') }}"}\n' +
+        '    retry: {max-attempts: 3}\n    steps: [{run: x}]\n',
+    );
+    s.handle({ type: 'submit', ...hold });
+    s.handle({ type: 'submit', ...dyn });
+    const h = snap(s, hold.run.id);
+    const d = snap(s, dyn.run.id);
+    expect(d.jobs.map((j) => `${j.id}:${j.status}`)).toEqual(['d (a):pending', 'd (b):running']);
+
+    const s2 = scheduler();
+    const first = [...starts(s2.handle({ type: 'restore', ...h })), ...starts(s2.handle({ type: 'restore', ...d }))];
+    now += 5000;
+    first.push(...starts(s2.handle({ type: 'tick' })));
+    drive(s2, first);
+    expect(s2.runIds()).toEqual([]);
+    const jobs = (s2.snapshot(dyn.run.id) ?? d).jobs;
+    expect(jobs.map((j) => j.id).sort()).toEqual(['d (a)', 'd (b)']);
+  });
+
+  it('restores a waiter whose group is free without taking a max-parallel slot twice', () => {
+    const s = scheduler();
+    const holder = runOf('jobs:\n  h: {runs-on: x, concurrency: g-2, steps: [{run: x}]}\n');
+    const matrix = runOf(
+      'jobs:\n  m:\n    runs-on: x\n    concurrency: "g-${{ matrix.n }}"\n' +
+        '    strategy: {max-parallel: 2, matrix: {n: [1, 2, 3, 4]}}\n    retry: {max-attempts: 3}\n    steps: [{run: x}]\n',
+    );
+    s.handle({ type: 'submit', ...holder });
+    s.handle({ type: 'submit', ...matrix });
+    const s2 = scheduler();
+    // The holder was lost in the crash: its group is free when the matrix's waiter is restored.
+    const first = [
+      ...starts(s2.handle({ type: 'restore', ...snap(s, holder.run.id) })),
+      ...starts(s2.handle({ type: 'restore', ...snap(s, matrix.run.id) })),
+    ];
+    now += 5000;
+    first.push(...starts(s2.handle({ type: 'tick' })));
+    // Two instances may run at once: the slot count must stay right after the restore.
+    const waves = drive(s2, first).map((w) => w.filter((id) => id.startsWith('m (')).length);
+    expect(Math.max(...waves)).toBe(2);
+    expect(waves.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(4);
+    expect(s2.runIds()).toEqual([]);
+  });
+});
