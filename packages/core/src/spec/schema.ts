@@ -12,6 +12,13 @@ const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()], {
   error: 'expected a string, number or boolean',
 });
 const envMap = z.record(z.string(), scalar, { error: 'expected a mapping of NAME: value' });
+const MAX_MATRIX_ENTRIES = 256;
+const combinationList = (key: string) =>
+  z
+    .array(z.record(z.string(), z.unknown()))
+    .max(MAX_MATRIX_ENTRIES, {
+      error: `expected at most ${MAX_MATRIX_ENTRIES} \`${key}\` entries (GitHub's matrix limit)`,
+    });
 const expressionString = z.string().regex(/\$\{\{/, 'expected an expression `${{ ... }}`');
 
 const stringOrList = z.union([z.string(), z.array(z.string(), { error: 'expected a list of strings' })], {
@@ -93,8 +100,9 @@ const matrixRaw = z.union(
     expressionString,
     z
       .object({
-        include: z.union([z.array(z.record(z.string(), z.unknown())), expressionString]).optional(),
-        exclude: z.union([z.array(z.record(z.string(), z.unknown())), expressionString]).optional(),
+        // GitHub caps a matrix at 256 jobs; the same cap on the lists keeps validation linear on hostile input.
+        include: z.union([combinationList('include'), expressionString]).optional(),
+        exclude: z.union([combinationList('exclude'), expressionString]).optional(),
       })
       .catchall(matrixValueList),
   ],

@@ -71,6 +71,16 @@ describe('parsePipeline: broken pipelines point at the right line and column', (
     expect(thrown(() => parsePipeline(text)).code).toBe('PIPELINE_INVALID');
   });
 
+  it('caps matrix include/exclude lists at 256 entries, so validation stays fast on hostile input', () => {
+    const entries = Array.from({ length: 4000 }, (_, i) => `        - { a: ${i + 1000} }`).join('\n');
+    const text = `jobs:\n  t:\n    runs-on: x\n    strategy:\n      matrix:\n        a: [1, 2]\n        exclude:\n${entries}\n    steps: [{run: x}]\n`;
+    const began = Date.now();
+    expect(errors(text)).toEqual([
+      expect.stringMatching(/^8:9 jobs\.t\.strategy\.matrix\.exclude: expected at most 256 `exclude` entries/),
+    ]);
+    expect(Date.now() - began).toBeLessThan(5000);
+  });
+
   it('does not take names of Object.prototype members for jobs', () => {
     const text = `jobs:
   build:
