@@ -14,11 +14,9 @@ const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()], {
 const envMap = z.record(z.string(), scalar, { error: 'expected a mapping of NAME: value' });
 const MAX_MATRIX_ENTRIES = 256;
 const combinationList = (key: string) =>
-  z
-    .array(z.record(z.string(), z.unknown()))
-    .max(MAX_MATRIX_ENTRIES, {
-      error: `expected at most ${MAX_MATRIX_ENTRIES} \`${key}\` entries (GitHub's matrix limit)`,
-    });
+  z.array(z.record(z.string(), z.unknown())).max(MAX_MATRIX_ENTRIES, {
+    error: `expected at most ${MAX_MATRIX_ENTRIES} \`${key}\` entries (GitHub's matrix limit)`,
+  });
 const expressionString = z.string().regex(/\$\{\{/, 'expected an expression `${{ ... }}`');
 
 const stringOrList = z.union([z.string(), z.array(z.string(), { error: 'expected a list of strings' })], {
