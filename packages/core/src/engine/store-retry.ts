@@ -10,6 +10,7 @@ import type {
   RunStatus,
   StateStore,
 } from '../ports/state.js';
+import { backoffDelay } from './retry.js';
 
 /** How the engine retries store calls that fail because the store is unreachable. */
 export interface StoreRetryOptions {
@@ -67,14 +68,14 @@ export function isTransientStoreError(err: unknown): boolean {
   return err instanceof Error && CONNECTION_ERROR.test(err.message);
 }
 
-/** Delay before retry number `attempt` (1-based): exponential, capped, with equal jitter. */
+/** Delay before retry number `attempt` (1-based): the retry policy's backoff, doubling, capped, equal jitter. */
 export function storeRetryDelay(
   attempt: number,
   options: Pick<ResolvedStoreRetryOptions, 'baseDelayMs' | 'maxDelayMs'>,
   random: () => number = Math.random,
 ): number {
-  const d = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-  return d / 2 + random() * (d / 2);
+  const backoff = { delayMs: options.baseDelayMs, factor: 2, maxDelayMs: options.maxDelayMs, jitter: 'equal' } as const;
+  return backoffDelay(backoff, attempt, random);
 }
 
 /**

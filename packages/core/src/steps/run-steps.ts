@@ -1,5 +1,6 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backoffDelay } from '../engine/retry.js';
 import { NonRetryableError, RetryAfterError } from '../errors.js';
 import {
   type ExprContext,
@@ -25,7 +26,7 @@ import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
 import { type AbortReason, abortReasonOf } from './abort.js';
 import { createMaskScanner } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
-import { type StepFailureKind, shouldRetryStep, stepRetryDelay } from './retry.js';
+import { type StepFailureKind, shouldRetryStep } from './retry.js';
 import { shellTemplate } from './shell.js';
 
 /** Knobs of {@link runSteps} that tests and the engine may inject. */
@@ -294,7 +295,7 @@ class StepLoop {
       if (result.outcome !== 'failure' || retry === undefined || n >= retry.maxAttempts) break;
       if (baseSignal.aborted || result.nonRetryable) break;
       if (!shouldRetryStep(retry, failureKind(result))) break;
-      const delay = Math.max(stepRetryDelay(retry.backoff, n, this.random), result.retryAfterMs ?? 0);
+      const delay = Math.max(backoffDelay(retry.backoff, n, this.random), result.retryAfterMs ?? 0);
       await this.emit(
         'stderr',
         index,
