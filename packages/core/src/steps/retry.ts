@@ -1,4 +1,4 @@
-import type { BackoffSpec, RetrySpec } from '../spec/types.js';
+import type { RetrySpec } from '../spec/types.js';
 
 /** What a failed step try was, for deciding whether to retry it. */
 export type StepFailureKind = { kind: 'failure'; exitCode: number | null } | { kind: 'timeout' } | { kind: 'infra' };
