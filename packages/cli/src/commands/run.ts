@@ -17,6 +17,7 @@ import { type CommandEnvironment, processEnvironment } from '../run/environment.
 import { CliError } from '../run/errors.js';
 import { createExecutor } from '../run/executors.js';
 import { formatElapsed } from '../run/format.js';
+import { stepLabel } from '../run/labels.js';
 import { type RawRunOptions, type ResolvedRunOptions, resolveRunOptions } from '../run/options.js';
 import {
   colorEnabled,
@@ -306,20 +307,6 @@ function orderedRows(spec: PipelineSpec): JobRow[] {
     .map((j, i) => ({ j, i }))
     .sort((a, b) => (order.get(a.j.job) ?? 0) - (order.get(b.j.job) ?? 0) || a.i - b.i)
     .map(({ j }) => ({ id: j.id, status: 'pending' as const, attempt: 0 }));
-}
-
-/** A step's label when no `step:started` named it: its name, id, or first line of `run`. */
-function stepLabel(spec: PipelineSpec, jobId: string, index: number): string {
-  const base = spec.jobs[jobId] ?? spec.jobs[jobId.replace(/ \(.*\)$/, '')];
-  const step = base?.steps[index];
-  if (!step) return `step ${index + 1}`;
-  return (
-    step.name ??
-    step.id ??
-    step.uses ??
-    (step.run ? step.run.split('\n')[0]?.slice(0, 40) : undefined) ??
-    `step ${index + 1}`
-  );
 }
 
 function printSummary(out: Output, colors: ReturnType<typeof pc.createColors>, report: RunReport): void {

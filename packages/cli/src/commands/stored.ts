@@ -4,6 +4,7 @@ import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
 import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
 import { CliError } from '../run/errors.js';
+import { stepLabel } from '../run/labels.js';
 import { colorEnabled } from '../run/progress.js';
 import { displayUrl, type LogStoreHandle, openLogStore, openStateStore, type StateStoreHandle } from '../run/stores.js';
 
@@ -187,16 +188,7 @@ export function stepLabelOf(spec: PipelineSpec, jobs: readonly JobRecord[], jobI
     const s = a.steps.find((st) => st.index === index);
     if (s?.name) return s.name;
   }
-  const base = spec.jobs[job?.job ?? jobId] ?? spec.jobs[jobId.replace(/ \(.*\)$/, '')];
-  const step = base?.steps[index];
-  if (!step) return `step ${index + 1}`;
-  return (
-    step.name ??
-    step.id ??
-    step.uses ??
-    (step.run ? step.run.split('\n')[0]?.slice(0, 40) : undefined) ??
-    `step ${index + 1}`
-  );
+  return stepLabel(spec, job?.job ?? jobId, index);
 }
 
 /**
