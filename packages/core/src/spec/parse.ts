@@ -527,71 +527,49 @@ export function validatePipeline(text: string, options: ParseOptions = {}): Vali
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const bytes = Buffer.byteLength(text, 'utf8');
   const base = file === undefined ? {} : { file };
-  if (bytes > maxBytes) {
-    return {
-      diagnostics: [
-        {
-          ...base,
-          severity: 'error',
-          line: 1,
-          column: 1,
-          path: '',
-          message: `pipeline is ${bytes} bytes; the limit is ${maxBytes} bytes (split it, or raise maxBytes)`,
-        },
-      ],
-    };
-  }
   const lineCounter = new LineCounter();
+  /** The whole result when the text cannot be read as one YAML document: one error at `offset`. */
+  const fatal = (message: string, offset = 0): ValidationResult => {
+    const pos = offset === 0 ? { line: 1, col: 1 } : lineCounter.linePos(offset);
+    return { diagnostics: [{ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message }] };
+  };
+  if (bytes > maxBytes) {
+    return fatal(`pipeline is ${bytes} bytes; the limit is ${maxBytes} bytes (split it, or raise maxBytes)`);
+  }
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
   let doc: Document.Parsed | undefined;
   try {
     const tokens = Array.from(new Parser(lineCounter.addNewLine).parse(text));
     const deep = tooDeep(tokens, maxDepth);
     if (deep) {
-      const pos = lineCounter.linePos(deep.offset);
-      const message = `pipeline nests deeper than ${maxDepth} levels of mappings and lists; flatten it`;
-      return { diagnostics: [{ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message }] };
+      return fatal(`pipeline nests deeper than ${maxDepth} levels of mappings and lists; flatten it`, deep.offset);
     }
     // yaml's own uniqueKeys check is quadratic (7 s for 40,000 keys); duplicateKeys() does it with a Set.
     const composer = new Composer({ uniqueKeys: false });
     for (const d of composer.compose(tokens, true, text.length)) {
       if (doc) {
-        const pos = lineCounter.linePos(d.range[0]);
-        const message = 'YAML syntax: a pipeline file holds one YAML document; remove the second `---` document';
-        return { diagnostics: [{ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message }] };
+        return fatal(
+          'YAML syntax: a pipeline file holds one YAML document; remove the second `---` document',
+          d.range[0],
+        );
       }
       doc = d;
     }
   } catch (err) {
-    const message = `YAML error: ${err instanceof Error ? err.message : String(err)}`;
-    return { diagnostics: [{ ...base, severity: 'error', line: 1, column: 1, path: '', message }] };
+    return fatal(`YAML error: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!doc) {
-    return {
-      diagnostics: [
-        {
-          ...base,
-          severity: 'error',
-          line: 1,
-          column: 1,
-          path: '',
-          message: 'the pipeline is empty; add a `jobs:` key',
-        },
-      ],
-    };
-  }
+  if (!doc) return fatal('the pipeline is empty; add a `jobs:` key');
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors.slice(0, MAX_DIAGNOSTICS)) {
     const pos = lineCounter.linePos(e.pos[0]);
     const msg = e.message.split('\n')[0] ?? e.message;
-    const friendly = msg;
     diagnostics.push({
       ...base,
       severity: 'error',
       line: pos.line,
       column: pos.col,
       path: '',
-      message: `YAML syntax: ${friendly}`,
+      message: `YAML syntax: ${msg}`,
     });
   }
   if (!diagnostics.length) {
