@@ -1,20 +1,19 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
-import PQueue from 'p-queue';
 import { monotonicFactory } from 'ulid';
 import { z } from 'zod';
 import { PipewrightError } from '../errors.js';
 import { evaluateValue, interpolate, isTruthy, referencedSecrets } from '../expr/index.js';
 import type { LogPipelineOptions } from '../logs/options.js';
-import type { LogSink } from '../logs/run-logger.js';
 import { RunLogger } from '../logs/run-logger.js';
-import type { ActionHandler, AttemptOutcome, ExecContext, Executor, OutputStream } from '../ports/executor.js';
+import type { ActionHandler, AttemptOutcome, Executor } from '../ports/executor.js';
 import type { LogBatch, LogLine, LogStore } from '../ports/logs.js';
 import type { SecretProvider } from '../ports/secrets.js';
 import type { JobRecord, RunQuery, RunRecord, StateStore } from '../ports/state.js';
 import { parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
+import { type AttemptHost, infraOutcome, RunningAttempt } from './attempt.js';
 import { type Clock, type Random, seededRandom, systemClock } from './clock.js';
 import { buildReport, type RunReport } from './report.js';
 import {
@@ -122,13 +121,6 @@ const optionsSchema = z.object({
   queueTimeoutMs: z.number().positive().optional(),
 });
 
-interface RunningAttempt {
-  controller: AbortController;
-  /** Created on the first abort only: most attempts are never aborted. */
-  cleanup?: AbortController;
-  sinks: Map<string, LogSink>;
-}
-
 /**
  * The scheduling engine: a thin loop that feeds the {@link Scheduler} events and
  * carries out its commands — persisting state before acting on it, calling
@@ -149,9 +141,17 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly actions = new Map<string, ActionHandler>();
   private readonly queue: SchedulerEvent[] = [];
   private pumping = false;
+  private handlingNewRun = false;
   private timer: unknown;
   private timerAt: number | undefined;
   private readonly attempts = new Map<string, RunningAttempt>();
+  private readonly now = (): number => this.clock.now();
+  private readonly attemptHost: AttemptHost = {
+    enqueue: (event) => this.enqueue(event),
+    attemptEnded: (key) => this.attempts.delete(key),
+    actions: this.actions,
+    now: this.now,
+  };
   private readonly loggers = new Map<string, RunLogger>();
   private readonly waiters = new Map<string, Array<(r: RunReport) => void>>();
   /**
@@ -163,7 +163,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly ownRuns = new Set<string>();
   private readonly secretRefs = new WeakMap<JobSpec, { env: object; names: string[] }>();
   private readonly specSecrets = new WeakMap<PipelineSpec, boolean>();
-  private readonly gate: PQueue;
   private readonly ulid = monotonicFactory();
   private readonly instanceId: string;
   private readonly leaseTtlMs: number;
@@ -208,9 +207,6 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     if (this.executors.size === 0) throw new PipewrightError('INVALID_ARGUMENT', 'Engine needs at least one executor');
     const concurrency = options.concurrency ?? 8;
-    // The scheduler already enforces the limit; the gate is the backstop that keeps
-    // executor calls bounded even if a command slipped through twice.
-    this.gate = new PQueue({ concurrency });
     const names = [...this.executors.keys()];
     const route = options.route ?? defaultRoute;
     this.scheduler = new Scheduler({
@@ -222,6 +218,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         capacity: this.executors.get(name)?.capacity ?? Number.POSITIVE_INFINITY,
       })),
       queueTimeoutMs: options.queueTimeoutMs ?? 86_400_000,
+      // Events nobody listens to are not built. While a submit or restore is handled, all are: the
+      // caller of `submit()` subscribes after it returns, before those first events go out.
+      listening: (event) => this.handlingNewRun || this.listenerCount(event) > 0,
       route: (job) => {
         const r = route(job, names);
         return typeof r === 'string' ? { executor: r } : r;
@@ -446,10 +445,13 @@ export class Engine extends EventEmitter<EngineEvents> {
         // Take everything queued: one store write per batch of events.
         while (this.queue.length) {
           const ev = this.queue.shift() as SchedulerEvent;
+          this.handlingNewRun = ev.type === 'submit' || ev.type === 'restore';
           try {
-            commands.push(...this.scheduler.handle(ev));
+            for (const c of this.scheduler.handle(ev)) commands.push(c);
           } catch (err) {
             this.emit('error', err as Error);
+          } finally {
+            this.handlingNewRun = false;
           }
         }
         await this.persist();
@@ -525,6 +527,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         const a = this.attempts.get(attemptKey(c.runId, c.jobId, c.attempt));
         if (!a) break;
         a.cleanup ??= new AbortController();
+        a.controller ??= new AbortController();
         const reason: AbortReason = { ...c.reason, cleanupSignal: a.cleanup.signal };
         if (!a.controller.signal.aborted) a.controller.abort(reason);
         if (c.reason.force) a.cleanup.abort(reason);
@@ -563,109 +566,42 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private startAttempt(c: Extract<SchedulerCommand, { type: 'start' }>): void {
     const key = attemptKey(c.runId, c.jobId, c.attempt);
-    const controller = new AbortController();
-    const running: RunningAttempt = { controller, sinks: new Map() };
-    this.attempts.set(key, running);
+    const attempt = new RunningAttempt(this.attemptHost, key, c, this.logger(c.runId));
+    this.attempts.set(key, attempt);
     const executor = this.executors.get(c.executor) as Executor;
-    const logger = this.logger(c.runId);
-    const sinkFor = (stream: OutputStream, step: number): LogSink => {
-      const k = `${step}:${stream}`;
-      let s = running.sinks.get(k);
-      if (!s) {
-        s = logger.stream({ jobId: c.jobId, attempt: c.attempt, step, stream });
-        running.sinks.set(k, s);
-      }
-      return s;
-    };
-    const endStep = async (step: number) => {
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const k = `${step}:${stream}`;
-        const s = running.sinks.get(k);
-        if (s) {
-          running.sinks.delete(k);
-          await s.end();
-        }
-      }
-    };
-    const finish = (outcome: AttemptOutcome) => {
-      const done = () => {
-        this.attempts.delete(key);
-        this.enqueue({ type: 'attemptFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, outcome });
-      };
-      // Most attempts have no open log stream left: finish without the extra promise round.
-      if (running.sinks.size === 0) return done();
-      void (async () => {
-        await Promise.all([...running.sinks.values()].map((s) => s.end().catch(() => undefined)));
-        running.sinks.clear();
-        done();
-      })();
-    };
-    const infra = (message: string): AttemptOutcome => ({
-      status: 'failed',
-      reason: 'infra',
-      message,
-      workerId: '',
-      steps: [],
-      outputs: {},
-    });
-    void this.gate
-      .add(async () => {
-        let secrets: Record<string, string> = {};
-        const names = this.secretNamesFor(c.runId, c.spec.job);
-        if (names.length) {
-          if (!this.secrets)
-            throw new PipewrightError(
-              'INVALID_ARGUMENT',
-              `the job references secrets (${names.join(', ')}) but the engine has no secret provider`,
-            );
-          secrets = await this.secrets.resolve(names, { runId: c.runId, jobId: c.jobId, attempt: c.attempt });
-          for (const v of Object.values(secrets)) if (v) logger.addMask(v);
-        }
-        const ctx: ExecContext = {
-          signal: controller.signal,
-          output: (stream, step, chunk) => sinkFor(stream, step).write(chunk),
-          secrets,
-          avoidWorkers: c.avoidWorkers,
-          actions: this.actions,
-          addMask: (v) => {
-            logger.addMask(v);
-          },
-          now: () => this.clock.now(),
-          events: {
-            stepStarted: (index, name, at) =>
-              this.enqueue({
-                type: 'stepStarted',
-                runId: c.runId,
-                jobId: c.jobId,
-                attempt: c.attempt,
-                index,
-                name,
-                at,
-              }),
-            stepFinished: (result) => {
-              endStep(result.index).catch(() => undefined); // a failed log store is reported when the run ends
-              this.enqueue({ type: 'stepFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, result });
-            },
-          },
-        };
-        try {
-          return await executor.runJob(c.spec, ctx);
-        } finally {
-          // Secret values are dropped with the context when the attempt ends.
-          secrets = {};
-        }
-      })
-      .then(
-        (outcome) => finish((outcome as AttemptOutcome | undefined) ?? infra('executor returned no outcome')),
-        (err: unknown) => {
-          const msg = err instanceof Error ? err.message : String(err);
-          logger.system(
-            { jobId: c.jobId, attempt: c.attempt, step: -1 },
-            `[pipewright] ${c.executor} executor error: ${msg}`,
-          );
-          finish(infra(`${c.executor} executor error: ${msg}`));
-        },
+    // No p-queue gate here: the scheduler holds attempts to `concurrency` (the property tests
+    // check it never exceeds it), and a second queue cost a closure and a promise per attempt.
+    let outcome: Promise<AttemptOutcome>;
+    try {
+      const names = this.secretNamesFor(c.runId, c.spec.job);
+      outcome =
+        names.length === 0
+          ? // Promise.resolve: a plain-JS executor may return its outcome without a promise.
+            Promise.resolve(executor.runJob(c.spec, attempt))
+          : this.resolveSecrets(c, names, attempt).then(() => executor.runJob(c.spec, attempt));
+    } catch (err) {
+      outcome = Promise.reject(err);
+    }
+    outcome.then(
+      (o) => attempt.finish((o as AttemptOutcome | undefined) ?? infraOutcome('executor returned no outcome')),
+      (err: unknown) => attempt.crashed(err),
+    );
+  }
+
+  /** Resolves an attempt's secrets just in time and masks their values before any step runs. */
+  private async resolveSecrets(
+    c: Extract<SchedulerCommand, { type: 'start' }>,
+    names: string[],
+    attempt: RunningAttempt,
+  ): Promise<void> {
+    if (!this.secrets)
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `the job references secrets (${names.join(', ')}) but the engine has no secret provider`,
       );
+    const secrets = await this.secrets.resolve(names, { runId: c.runId, jobId: c.jobId, attempt: c.attempt });
+    for (const v of Object.values(secrets)) if (v) attempt.addMask(v);
+    attempt.secrets = secrets;
   }
 
   private secretNamesFor(runId: string, job: JobSpec): string[] {

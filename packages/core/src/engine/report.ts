@@ -59,7 +59,18 @@ export interface RunReport {
   jobs: JobReport[];
 }
 
-const iso = (t: number | undefined): string | null => (t === undefined ? null : new Date(t).toISOString());
+// Timestamps of one run repeat a lot (every job that started in the same millisecond):
+// one remembered conversion saves most `Date` objects and strings of a large report.
+let lastMs = Number.NaN;
+let lastIso = '';
+function iso(t: number | undefined): string | null {
+  if (t === undefined) return null;
+  if (t !== lastMs) {
+    lastIso = new Date(t).toISOString();
+    lastMs = t;
+  }
+  return lastIso;
+}
 
 function stepReport(s: StepRecord): StepReport {
   return {
@@ -95,7 +106,8 @@ function attemptReport(a: AttemptRecord): AttemptReport {
  */
 function inPipelineOrder(run: RunRecord, jobs: readonly JobRecord[]): readonly JobRecord[] {
   const keys = run.spec?.jobs ? Object.keys(run.spec.jobs) : [];
-  const order = new Map(keys.map((k, i) => [k, i]));
+  const order = new Map<string, number>();
+  for (let i = 0; i < keys.length; i++) order.set(keys[i] as string, i);
   const rank = (j: JobRecord) => order.get(j.job) ?? keys.length;
   let sorted = true;
   for (let i = 1; i < jobs.length && sorted; i++) sorted = rank(jobs[i - 1] as JobRecord) <= rank(jobs[i] as JobRecord);
@@ -140,7 +152,7 @@ export function buildReport(run: RunRecord, unordered: readonly JobRecord[]): Ru
         finishedAt: iso(j.finishedAt),
         outputs: j.outputs,
         attempts: j.attempts.map(attemptReport),
-        steps: (last?.steps ?? []).filter(Boolean).map(stepReport),
+        steps: last?.steps.length ? last.steps.filter(Boolean).map(stepReport) : [],
       };
     }),
   };

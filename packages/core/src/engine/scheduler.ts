@@ -54,6 +54,8 @@ export interface SchedulerOptions {
    * @default no limit
    */
   queueTimeoutMs?: number;
+  /** Whether the engine has a listener for an event; events nobody hears are not built. @default always */
+  listening?: (event: SchedulerEmit['event']) => boolean;
 }
 
 /** Inputs of the state machine. */
@@ -180,6 +182,17 @@ interface SRun {
   served: number;
   github: Record<string, unknown>;
 }
+
+// Shared, frozen values of every job's contexts, so an attempt does not allocate its own copies.
+const NO_OUTPUTS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const NO_VARS = Object.freeze({});
+const NO_WORKERS: readonly string[] = Object.freeze([]);
+const RUNNER = Object.freeze({
+  os: process.platform === 'darwin' ? 'macOS' : 'Linux',
+  arch: process.arch,
+  name: 'pipewright',
+});
+const JOB_STATUS = Object.freeze({ status: 'success' });
 
 const TERMINAL_JOB: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'skipped']);
 const TERMINAL_RUN = new Set(['succeeded', 'failed', 'cancelled']);
@@ -400,7 +413,7 @@ export class Scheduler {
       this.restore(run);
       return;
     }
-    this.emit({ event: 'run:queued', runId: rec.id });
+    if (this.wants('run:queued')) this.emit({ event: 'run:queued', runId: rec.id });
     const group = rec.concurrencyGroup;
     if (group !== undefined) {
       const g = this.groups.get(group) ?? {};
@@ -465,7 +478,7 @@ export class Scheduler {
     run.rec.startedAt = now;
     if (run.rec.spec.timeoutMs !== undefined) run.deadline = now + run.rec.spec.timeoutMs;
     this.touchRun(run);
-    this.emit({ event: 'run:started', runId: run.rec.id });
+    if (this.wants('run:started')) this.emit({ event: 'run:started', runId: run.rec.id });
     for (const base of run.bases.values()) if (base.spec.needs.length === 0) this.evaluateBase(run, base);
     this.checkRunDone(run);
   }
@@ -568,14 +581,15 @@ export class Scheduler {
     a.steps[e.index] = step;
     for (let i = 0; i < e.index; i++) a.steps[i] ??= { index: i, name: `step ${i + 1}`, status: 'pending' };
     this.touch(this.runs.get(e.runId)?.jobs.get(e.jobId));
-    this.emit({
-      event: 'step:started',
-      runId: e.runId,
-      jobId: e.jobId,
-      attempt: e.attempt,
-      step: e.index,
-      name: e.name,
-    });
+    if (this.wants('step:started'))
+      this.emit({
+        event: 'step:started',
+        runId: e.runId,
+        jobId: e.jobId,
+        attempt: e.attempt,
+        step: e.index,
+        name: e.name,
+      });
   }
 
   private onStepFinished(e: Extract<SchedulerEvent, { type: 'stepFinished' }>): void {
@@ -583,14 +597,15 @@ export class Scheduler {
     if (!a) return;
     a.steps[e.result.index] = stepRecordOf(e.result, a.steps[e.result.index]);
     this.touch(this.runs.get(e.runId)?.jobs.get(e.jobId));
-    this.emit({
-      event: 'step:finished',
-      runId: e.runId,
-      jobId: e.jobId,
-      attempt: e.attempt,
-      step: e.result.index,
-      status: e.result.status,
-    });
+    if (this.wants('step:finished'))
+      this.emit({
+        event: 'step:finished',
+        runId: e.runId,
+        jobId: e.jobId,
+        attempt: e.attempt,
+        step: e.result.index,
+        status: e.result.status,
+      });
   }
 
   private onAttemptFinished(runId: string, jobId: string, number: number, outcome: AttemptOutcome): void {
@@ -624,14 +639,15 @@ export class Scheduler {
     a.finishedAt = now;
     if (outcome.steps.length) a.steps = outcome.steps.map((s) => stepRecordOf(s, a.steps[s.index]));
     j.aborting = undefined;
-    this.emit({
-      event: 'attempt:finished',
-      runId,
-      jobId,
-      attempt: number,
-      status,
-      ...(reason === undefined ? {} : { reason }),
-    });
+    if (this.wants('attempt:finished'))
+      this.emit({
+        event: 'attempt:finished',
+        runId,
+        jobId,
+        attempt: number,
+        status,
+        ...(reason === undefined ? {} : { reason }),
+      });
     if (status === 'succeeded') {
       j.rec.outputs = { ...outcome.outputs };
       this.finishJob(run, j, 'succeeded');
@@ -672,13 +688,14 @@ export class Scheduler {
       j.readyAt = now + decision.delayMs;
       run.waiting.add(j);
       this.touch(j);
-      this.emit({
-        event: 'job:retrying',
-        runId: run.rec.id,
-        jobId: j.rec.id,
-        attempt: (a?.number ?? 0) + 1,
-        delayMs: decision.delayMs,
-      });
+      if (this.wants('job:retrying'))
+        this.emit({
+          event: 'job:retrying',
+          runId: run.rec.id,
+          jobId: j.rec.id,
+          attempt: (a?.number ?? 0) + 1,
+          delayMs: decision.delayMs,
+        });
       return;
     }
     const reason = outcome.reason ?? 'exit_code';
@@ -711,7 +728,7 @@ export class Scheduler {
     }
     run.rec.status = 'cancelling';
     this.touchRun(run);
-    this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
+    if (this.wants('run:cancelling')) this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
     this.applyCancel(run, run.rec.cancel.force);
     this.checkRunDone(run);
   }
@@ -782,7 +799,7 @@ export class Scheduler {
         transitionJob(j.rec, 'queued');
         this.touch(j);
         this.admit(run, j);
-        this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
+        if (this.wants('job:queued')) this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
       }
       const q = this.opts.queueTimeoutMs;
       if (q !== undefined && Number.isFinite(q)) this.expireQueued(run, now, q);
@@ -869,9 +886,16 @@ export class Scheduler {
     for (const n of base.spec.needs) {
       const nb = run.bases.get(n);
       if (!nb) continue;
-      const inst = nb.instances.map((id) => run.jobs.get(id) as SJob);
-      const outputs: Record<string, string> = {};
-      for (const j of inst) Object.assign(outputs, j.rec.outputs);
+      const inst: SJob[] = [];
+      let outputs: Record<string, string> = NO_OUTPUTS;
+      for (const id of nb.instances) {
+        const j = run.jobs.get(id) as SJob;
+        inst.push(j);
+        for (const k in j.rec.outputs) {
+          if (outputs === NO_OUTPUTS) outputs = {};
+          outputs[k] = j.rec.outputs[k] as string;
+        }
+      }
       ctx[n] = { result: resultOf(inst), outputs };
     }
     return ctx;
@@ -934,9 +958,9 @@ export class Scheduler {
       inputs: run.rec.inputs,
       needs: this.needsContext(run, base),
       env: run.rec.spec.env,
-      vars: {},
-      runner: { os: process.platform === 'darwin' ? 'macOS' : 'Linux', arch: process.arch, name: 'pipewright' },
-      job: { status: 'success' },
+      vars: NO_VARS,
+      runner: RUNNER,
+      job: JOB_STATUS,
     };
   }
 
@@ -1028,7 +1052,7 @@ export class Scheduler {
     transitionJob(j.rec, 'queued');
     this.touch(j);
     this.admit(run, j);
-    this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
+    if (this.wants('job:queued')) this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
   }
 
   /** A job left its job-level group (it ended): the pending job, if any, takes the group. */
@@ -1248,7 +1272,7 @@ export class Scheduler {
     const avoid =
       j.base.spec.retry.differentWorker && number > 1
         ? [...new Set(j.rec.attempts.map((a) => a.workerId).filter((w): w is string => !!w))]
-        : [];
+        : (NO_WORKERS as string[]);
     const base = j.base.ctx ?? this.baseContext(run, j.base);
     const strategy = {
       'fail-fast': j.base.failFast,
@@ -1265,10 +1289,22 @@ export class Scheduler {
       matrix: j.rec.matrix,
       env: run.rec.spec.env,
       defaults: run.rec.spec.defaults,
-      contexts: { ...base, matrix: j.rec.matrix, strategy },
+      // Written out instead of spreading `base`: this literal is built once per attempt.
+      contexts: {
+        github: base.github,
+        inputs: base.inputs,
+        needs: base.needs,
+        env: base.env,
+        vars: base.vars,
+        runner: base.runner,
+        job: base.job,
+        matrix: j.rec.matrix,
+        strategy,
+      },
     };
-    if (first) this.emit({ event: 'job:started', runId: run.rec.id, jobId: j.rec.id });
-    this.emit({ event: 'attempt:started', runId: run.rec.id, jobId: j.rec.id, attempt: number, executor });
+    if (first && this.wants('job:started')) this.emit({ event: 'job:started', runId: run.rec.id, jobId: j.rec.id });
+    if (this.wants('attempt:started'))
+      this.emit({ event: 'attempt:started', runId: run.rec.id, jobId: j.rec.id, attempt: number, executor });
     this.cmds.push({
       type: 'start',
       runId: run.rec.id,
@@ -1306,13 +1342,14 @@ export class Scheduler {
     run.unfinished--;
     if (j.virtual) this.materialize(run, j);
     else this.touch(j);
-    this.emit({
-      event: 'job:finished',
-      runId: run.rec.id,
-      jobId: j.rec.id,
-      status,
-      ...(reason === undefined ? {} : { reason }),
-    });
+    if (this.wants('job:finished'))
+      this.emit({
+        event: 'job:finished',
+        runId: run.rec.id,
+        jobId: j.rec.id,
+        status,
+        ...(reason === undefined ? {} : { reason }),
+      });
     // fail-fast: a failing matrix instance cancels its siblings.
     if (status === 'failed' && !j.continuedOnError && j.base.failFast && j.base.instances.length > 1) {
       for (const id of j.base.instances) {
@@ -1347,12 +1384,13 @@ export class Scheduler {
     }
     run.rec.finishedAt = now;
     this.touchRun(run);
-    this.emit({
-      event: 'run:finished',
-      runId: run.rec.id,
-      status: run.rec.status,
-      ...(run.rec.reason === undefined ? {} : { reason: run.rec.reason }),
-    });
+    if (this.wants('run:finished'))
+      this.emit({
+        event: 'run:finished',
+        runId: run.rec.id,
+        status: run.rec.status,
+        ...(run.rec.reason === undefined ? {} : { reason: run.rec.reason }),
+      });
     this.cmds.push({ type: 'runFinished', runId: run.rec.id, run: run.rec, jobs: jobs.map((j) => j.rec) });
     this.runs.delete(run.rec.id);
     const group = run.rec.concurrencyGroup;
@@ -1390,6 +1428,11 @@ export class Scheduler {
 
   private touchRun(run: SRun): void {
     this.dirtyRuns.set(run.rec.id, run.rec);
+  }
+
+  /** Whether anyone listens to `event`: most embedders listen to few, and five payloads per job add up. */
+  private wants(event: SchedulerEmit['event']): boolean {
+    return this.opts.listening === undefined || this.opts.listening(event);
   }
 
   private emit(e: SchedulerEmit): void {

@@ -84,6 +84,11 @@ export class RunLogger {
     return this.masker.add(value);
   }
 
+  /** `addMask` as a standalone function (for an executor's context), made once per logger. */
+  readonly maskAdder = (value: string): void => {
+    this.masker.add(value);
+  };
+
   /** A sink for one step's stdout or stderr. */
   stream(ctx: LogSinkContext): LogSink {
     this.#assertOpen('stream');
