@@ -1,3 +1,4 @@
+import { attachSpecJson } from '@pipewright/core';
 import { describeStateStore } from '@pipewright/core/testing';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/memory/state-store.js';
@@ -34,5 +35,28 @@ describe('MemoryStore with an injected clock', () => {
   it('rejects a non-positive lease TTL with a clear error', async () => {
     const store = new MemoryStore();
     await expect(store.acquireLease('r1', 'a', 0)).rejects.toThrow(/ttlMs/);
+  });
+});
+
+describe('MemoryStore and the engine-encoded spec', () => {
+  it('stores the spec text the engine attached instead of encoding the spec again', async () => {
+    const store = new MemoryStore();
+    const spec = { inputs: {}, env: {}, defaults: {}, jobs: {} };
+    const run = {
+      id: 'r1',
+      pipelineName: 'p',
+      specHash: 'h',
+      spec,
+      inputs: {},
+      trigger: {},
+      priority: 0,
+      status: 'queued' as const,
+      secretNames: [],
+      createdAt: 1,
+    };
+    // A marker that differs from JSON.stringify(spec) shows which text was stored.
+    attachSpecJson(run, JSON.stringify({ ...spec, name: 'from-the-engine' }));
+    await store.createRun(run, []);
+    expect((await store.getRun('r1'))?.spec.name).toBe('from-the-engine');
   });
 });

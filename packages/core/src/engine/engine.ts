@@ -9,7 +9,7 @@ import { RunLogger } from '../logs/run-logger.js';
 import type { ActionHandler, AttemptOutcome, Executor } from '../ports/executor.js';
 import type { LogBatch, LogLine, LogStore } from '../ports/logs.js';
 import type { SecretProvider } from '../ports/secrets.js';
-import type { JobRecord, RunQuery, RunRecord, StateStore } from '../ports/state.js';
+import { attachSpecJson, type JobRecord, type RunQuery, type RunRecord, type StateStore } from '../ports/state.js';
 import { parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
@@ -267,6 +267,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       secretNames: options.secrets ?? referenced,
       createdAt: now,
     };
+    attachSpecJson(run, specJson);
     if (options.idempotencyKey !== undefined) run.idempotencyKey = options.idempotencyKey;
     if (spec.concurrency) {
       try {
@@ -288,6 +289,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     } catch (err) {
       this.ownRuns.delete(id);
       throw err;
+    } finally {
+      attachSpecJson(run, undefined);
     }
     const handle = this.handle(created.run.id, created.created);
     if (!created.created) {

@@ -111,9 +111,14 @@ export type SchedulerCommand =
 interface SBase {
   key: string;
   spec: JobSpec;
-  instances: string[];
+  /** The base's job instances (one per matrix combination), held directly: no lookup by id on hot paths. */
+  instances: SJob[];
   evaluated: boolean;
-  dependents: string[];
+  /** The bases this one needs (unknown names dropped), and the bases that need it. */
+  needs: SBase[];
+  dependents: SBase[];
+  /** Instances not yet terminal; the base's dependents become evaluable when it reaches 0. */
+  unfinished: number;
   cleanup: boolean;
   failFast: boolean;
   maxParallel: number;
@@ -392,7 +397,9 @@ export class Scheduler {
         spec: js,
         instances: [],
         evaluated: false,
+        needs: [],
         dependents: [],
+        unfinished: 0,
         cleanup: isCleanupCondition(js.if),
         failFast: true,
         maxParallel: Number.POSITIVE_INFINITY,
@@ -401,7 +408,14 @@ export class Scheduler {
         backlog: [],
       });
     }
-    for (const base of run.bases.values()) for (const n of base.spec.needs) run.bases.get(n)?.dependents.push(base.key);
+    for (const base of run.bases.values()) {
+      for (const n of base.spec.needs) {
+        const nb = run.bases.get(n);
+        if (nb === undefined) continue;
+        base.needs.push(nb);
+        nb.dependents.push(base);
+      }
+    }
     for (const jr of jobs) this.addJob(run, jr).virtual = !restoring && isPlaceholder(run.bases.get(jr.job), jr);
     // A restored dynamic matrix job that had not expanded has no stored record: recreate its placeholder.
     if (restoring) {
@@ -467,8 +481,11 @@ export class Scheduler {
       cancelWhy: undefined,
     };
     run.jobs.set(jr.id, j);
-    base.instances.push(jr.id);
-    if (!isTerminalJob(jr.status)) run.unfinished++;
+    base.instances.push(j);
+    if (!isTerminalJob(jr.status)) {
+      run.unfinished++;
+      base.unfinished++;
+    }
     return j;
   }
 
@@ -514,8 +531,8 @@ export class Scheduler {
       const expanded =
         base.spec.strategy?.matrix !== undefined &&
         isDynamicMatrix(base.spec.strategy.matrix) &&
-        !(base.instances.length === 1 && base.instances[0] === base.key);
-      base.evaluated = expanded || base.instances.some((id) => (run.jobs.get(id) as SJob).rec.status !== 'pending');
+        !(base.instances.length === 1 && base.instances[0]?.rec.id === base.key);
+      base.evaluated = expanded || base.instances.some((j) => j.rec.status !== 'pending');
       if (base.evaluated) this.applyJobSettings(run, base);
     }
     this.restoreGroups(run);
@@ -544,8 +561,7 @@ export class Scheduler {
       }
     }
     // Bases whose needs finished while no engine was watching.
-    for (const base of run.bases.values())
-      if (!base.evaluated && this.needsDone(run, base)) this.evaluateBase(run, base);
+    for (const base of run.bases.values()) if (!base.evaluated && this.needsDone(base)) this.evaluateBase(run, base);
     if (run.rec.status === 'cancelling') this.applyCancel(run, run.rec.cancel?.force ?? false);
     this.checkRunDone(run);
   }
@@ -871,32 +887,23 @@ export class Scheduler {
 
   // ---- readiness ----------------------------------------------------------
 
-  private needsDone(run: SRun, base: SBase): boolean {
-    for (const n of base.spec.needs) {
-      const nb = run.bases.get(n);
-      if (!nb) continue;
-      for (const id of nb.instances) if (!isTerminalJob((run.jobs.get(id) as SJob).rec.status)) return false;
-    }
+  private needsDone(base: SBase): boolean {
+    for (const nb of base.needs) if (nb.unfinished > 0) return false;
     return true;
   }
 
   /** `needs` context of a job: result and outputs of each need (matrix outputs merged, last wins). */
-  private needsContext(run: SRun, base: SBase): Record<string, unknown> {
+  private needsContext(base: SBase): Record<string, unknown> {
     const ctx: Record<string, unknown> = {};
-    for (const n of base.spec.needs) {
-      const nb = run.bases.get(n);
-      if (!nb) continue;
-      const inst: SJob[] = [];
+    for (const nb of base.needs) {
       let outputs: Record<string, string> = NO_OUTPUTS;
-      for (const id of nb.instances) {
-        const j = run.jobs.get(id) as SJob;
-        inst.push(j);
+      for (const j of nb.instances) {
         for (const k in j.rec.outputs) {
           if (outputs === NO_OUTPUTS) outputs = {};
           outputs[k] = j.rec.outputs[k] as string;
         }
       }
-      ctx[n] = { result: resultOf(inst), outputs };
+      ctx[nb.key] = { result: resultOf(nb.instances), outputs };
     }
     return ctx;
   }
@@ -907,56 +914,23 @@ export class Scheduler {
    * only needs finished without evaluation (cancelled while pending, restored) take
    * the full walk.
    */
-  private ancestorFailed(run: SRun, base: SBase): boolean {
+  private ancestorFailed(base: SBase): boolean {
     let final = true;
-    for (const n of base.spec.needs) {
-      const nb = run.bases.get(n);
-      if (!nb) continue;
-      if (this.baseFailed(run, nb) || nb.ancestorFailed === true) return this.settleAncestors(base, true);
+    for (const nb of base.needs) {
+      if (baseFailed(nb) || nb.ancestorFailed === true) return settleAncestors(base, true);
       if (nb.ancestorFailed === undefined) {
         final = false;
-        if (this.walkAncestors(run, nb.spec.needs)) return this.settleAncestors(base, true);
+        if (walkAncestors(nb.needs)) return settleAncestors(base, true);
       }
     }
-    return final ? this.settleAncestors(base, false) : false;
-  }
-
-  private settleAncestors(base: SBase, failed: boolean): boolean {
-    base.ancestorFailed = failed;
-    return failed;
-  }
-
-  private baseFailed(run: SRun, base: SBase): boolean {
-    for (const id of base.instances) {
-      const j = run.jobs.get(id) as SJob;
-      if (j.rec.status === 'failed' && !j.continuedOnError) return true;
-    }
-    return false;
-  }
-
-  private walkAncestors(run: SRun, needs: readonly string[]): boolean {
-    const seen = new Set<string>();
-    const stack = [...needs];
-    while (stack.length) {
-      const n = stack.pop() as string;
-      if (seen.has(n)) continue;
-      seen.add(n);
-      const nb = run.bases.get(n);
-      if (!nb) continue;
-      for (const id of nb.instances) {
-        const j = run.jobs.get(id) as SJob;
-        if (j.rec.status === 'failed' && !j.continuedOnError) return true;
-      }
-      stack.push(...nb.spec.needs);
-    }
-    return false;
+    return final ? settleAncestors(base, false) : false;
   }
 
   private baseContext(run: SRun, base: SBase): ExprContext {
     return {
       github: run.github,
       inputs: run.rec.inputs,
-      needs: this.needsContext(run, base),
+      needs: this.needsContext(base),
       env: run.rec.spec.env,
       vars: NO_VARS,
       runner: RUNNER,
@@ -968,7 +942,8 @@ export class Scheduler {
   private evaluateBase(run: SRun, base: SBase): void {
     if (base.evaluated) return;
     base.evaluated = true;
-    const pendingInst = base.instances.map((id) => run.jobs.get(id) as SJob).filter((j) => j.rec.status === 'pending');
+    const pendingInst: SJob[] = [];
+    for (const j of base.instances) if (j.rec.status === 'pending') pendingInst.push(j);
     const cancelling = run.rec.status === 'cancelling';
     if (cancelling && (!base.cleanup || run.rec.cancel?.force)) {
       for (const j of pendingInst)
@@ -977,10 +952,11 @@ export class Scheduler {
     }
     const ctx = this.baseContext(run, base);
     const needs = ctx.needs as Record<string, { result: string }>;
-    const allSucceeded = Object.values(needs).every((n) => n.result === 'success');
+    let allSucceeded = true;
+    for (const k in needs) if ((needs[k] as { result: string }).result !== 'success') allSucceeded = false;
     const status = {
       success: allSucceeded && !cancelling,
-      failure: this.ancestorFailed(run, base),
+      failure: this.ancestorFailed(base),
       cancelled: cancelling,
     };
     let ok: boolean;
@@ -1088,8 +1064,7 @@ export class Scheduler {
     }
     const coe = base.spec.continueOnError;
     const timeoutExpr = base.spec.timeoutMinutesExpr;
-    for (const id of base.instances) {
-      const j = run.jobs.get(id) as SJob;
+    for (const j of base.instances) {
       if (typeof coe !== 'string' && timeoutExpr === undefined) {
         j.coe = coe;
       } else {
@@ -1133,6 +1108,7 @@ export class Scheduler {
     for (const p of placeholder) {
       run.jobs.delete(p.rec.id);
       run.unfinished--;
+      base.unfinished--;
       this.dirtyJobs.delete(p.rec);
     }
     base.instances = [];
@@ -1171,10 +1147,7 @@ export class Scheduler {
   }
 
   private checkDependents(run: SRun, base: SBase): void {
-    for (const d of base.dependents) {
-      const db = run.bases.get(d);
-      if (db && !db.evaluated && this.needsDone(run, db)) this.evaluateBase(run, db);
-    }
+    for (const db of base.dependents) if (!db.evaluated && this.needsDone(db)) this.evaluateBase(run, db);
   }
 
   // ---- dispatch -----------------------------------------------------------
@@ -1276,7 +1249,7 @@ export class Scheduler {
     const base = j.base.ctx ?? this.baseContext(run, j.base);
     const strategy = {
       'fail-fast': j.base.failFast,
-      'job-index': j.base.instances.indexOf(j.rec.id),
+      'job-index': j.base.instances.indexOf(j),
       'job-total': j.base.instances.length,
       'max-parallel': Number.isFinite(j.base.maxParallel) ? j.base.maxParallel : j.base.instances.length,
     };
@@ -1352,12 +1325,11 @@ export class Scheduler {
       });
     // fail-fast: a failing matrix instance cancels its siblings.
     if (status === 'failed' && !j.continuedOnError && j.base.failFast && j.base.instances.length > 1) {
-      for (const id of j.base.instances) {
-        const s = run.jobs.get(id) as SJob;
+      for (const s of j.base.instances) {
         if (s !== j && !isTerminalJob(s.rec.status)) this.cancelJob(run, s, 'cancel', `fail-fast: ${j.rec.id} failed`);
       }
     }
-    if (j.base.instances.every((id) => isTerminalJob((run.jobs.get(id) as SJob).rec.status))) {
+    if (--j.base.unfinished === 0) {
       j.base.ctx = undefined;
       this.checkDependents(run, j.base);
     }
@@ -1438,6 +1410,29 @@ export class Scheduler {
   private emit(e: SchedulerEmit): void {
     this.cmds.push({ type: 'emit', emit: e });
   }
+}
+
+function settleAncestors(base: SBase, failed: boolean): boolean {
+  base.ancestorFailed = failed;
+  return failed;
+}
+
+function baseFailed(base: SBase): boolean {
+  for (const j of base.instances) if (j.rec.status === 'failed' && !j.continuedOnError) return true;
+  return false;
+}
+
+function walkAncestors(needs: readonly SBase[]): boolean {
+  const seen = new Set<SBase>();
+  const stack = [...needs];
+  while (stack.length) {
+    const nb = stack.pop() as SBase;
+    if (seen.has(nb)) continue;
+    seen.add(nb);
+    if (baseFailed(nb)) return true;
+    for (const n of nb.needs) stack.push(n);
+  }
+  return false;
 }
 
 function safeValue(expr: string, ctx: ExprContext): unknown {

@@ -148,3 +148,23 @@ export interface StateStore {
   releaseLease(runId: string, owner: string): Promise<void>;
   close?(): Promise<void>;
 }
+
+const SPEC_JSON = Symbol('pipewright.specJson');
+
+/**
+ * Hands a store the JSON text of `run.spec` that the engine has already computed (for
+ * `specHash`), so the largest part of a run is encoded once per submit, not twice.
+ * Kept off the record's enumerable fields: it never reaches JSON, spreads or reports.
+ * Pass `undefined` to detach it once the store has the run.
+ */
+export function attachSpecJson(run: RunRecord, json: string | undefined): void {
+  // `undefined` detaches it again: the text must not live as long as the record does.
+  if (json === undefined) delete (run as unknown as Record<symbol, unknown>)[SPEC_JSON];
+  else Object.defineProperty(run, SPEC_JSON, { value: { spec: run.spec, json }, enumerable: false, configurable: true });
+}
+
+/** The JSON text of `run.spec`: the engine's, when attached for this very spec object, or a fresh encoding. */
+export function specJsonOf(run: RunRecord): string {
+  const attached = (run as unknown as Record<symbol, { spec: unknown; json: string } | undefined>)[SPEC_JSON];
+  return attached !== undefined && attached.spec === run.spec ? attached.json : JSON.stringify(run.spec);
+}

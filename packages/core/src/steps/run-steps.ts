@@ -1,4 +1,5 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { close, open } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backoffDelay } from '../engine/retry.js';
 import { NonRetryableError, RetryAfterError } from '../errors.js';
@@ -91,10 +92,13 @@ class StepLoop {
   private fileEnv: Record<string, string> = {};
   private failed = false;
   /**
-   * Creation of the runner temp directory, started in parallel with the first
-   * step's files rather than before them; resolves to the error, if any.
+   * Creation of `.pipewright/tmp` (`RUNNER_TEMP`, and `.pipewright/` if the workspace lacks
+   * it), started with the attempt and awaited by the first step alongside its own files
+   * rather than before them; resolves to the error, if any.
    */
-  private tempReady: Promise<unknown> = Promise.resolve(undefined);
+  private dirsReady: Promise<unknown> = Promise.resolve(undefined);
+  /** Closes of the step files, left off the step's critical path; awaited before the loop returns. */
+  private readonly closes: Promise<void>[] = [];
 
   constructor(
     private readonly attempt: AttemptSpec,
@@ -121,20 +125,23 @@ class StepLoop {
         message: `job \`${this.attempt.jobKey}\` calls the reusable workflow \`${job.uses}\`: reusable workflows (jobs.<id>.uses) are not supported; inline its jobs instead`,
       });
     }
-    try {
-      // One mkdir when the workspace exists (the usual case); the step files live flat in it.
-      await mkdir(this.baseDir, { recursive: true });
-    } catch (e) {
-      return this.finish({
-        status: 'failed',
-        reason: 'infra',
-        message: `could not prepare the workspace: ${errText(e)}`,
-      });
-    }
+    // No round trip of its own: the first step's files are created at the same time (and
+    // again after it when `.pipewright/` was missing). The step files live flat in it.
+    this.dirsReady = mkdir(this.runnerTemp).then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) =>
+        e.code === 'EEXIST'
+          ? undefined
+          : mkdir(this.runnerTemp, { recursive: true }).then(
+              () => undefined,
+              (e2: unknown) => e2,
+            ),
+    );
     try {
       this.jobEnv = this.evalEnv(this.attempt.env, {});
       this.jobEnv = this.evalEnv(job.env, this.jobEnv);
     } catch (e) {
+      await this.dirsReady;
       return this.finish({
         status: 'failed',
         reason: 'infra',
@@ -143,15 +150,11 @@ class StepLoop {
       });
     }
 
-    this.tempReady = mkdir(this.runnerTemp, { recursive: true }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
     for (const [i, step] of job.steps.entries()) {
       await this.runStep(step, step.index ?? i);
     }
     // No file operation of ours may still be in flight when the workspace is disposed.
-    await this.tempReady;
+    await Promise.all([this.dirsReady, ...this.closes]);
     return this.finish(this.attemptResult());
   }
 
@@ -457,8 +460,7 @@ class StepLoop {
     // call is a thread-pool round trip on the critical path of the step.
     const outFile = join(this.baseDir, `step-${index}-output`);
     const envFile = join(this.baseDir, `step-${index}-env`);
-    const prepared = await Promise.allSettled([this.tempReady, writeFile(outFile, ''), writeFile(envFile, '')]);
-    const prepError = prepared.map((r) => (r.status === 'rejected' ? r.reason : r.value)).find((e) => e !== undefined);
+    const prepError = await this.createStepFiles([outFile, envFile]);
     if (prepError !== undefined) return fail(`could not prepare the step's files: ${errText(prepError)}`, false);
     const wp = (p: string) => this.workspace.toWorkspacePath(p);
     const fullEnv: Record<string, string> = {
@@ -518,6 +520,35 @@ class StepLoop {
     }
     if (fileError !== undefined) return { ...base, outcome: 'failure', reason: 'exit_code', message: fileError };
     return { ...base, outcome: 'success' };
+  }
+
+  /**
+   * Creates (truncates) the step's file-command files, as GitHub does: scripts that check
+   * for them (`@actions/core` refuses to write to a missing file) see them exist. With the
+   * directories, one round trip in the usual case; resolves to the error, if any.
+   */
+  private async createStepFiles(files: string[]): Promise<unknown> {
+    const created = await Promise.allSettled([this.dirsReady, ...files.map((f) => this.createEmpty(f))]);
+    const dirsError = created[0]?.status === 'fulfilled' ? created[0].value : undefined;
+    if (dirsError !== undefined) return dirsError;
+    const missing = created.some(
+      (r) => r.status === 'rejected' && (r.reason as NodeJS.ErrnoException | undefined)?.code === 'ENOENT',
+    );
+    // `.pipewright/` did not exist when the files were opened; it does now.
+    const again = missing ? await Promise.allSettled(files.map((f) => this.createEmpty(f))) : created.slice(1);
+    const bad = again.find((r) => r.status === 'rejected');
+    return bad?.status === 'rejected' ? bad.reason : undefined;
+  }
+
+  /** An empty file once `open` returns; its `close` runs off the critical path. */
+  private createEmpty(file: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      open(file, 'w', (err, fd) => {
+        if (err) return reject(err);
+        this.closes.push(new Promise<void>((done) => close(fd, () => done())));
+        resolve();
+      });
+    });
   }
 
   private async runAction(step: StepSpec, index: number, signal: AbortSignal): Promise<TryResult> {

@@ -8,6 +8,7 @@ import type {
   RunStatus,
   StateStore,
 } from '@pipewright/core';
+import { specJsonOf } from '@pipewright/core';
 import {
   applyPatch,
   checkJobs,
@@ -56,7 +57,7 @@ interface Lease {
 /** Splits a run into the JSON of its head (every field but `spec`) and of its spec. */
 function encodeRun(run: RunRecord): { head: string; spec: string | undefined } {
   const { spec, ...head } = run;
-  return { head: JSON.stringify(head), spec: spec === undefined ? undefined : JSON.stringify(spec) };
+  return { head: JSON.stringify(head), spec: spec === undefined ? undefined : specJsonOf(run) };
 }
 
 /** A fresh record from the stored JSON; its spec is decoded on first read ({@link defineLazySpec}). */

@@ -8,6 +8,7 @@ import type {
   RunStatus,
   StateStore,
 } from '@pipewright/core';
+import { specJsonOf } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import {
   checkJobs,
@@ -169,7 +170,8 @@ export class RedisStore implements StateStore {
     const k = this.#runKeys(run.id);
     const idem = run.idempotencyKey;
     const fields: string[] = [];
-    for (const [f, v] of Object.entries(run)) if (v !== undefined) fields.push(f, JSON.stringify(v));
+    for (const [f, v] of Object.entries(run))
+      if (v !== undefined) fields.push(f, f === 'spec' ? specJsonOf(run) : JSON.stringify(v));
     let stale = '';
     // At most twice: the second pass replaces a key whose run has expired meanwhile.
     for (let pass = 0; pass < 2; pass++) {
