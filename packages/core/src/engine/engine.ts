@@ -380,6 +380,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.assertOpen();
     const runs = await this.store.listRuns({ status: ['queued', 'running', 'cancelling'] });
     const taken: string[] = [];
+    const restored: Array<{ run: RunRecord; jobs: JobRecord[] }> = [];
     for (const run of runs.reverse()) {
       if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
       const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
@@ -389,8 +390,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
       taken.push(run.id);
       this.ownRuns.add(run.id);
-      this.enqueue({ type: 'restore', run, jobs });
+      restored.push({ run, jobs });
     }
+    // One event for all: the scheduler gives every run back its concurrency groups before any
+    // waiting job or queued run competes for one.
+    if (restored.length > 0) this.enqueue({ type: 'restoreAll', runs: restored });
     this.ensureLeaseTimer();
     await this.settle();
     return taken;
@@ -448,7 +452,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         // Take everything queued: one store write per batch of events.
         while (this.queue.length) {
           const ev = this.queue.shift() as SchedulerEvent;
-          this.handlingNewRun = ev.type === 'submit' || ev.type === 'restore';
+          this.handlingNewRun = ev.type === 'submit' || ev.type === 'restore' || ev.type === 'restoreAll';
           try {
             for (const c of this.scheduler.handle(ev)) commands.push(c);
           } catch (err) {

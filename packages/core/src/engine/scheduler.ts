@@ -62,6 +62,8 @@ export interface SchedulerOptions {
 export type SchedulerEvent =
   | { type: 'submit'; run: RunRecord; jobs: JobRecord[] }
   | { type: 'restore'; run: RunRecord; jobs: JobRecord[] }
+  /** Several runs after a restart, oldest first: every run's group holders are rebuilt before any waiter may take a group. */
+  | { type: 'restoreAll'; runs: Array<{ run: RunRecord; jobs: JobRecord[] }> }
   | { type: 'attemptFinished'; runId: string; jobId: string; attempt: number; outcome: AttemptOutcome }
   | { type: 'attemptWorker'; runId: string; jobId: string; attempt: number; workerId: string }
   | { type: 'stepStarted'; runId: string; jobId: string; attempt: number; index: number; name: string; at: number }
@@ -267,7 +269,10 @@ export class Scheduler {
         this.onSubmit(event.run, event.jobs, false);
         break;
       case 'restore':
-        this.onSubmit(event.run, event.jobs, true);
+        this.onRestore([event]);
+        break;
+      case 'restoreAll':
+        this.onRestore(event.runs);
         break;
       case 'attemptFinished':
         this.onAttemptFinished(event.runId, event.jobId, event.attempt, event.outcome);
@@ -372,6 +377,27 @@ export class Scheduler {
   // ---- events -------------------------------------------------------------
 
   private onSubmit(rec: RunRecord, jobs: JobRecord[], restoring: boolean): void {
+    const run = this.buildRun(rec, jobs, restoring);
+    if (restoring) return;
+    this.admitRun(run);
+  }
+
+  /**
+   * DESIGN §4.8 after a restart, in two passes over the runs: first every run takes back
+   * what it held (its run-level group, the job-level groups of its started jobs), then
+   * each run resumes — queued runs and waiting jobs compete for groups only now. One
+   * pass, oldest run first, let an older run's waiter take a group a newer run's job
+   * still held, and both ran.
+   */
+  private onRestore(items: ReadonlyArray<{ run: RunRecord; jobs: JobRecord[] }>): void {
+    const runs = items.map((i) => this.buildRun(i.run, i.jobs, true));
+    const waiters = runs.map((run) => this.restoreHolders(run));
+    runs.forEach((run, i) => {
+      this.restoreResume(run, waiters[i] as SJob[]);
+    });
+  }
+
+  private buildRun(rec: RunRecord, jobs: JobRecord[], restoring: boolean): SRun {
     const run: SRun = {
       rec,
       jobs: new Map(),
@@ -424,9 +450,13 @@ export class Scheduler {
         const [p] = initialJobs(rec.id, { ...spec, jobs: { [base.key]: base.spec } }, rec.createdAt);
         if (p) this.addJob(run, p).virtual = true;
       }
-      this.restore(run);
-      return;
     }
+    return run;
+  }
+
+  /** A new run starts, or waits for its run-level concurrency group. */
+  private admitRun(run: SRun): void {
+    const rec = run.rec;
     if (this.wants('run:queued')) this.emit({ event: 'run:queued', runId: rec.id });
     const group = rec.concurrencyGroup;
     if (group !== undefined) {
@@ -500,23 +530,13 @@ export class Scheduler {
     this.checkRunDone(run);
   }
 
-  /** Rebuilds a run after a restart: lost attempts are failed as `lost` and retried per policy. */
-  private restore(run: SRun): void {
-    const now = this.opts.now();
-    if (run.rec.status === 'queued') {
-      const group = run.rec.concurrencyGroup;
-      if (group !== undefined) {
-        const g = this.groups.get(group) ?? {};
-        this.groups.set(group, g);
-        if (g.running !== undefined && g.running !== run.rec.id) {
-          g.pending = run.rec.id;
-          return;
-        }
-        g.running = run.rec.id;
-      }
-      this.startRun(run);
-      return;
-    }
+  /**
+   * First restore pass: a started run takes back its run-level group, its settings and the
+   * job-level groups its started jobs held. Returns the jobs that were waiting on a job-level
+   * group, for the second pass.
+   */
+  private restoreHolders(run: SRun): SJob[] {
+    if (run.rec.status === 'queued') return [];
     if (run.rec.concurrencyGroup !== undefined) {
       const g = this.groups.get(run.rec.concurrencyGroup) ?? {};
       g.running = run.rec.id;
@@ -535,7 +555,27 @@ export class Scheduler {
       base.evaluated = expanded || base.instances.some((j) => j.rec.status !== 'pending');
       if (base.evaluated) this.applyJobSettings(run, base);
     }
-    this.restoreGroups(run);
+    return this.restoreGroupHolders(run);
+  }
+
+  /** Second restore pass: lost attempts are failed as `lost` and retried per policy; waiting work competes again. */
+  private restoreResume(run: SRun, groupWaiters: readonly SJob[]): void {
+    const now = this.opts.now();
+    if (run.rec.status === 'queued') {
+      const group = run.rec.concurrencyGroup;
+      if (group !== undefined) {
+        const g = this.groups.get(group) ?? {};
+        this.groups.set(group, g);
+        if (g.running !== undefined && g.running !== run.rec.id) {
+          g.pending = run.rec.id;
+          return;
+        }
+        g.running = run.rec.id;
+      }
+      this.startRun(run);
+      return;
+    }
+    for (const j of groupWaiters) this.queueOrWait(run, j, this.baseContext(run, j.base));
     for (const j of run.jobs.values()) {
       const s = j.rec.status;
       if (s === 'running') {
@@ -566,8 +606,8 @@ export class Scheduler {
     this.checkRunDone(run);
   }
 
-  /** Job-level groups live in memory: restored jobs that had started hold theirs again, waiting ones wait again. */
-  private restoreGroups(run: SRun): void {
+  /** Job-level groups live in memory: restored jobs that had started hold theirs again; the waiting ones are returned. */
+  private restoreGroupHolders(run: SRun): SJob[] {
     const waiting: SJob[] = [];
     for (const j of run.jobs.values()) {
       const conc = j.base.spec.concurrency;
@@ -587,7 +627,7 @@ export class Scheduler {
         // Evaluated fine before the restart; if not now, the job simply holds no group.
       }
     }
-    for (const j of waiting) this.queueOrWait(run, j, this.baseContext(run, j.base));
+    return waiting;
   }
 
   private onStepStarted(e: Extract<SchedulerEvent, { type: 'stepStarted' }>): void {

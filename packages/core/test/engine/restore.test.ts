@@ -110,3 +110,55 @@ describe('4.8 recover() with concurrency groups', () => {
     expect(s2.runIds()).toEqual([]);
   });
 });
+
+describe('4.8 recover(): holders before waiters', () => {
+  it("gives a newer run's job back the job-level group it held before an older run's waiter may take it", () => {
+    const s = scheduler();
+    const older = runOf(
+      'jobs:\n  a1: {runs-on: x, steps: [{run: x}]}\n' +
+        '  a2: {runs-on: x, needs: a1, concurrency: deploy, steps: [{run: x}]}\n',
+    );
+    const newer = runOf('jobs:\n  b: {runs-on: x, concurrency: deploy, retry: {max-attempts: 3}, steps: [{run: x}]}\n');
+    s.handle({ type: 'submit', ...older });
+    s.handle({ type: 'submit', ...newer });
+    // b holds `deploy` while a1 runs; when a1 ends, a2 waits for the group.
+    s.handle({ type: 'attemptFinished', runId: older.run.id, jobId: 'a1', attempt: 1, outcome: ok as any });
+    const a = snap(s, older.run.id);
+    const b = snap(s, newer.run.id);
+    expect(a.jobs.find((j) => j.id === 'a2')?.status).toBe('pending');
+    expect(b.jobs.find((j) => j.id === 'b')?.status).toBe('running');
+
+    // The engine crashed; recover() restores both, oldest first.
+    const s2 = scheduler();
+    const first = starts(s2.handle({ type: 'restoreAll', runs: [a, b] })).map((x) => x.jobId);
+    expect(first).not.toContain('a2');
+    now += 5000;
+    const retried = starts(s2.handle({ type: 'tick' }));
+    expect(retried.map((x) => x.jobId)).toEqual(['b']);
+    expect(s2.snapshot(older.run.id)?.jobs.find((j) => j.id === 'a2')?.status).toBe('pending');
+    // Only once b is done does a2 get the group.
+    const next = starts(
+      s2.handle({ type: 'attemptFinished', ...(retried[0] as (typeof retried)[number]), outcome: ok as any }),
+    );
+    expect(next.map((x) => x.jobId)).toEqual(['a2']);
+  });
+
+  it('lets a queued run take its run-level group only after a started run of that group is restored', () => {
+    const s = scheduler();
+    const running = runOf('concurrency: ship\njobs:\n  r: {runs-on: x, retry: {max-attempts: 2}, steps: [{run: x}]}\n');
+    const queued = runOf('concurrency: ship\njobs:\n  q: {runs-on: x, steps: [{run: x}]}\n');
+    // The engine resolves the run-level group at submit; the scheduler reads it from the record.
+    running.run.concurrencyGroup = 'ship';
+    queued.run.concurrencyGroup = 'ship';
+    s.handle({ type: 'submit', ...running });
+    s.handle({ type: 'submit', ...queued });
+    const r = snap(s, running.run.id);
+    const q = snap(s, queued.run.id);
+    expect(q.run.status).toBe('queued');
+    // Restored out of order (the queued run first): it must still wait for the running one.
+    const s2 = scheduler();
+    const first = starts(s2.handle({ type: 'restoreAll', runs: [q, r] })).map((x) => x.jobId);
+    expect(first).not.toContain('q');
+    expect(s2.snapshot(queued.run.id)?.run.status).toBe('queued');
+  });
+});
