@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -125,6 +125,47 @@ describe('runSteps', () => {
       ['Run echo ${{ matrix.os }} ${{ env.LEVEL }}', 'succeeded', 'success', 'success'],
       ['Run echo two', 'succeeded', 'success', 'success'],
     ]);
+  });
+
+  it('creates .pipewright/, RUNNER_TEMP and empty file-command files before every try, and leaves no file open', async () => {
+    const openFds = async () => (await readdir('/proc/self/fd').catch(() => [])).length;
+    const seen: { out: number; env: number; temp: boolean }[] = [];
+    const script: Script = async (req, _io, call) => {
+      const [o, e, t] = await Promise.all([
+        stat(req.env.GITHUB_OUTPUT ?? ''),
+        stat(req.env.GITHUB_ENV ?? ''),
+        stat(req.env.RUNNER_TEMP ?? ''),
+      ]);
+      seen.push({ out: o.size, env: e.size, temp: t.isDirectory() });
+      await writeFile(req.env.GITHUB_OUTPUT ?? '', 'k=v\n', { flag: 'a' });
+      await writeFile(req.env.GITHUB_ENV ?? '', 'K=v\n', { flag: 'a' });
+      return call === 0 ? exit(1) : ok;
+    };
+    const retry = { ...DEFAULT_RETRY, maxAttempts: 2, on: ['failure' as const] };
+    const before = await openFds();
+    // A workspace without `.pipewright/` (the loop creates it), and one whose executor made it already.
+    const bare = join(dir, 'bare');
+    const made = join(dir, 'made');
+    await Promise.all([mkdir(bare), mkdir(join(made, '.pipewright'), { recursive: true })]);
+    for (const d of [bare, made]) {
+      seen.length = 0;
+      const out = await runSteps(
+        attemptOf([{ run: 'a', retry }, { run: 'b' }]),
+        new FakeWorkspace(d, script),
+        context().ctx,
+        {
+          sleep: async () => {},
+        },
+      );
+      expect(out.status).toBe('succeeded');
+      // The retried try starts from empty files again, as GitHub's runner gives each step.
+      expect(seen).toEqual([
+        { out: 0, env: 0, temp: true },
+        { out: 0, env: 0, temp: true },
+        { out: 0, env: 0, temp: true },
+      ]);
+    }
+    if (before > 0) expect(await openFds()).toBe(before);
   });
 
   it('resolves shell and working-directory: step > job defaults > pipeline defaults > GitHub default', async () => {

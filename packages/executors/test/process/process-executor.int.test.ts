@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ProcessExecutor, ProcessWorkspace } from '@pipewright/executors';
@@ -157,6 +157,61 @@ describe('ProcessExecutor', () => {
     await keeping.runJob(attemptOf([{ run: 'pwd; echo data > file.txt' }]), kept.ctx);
     const dir = kept.text(0).trim();
     expect(await readFile(join(dir, 'file.txt'), 'utf8')).toBe('data\n');
+  });
+
+  it('gives each attempt a fresh 0700 directory, with the file-command files existing and empty before each try', async () => {
+    const { ctx, text } = collectingContext();
+    // @actions/core's setOutput refuses a missing $GITHUB_OUTPUT, so the files must exist (as on GitHub),
+    // empty, also on a retried try after the first try wrote to them.
+    const check =
+      'test -f "$GITHUB_OUTPUT"; test ! -s "$GITHUB_OUTPUT"; test -f "$GITHUB_ENV"; test ! -s "$GITHUB_ENV"; test -d "$RUNNER_TEMP"';
+    const out = await executor.runJob(
+      attemptOf([
+        { run: `pwd; ${check}` },
+        {
+          id: 'flaky',
+          run: `${check}; echo "try=$(cat "$RUNNER_TEMP/n" 2>/dev/null || echo 1)" >> "$GITHUB_OUTPUT"; echo X=1 >> "$GITHUB_ENV"; test -f "$RUNNER_TEMP/n" || { echo 2 > "$RUNNER_TEMP/n"; exit 3; }`,
+          retry: {
+            maxAttempts: 2,
+            on: ['failure'],
+            backoff: { delayMs: 0, factor: 1, maxDelayMs: 0, jitter: 'none' },
+            differentWorker: false,
+          },
+        },
+      ]),
+      ctx,
+    );
+    expect(out.status).toBe('succeeded');
+    expect(out.steps[1]?.outputs).toEqual({ try: '2' });
+    const dir = text(0).trim();
+    expect(dir.startsWith(root.dir)).toBe(true);
+    const second = collectingContext();
+    await executor.runJob(attemptOf([{ run: 'pwd' }]), second.ctx);
+    expect(second.text(0).trim()).not.toBe(dir);
+    const keeping = new ProcessExecutor({ workRoot: root.dir, keepWorkspace: true });
+    const kept = collectingContext();
+    await keeping.runJob(attemptOf([{ run: 'pwd' }]), kept.ctx);
+    expect((await stat(kept.text(0).trim())).mode & 0o777).toBe(0o700);
+  });
+
+  it('runs a script as the program itself (`{0}` template) without ETXTBSY', async () => {
+    const { ctx, text } = collectingContext();
+    const runs = Array.from({ length: 10 }, (_, i) => ({ run: `#!/bin/sh\necho direct ${i}`, shell: '{0}' }));
+    const out = await executor.runJob(attemptOf(runs), ctx);
+    expect(out.status).toBe('succeeded');
+    expect(text(9).trim()).toBe('direct 9');
+  });
+
+  it('creates the work root again when a tmp cleaner removed it', async () => {
+    const gone = join(root.dir, 'removed', 'root');
+    const ex = new ProcessExecutor({ workRoot: gone });
+    await ex.runJob(attemptOf([{ run: 'true' }]), collectingContext().ctx);
+    await ex.close();
+    await rm(join(root.dir, 'removed'), { recursive: true });
+    const again = await ex.runJob(attemptOf([{ run: 'echo ok > f' }]), collectingContext().ctx);
+    expect(again.status).toBe('succeeded');
+    await ex.close();
+    expect(await readdir(gone)).toEqual([]);
   });
 
   it('validates its options with a message saying what was expected', () => {
