@@ -121,6 +121,8 @@ interface SBase {
   dependents: SBase[];
   /** Instances not yet terminal; the base's dependents become evaluable when it reaches 0. */
   unfinished: number;
+  /** `needs.<key>` for dependents, built once the base is finished. */
+  needEntry: { result: string; outputs: Record<string, string> } | undefined;
   cleanup: boolean;
   failFast: boolean;
   maxParallel: number;
@@ -187,12 +189,15 @@ interface SRun {
   deadline?: number;
   /** The dispatch round in which the run last started an attempt (0: never). */
   served: number;
+  /** The dispatch call in which the run could start nothing. */
+  blockedStamp: number;
   github: Record<string, unknown>;
 }
 
 // Shared, frozen values of every job's contexts, so an attempt does not allocate its own copies.
 const NO_OUTPUTS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const NO_VARS = Object.freeze({});
+const NO_NEEDS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const NO_WORKERS: readonly string[] = Object.freeze([]);
 const RUNNER = Object.freeze({
   os: process.platform === 'darwin' ? 'macOS' : 'Linux',
@@ -241,6 +246,9 @@ export function transitionJob(rec: JobRecord, to: JobStatus): void {
 /** The scheduling state machine. */
 export class Scheduler {
   private readonly runs = new Map<string, SRun>();
+  /** The runs in submission order, for dispatch to walk without a Map iterator per pick. */
+  private readonly runList: SRun[] = [];
+  private dispatchStamp = 0;
   private readonly slots = new Map<string, { capacity: number; running: number }>();
   private running = 0;
   /** The current dispatch round (DESIGN §4.5): every run with a startable job starts one per round. */
@@ -408,6 +416,7 @@ export class Scheduler {
       running: new Set(),
       unfinished: 0,
       served: 0,
+      blockedStamp: 0,
       github: {
         run_id: rec.id,
         workflow: rec.pipelineName,
@@ -416,8 +425,10 @@ export class Scheduler {
       },
     };
     this.runs.set(rec.id, run);
+    this.runList.push(run);
     const spec = rec.spec;
-    for (const [key, js] of Object.entries(spec.jobs)) {
+    for (const key in spec.jobs) {
+      const js = spec.jobs[key] as JobSpec;
       run.bases.set(key, {
         key,
         spec: js,
@@ -426,6 +437,7 @@ export class Scheduler {
         needs: [],
         dependents: [],
         unfinished: 0,
+        needEntry: undefined,
         cleanup: isCleanupCondition(js.if),
         failFast: true,
         maxParallel: Number.POSITIVE_INFINITY,
@@ -934,17 +946,9 @@ export class Scheduler {
 
   /** `needs` context of a job: result and outputs of each need (matrix outputs merged, last wins). */
   private needsContext(base: SBase): Record<string, unknown> {
+    if (base.needs.length === 0) return NO_NEEDS;
     const ctx: Record<string, unknown> = {};
-    for (const nb of base.needs) {
-      let outputs: Record<string, string> = NO_OUTPUTS;
-      for (const j of nb.instances) {
-        for (const k in j.rec.outputs) {
-          if (outputs === NO_OUTPUTS) outputs = {};
-          outputs[k] = j.rec.outputs[k] as string;
-        }
-      }
-      ctx[nb.key] = { result: resultOf(nb.instances), outputs };
-    }
+    for (const nb of base.needs) ctx[nb.key] = needEntry(nb);
     return ctx;
   }
 
@@ -1199,13 +1203,14 @@ export class Scheduler {
    * could not start (capacity, `max-parallel`) keeps its turn in the round.
    */
   private dispatch(): void {
-    const blocked = new Set<SRun>();
+    // A run that could not start anything is skipped for the rest of this call; a stamp instead of a Set per call.
+    const stamp = ++this.dispatchStamp;
     while (this.running < this.opts.concurrency) {
       let pick: SRun | undefined;
       let servedThisRound = false;
-      // Map order is submission order, so `>` keeps the earlier run on equal priority.
-      for (const run of this.runs.values()) {
-        if (run.ready.length === run.readyHead || blocked.has(run)) continue;
+      // Submission order, so `>` keeps the earlier run on equal priority.
+      for (const run of this.runList) {
+        if (run.ready.length === run.readyHead || run.blockedStamp === stamp) continue;
         if (run.served >= this.round) servedThisRound = true;
         else if (!pick || run.rec.priority > pick.rec.priority) pick = run;
       }
@@ -1215,7 +1220,7 @@ export class Scheduler {
         continue;
       }
       if (this.startOne(pick)) pick.served = this.round;
-      else blocked.add(pick);
+      else pick.blockedStamp = stamp;
     }
   }
 
@@ -1405,6 +1410,7 @@ export class Scheduler {
       });
     this.cmds.push({ type: 'runFinished', runId: run.rec.id, run: run.rec, jobs: jobs.map((j) => j.rec) });
     this.runs.delete(run.rec.id);
+    this.runList.splice(this.runList.indexOf(run), 1);
     const group = run.rec.concurrencyGroup;
     if (group !== undefined) {
       const g = this.groups.get(group);
@@ -1450,6 +1456,26 @@ export class Scheduler {
   private emit(e: SchedulerEmit): void {
     this.cmds.push({ type: 'emit', emit: e });
   }
+}
+
+/**
+ * `needs.<id>` of a base: its result and its instances' outputs merged. Once every instance
+ * is terminal it cannot change, so it is built once (frozen) and shared by all dependents.
+ */
+function needEntry(nb: SBase): { result: string; outputs: Record<string, string> } {
+  if (nb.needEntry !== undefined) return nb.needEntry;
+  let outputs: Record<string, string> = NO_OUTPUTS;
+  for (const j of nb.instances) {
+    for (const k in j.rec.outputs) {
+      if (outputs === NO_OUTPUTS) outputs = {};
+      outputs[k] = j.rec.outputs[k] as string;
+    }
+  }
+  const entry = { result: resultOf(nb.instances), outputs };
+  if (nb.unfinished > 0) return entry;
+  Object.freeze(outputs);
+  nb.needEntry = Object.freeze(entry);
+  return entry;
 }
 
 function settleAncestors(base: SBase, failed: boolean): boolean {
