@@ -160,7 +160,8 @@ const SPEC_JSON = Symbol('pipewright.specJson');
 export function attachSpecJson(run: RunRecord, json: string | undefined): void {
   // `undefined` detaches it again: the text must not live as long as the record does.
   if (json === undefined) delete (run as unknown as Record<symbol, unknown>)[SPEC_JSON];
-  else Object.defineProperty(run, SPEC_JSON, { value: { spec: run.spec, json }, enumerable: false, configurable: true });
+  else
+    Object.defineProperty(run, SPEC_JSON, { value: { spec: run.spec, json }, enumerable: false, configurable: true });
 }
 
 /** The JSON text of `run.spec`: the engine's, when attached for this very spec object, or a fresh encoding. */
