@@ -947,7 +947,9 @@ export class Scheduler {
   /** `needs` context of a job: result and outputs of each need (matrix outputs merged, last wins). */
   private needsContext(base: SBase): Record<string, unknown> {
     if (base.needs.length === 0) return NO_NEEDS;
-    const ctx: Record<string, unknown> = {};
+    // A prototype-less object is a hash table from the start: with `{}`, every distinct set of job
+    // names became a hidden class of its own (thousands in a large DAG), and property adds were slow.
+    const ctx: Record<string, unknown> = Object.create(null);
     for (const nb of base.needs) ctx[nb.key] = needEntry(nb);
     return ctx;
   }
