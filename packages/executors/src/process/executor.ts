@@ -24,6 +24,13 @@ export interface ProcessExecutorOptions {
    */
   keepWorkspace?: boolean;
   /**
+   * How many finished attempts' directories may wait for reuse. A directory is reused only
+   * when it holds nothing but pipewright's own files (see `ProcessWorkspace.recycle`);
+   * `0` gives every attempt a new one. Ignored with `keepWorkspace`.
+   * @default 16
+   */
+  workspacePool?: number;
+  /**
    * Upper bound on the SIGTERM -> SIGKILL grace (`kill-grace`) any step may ask for.
    * @default no bound: the pipeline's `kill-grace` (10 s unless set)
    * @example new ProcessExecutor({ killGraceMs: 2000 })
@@ -36,6 +43,7 @@ export interface ResolvedProcessExecutorOptions {
   capacity: number;
   workRoot: string;
   keepWorkspace: boolean;
+  workspacePool: number;
   killGraceMs?: number;
 }
 
@@ -62,6 +70,7 @@ export function resolveProcessExecutorOptions(options: ProcessExecutorOptions = 
     }
   }
   if (options.killGraceMs !== undefined) checkNumber('killGraceMs', options.killGraceMs, false);
+  if (options.workspacePool !== undefined) checkNumber('workspacePool', options.workspacePool, false);
   if (options.workRoot !== undefined && (typeof options.workRoot !== 'string' || options.workRoot === '')) {
     throw new PipewrightError(
       'INVALID_ARGUMENT',
@@ -72,6 +81,7 @@ export function resolveProcessExecutorOptions(options: ProcessExecutorOptions = 
     capacity: options.capacity ?? Number.POSITIVE_INFINITY,
     workRoot: options.workRoot ?? join(tmpdir(), 'pipewright'),
     keepWorkspace: options.keepWorkspace ?? false,
+    workspacePool: Math.floor(options.workspacePool ?? 16),
   };
   if (options.killGraceMs !== undefined) resolved.killGraceMs = options.killGraceMs;
   return resolved;
@@ -100,22 +110,27 @@ export class ProcessExecutor implements Executor {
       keep: this.options.keepWorkspace,
       ...(this.options.killGraceMs !== undefined ? { maxKillGraceMs: this.options.killGraceMs } : {}),
     };
+    // A recycled directory costs no file system call here; see disposeLater.
+    const reused = this.pool.pop();
     let workspace: ProcessWorkspace;
-    try {
-      workspace = await ProcessWorkspace.create(
-        this.options.workRoot,
-        `${attempt.runId}-${attempt.jobId}-${attempt.attempt}`,
-        wsOptions,
-      );
-    } catch (e) {
-      return {
-        status: 'failed',
-        reason: 'infra',
-        message: `could not create a workspace under ${this.options.workRoot}: ${(e as Error).message}`,
-        workerId: new ProcessWorkspace('', wsOptions).workerId,
-        steps: [],
-        outputs: {},
-      };
+    if (reused !== undefined) workspace = new ProcessWorkspace(reused, wsOptions);
+    else {
+      try {
+        workspace = await ProcessWorkspace.create(
+          this.options.workRoot,
+          `${attempt.runId}-${attempt.jobId}-${attempt.attempt}`,
+          wsOptions,
+        );
+      } catch (e) {
+        return {
+          status: 'failed',
+          reason: 'infra',
+          message: `could not create a workspace under ${this.options.workRoot}: ${(e as Error).message}`,
+          workerId: new ProcessWorkspace('', wsOptions).workerId,
+          steps: [],
+          outputs: {},
+        };
+      }
     }
     try {
       return await runSteps(attempt, workspace, ctx);
@@ -124,16 +139,23 @@ export class ProcessExecutor implements Executor {
     }
   }
 
-  /** Waits until every workspace of a finished attempt is removed. */
+  /** Waits until every workspace of a finished attempt is removed, the recycled ones included. */
   async close(): Promise<void> {
-    while (this.disposing.size > 0) {
+    this.closing = true;
+    for (;;) {
+      for (const dir of this.pool.splice(0)) this.removeLater(dir, () => new ProcessWorkspace(dir).dispose());
+      if (this.disposing.size === 0) break;
       this.remover.flush();
       await Promise.all(this.disposing);
     }
+    this.closing = false;
   }
 
   private readonly disposing = new Set<Promise<void>>();
   private readonly remover = new BatchRemover();
+  /** Directories of finished attempts, emptied of their files and ready for the next attempt. */
+  private readonly pool: string[] = [];
+  private closing = false;
 
   /**
    * Removing a workspace is off the attempt's critical path: the outcome is
@@ -148,12 +170,25 @@ export class ProcessExecutor implements Executor {
       exitHookInstalled = true;
       process.once('exit', removeUndisposed);
     }
-    const done: Promise<void> = this.remover
-      .remove(dir, () => workspace.dispose())
-      .finally(() => {
-        undisposed.delete(dir);
+    if (this.options.workspacePool > 0 && !this.closing) {
+      // Checked and emptied after the outcome, off the critical path; until then it is in
+      // `disposing`, so close() waits for the check and then removes the directory.
+      const done: Promise<void> = workspace.recycle().then((clean) => {
         this.disposing.delete(done);
+        if (clean && !this.closing && this.pool.length < this.options.workspacePool) this.pool.push(dir);
+        else this.removeLater(dir, () => workspace.dispose());
       });
+      this.disposing.add(done);
+      return;
+    }
+    this.removeLater(dir, () => workspace.dispose());
+  }
+
+  private removeLater(dir: string, fallback: () => Promise<void>): void {
+    const done: Promise<void> = this.remover.remove(dir, fallback).finally(() => {
+      undisposed.delete(dir);
+      this.disposing.delete(done);
+    });
     this.disposing.add(done);
   }
 }

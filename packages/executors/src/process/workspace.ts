@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readdir, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, mkdtemp, readdir, rm, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -119,6 +119,11 @@ async function removeTree(dir: string): Promise<void> {
   );
   await rmdir(dir);
 }
+
+/** Names of the files pipewright itself puts in `.pipewright/` (the step loop's and the scripts). */
+const OWN_FILE = /^(?:step-\d+-(?:output|env)|script-\d+(?:\.[A-Za-z0-9]+)?)$/;
+/** Kept, emptied, on recycling: the files the next attempt's first script step writes anyway. */
+const KEPT_FILES = new Set(['step-0-output', 'step-0-env', 'script-1.sh']);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -288,6 +293,47 @@ export class ProcessWorkspace implements Workspace {
       `working-directory \`${given}\` does not exist in the workspace (${cwd}): create it in an earlier step or fix the path`,
       { details: { workingDirectory: given } },
     );
+  }
+
+  /**
+   * Readies the directory for another attempt, if it provably holds nothing of this one:
+   * resolves `true` only when its top level is `.pipewright/` alone, `.pipewright/` holds only
+   * pipewright's own regular files (no symlink, nothing a step added) and an empty `tmp/`.
+   * The step files and scripts are then emptied or deleted, so the next attempt starts as in
+   * a fresh directory. The common ones (`step-0-*`, `script-1.sh`) are truncated, not deleted
+   * and created again: on ext4, allocating an inode scans past every recently deleted one, and
+   * at a thousand short jobs that scan was most of the executor's CPU time.
+   * Resolves `false` (the caller removes the directory) on anything else, errors included.
+   */
+  async recycle(): Promise<boolean> {
+    if (this.options.keep) return false;
+    const base = join(this.hostDir, '.pipewright');
+    try {
+      const [self, top, own, temp] = await Promise.all([
+        lstat(this.hostDir),
+        readdir(this.hostDir, { withFileTypes: true }),
+        readdir(base, { withFileTypes: true }),
+        readdir(join(base, 'tmp')),
+      ]);
+      if (!self.isDirectory() || temp.length > 0) return false;
+      if (top.length !== 1 || top[0]?.name !== '.pipewright' || !top[0].isDirectory()) return false;
+      let tmpSeen = false;
+      for (const e of own) {
+        if (e.name === 'tmp' && e.isDirectory()) tmpSeen = true;
+        else if (!e.isFile() || !OWN_FILE.test(e.name)) return false;
+      }
+      if (!tmpSeen) return false;
+      await Promise.all(
+        own.map((e) => {
+          if (e.name === 'tmp') return undefined;
+          const path = join(base, e.name);
+          return KEPT_FILES.has(e.name) ? truncate(path, 0) : unlink(path);
+        }),
+      );
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Removes the directory unless `keep` was set. */

@@ -1,10 +1,12 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ProcessExecutor, ProcessWorkspace } from '@pipewright/executors';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attemptOf, collectingContext, tempDir } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let root: { dir: string; cleanup: () => Promise<void> };
 let executor: ProcessExecutor;
@@ -212,6 +214,85 @@ describe('ProcessExecutor', () => {
     expect(again.status).toBe('succeeded');
     await ex.close();
     expect(await readdir(gone)).toEqual([]);
+  });
+
+  it("reuses a finished attempt's directory only when it holds nothing but pipewright's files, emptied", async () => {
+    const ex = new ProcessExecutor({ workRoot: root.dir, workspacePool: 1 });
+    const exists = (p: string) =>
+      stat(p).then(
+        () => true,
+        () => false,
+      );
+    const gone = async (dir: string) => {
+      for (let i = 0; i < 300 && (await exists(dir)); i++) await sleep(10);
+      return !(await exists(dir));
+    };
+    // A leaves only pipewright's files (two steps' worth, outputs and a secret-bearing script).
+    const a = collectingContext();
+    const outA = await ex.runJob(
+      attemptOf([
+        {
+          run: 'echo "k=from-a" >> "$GITHUB_OUTPUT"; echo A=1 >> "$GITHUB_ENV"; pwd; echo a-temp > "$RUNNER_TEMP/t"; rm "$RUNNER_TEMP/t"',
+        },
+        { run: 'echo "second=a" >> "$GITHUB_OUTPUT" # a-script-text' },
+      ]),
+      a.ctx,
+    );
+    expect(outA.status).toBe('succeeded');
+    const aDir = a.text(0).trim();
+    // The recycling check runs after the outcome: wait until it has emptied A's files.
+    for (let i = 0; i < 300 && (await exists(join(aDir, '.pipewright', 'step-1-output'))); i++) await sleep(10);
+    await sleep(20);
+    // B reuses A's directory and sees nothing of A: no step-1 files, empty step files, an empty tmp.
+    const b = collectingContext();
+    const outB = await ex.runJob(
+      attemptOf([{ run: 'pwd; ls -A . .pipewright .pipewright/tmp; cat .pipewright/step-* .pipewright/script-1.sh' }]),
+      b.ctx,
+    );
+    expect(outB.status).toBe('succeeded');
+    expect(b.text(0).split('\n')[0]).toBe(aDir);
+    expect(b.text(0)).not.toMatch(/from-a|A=1|second=a|a-script-text|step-1|script-2|a-temp/);
+    expect(b.text(0)).toMatch(/script-1\.sh/);
+
+    // Once B's script is emptied (its recycling ran), C gets the directory again, leaves a file
+    // of its own, and the directory is removed, not pooled.
+    const script = join(aDir, '.pipewright', 'script-1.sh');
+    for (let i = 0; i < 300 && (await stat(script)).size > 0; i++) await sleep(10);
+    await sleep(20);
+    const c = collectingContext();
+    await ex.runJob(attemptOf([{ run: 'pwd; echo x > left.txt' }]), c.ctx);
+    expect(c.text(0).trim()).toBe(aDir);
+    expect(await gone(aDir)).toBe(true);
+
+    // D puts a symlink among pipewright's files: removed, not pooled, and its target untouched.
+    const target = join(root.dir, 'outside.txt');
+    await writeFile(target, 'keep me');
+    const d = collectingContext();
+    await ex.runJob(attemptOf([{ run: `pwd; ln -sf ${JSON.stringify(target)} .pipewright/step-0-output` }]), d.ctx);
+    expect(await gone(d.text(0).trim())).toBe(true);
+    expect(await readFile(target, 'utf8')).toBe('keep me');
+    await rm(target);
+
+    // close() removes the pooled directories too.
+    await ex.close();
+    expect(await readdir(root.dir)).toEqual([]);
+  });
+
+  it('with workspacePool: 0 every attempt gets a new directory', async () => {
+    const ex = new ProcessExecutor({ workRoot: root.dir, workspacePool: 0 });
+    const dirs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = collectingContext();
+      await ex.runJob(attemptOf([{ run: 'pwd' }]), c.ctx);
+      dirs.push(c.text(0).trim());
+      await sleep(20);
+    }
+    expect(new Set(dirs).size).toBe(3);
+    await ex.close();
+    expect(await readdir(root.dir)).toEqual([]);
+    expect(() => new ProcessExecutor({ workspacePool: -1 })).toThrow(
+      /`workspacePool` to be a non-negative finite number/,
+    );
   });
 
   it('validates its options with a message saying what was expected', () => {
