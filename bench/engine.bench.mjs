@@ -162,6 +162,9 @@ class RefStore {
   async putJob(job) {
     this.runs.get(job.runId).jobs.set(job.id, job);
   }
+  async putJobs(jobs) {
+    for (const job of jobs) this.runs.get(job.runId).jobs.set(job.id, job);
+  }
   async acquireLease() {
     return true;
   }

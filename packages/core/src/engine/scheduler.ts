@@ -197,6 +197,7 @@ interface SRun {
 // Shared, frozen values of every job's contexts, so an attempt does not allocate its own copies.
 const NO_OUTPUTS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const NO_VARS = Object.freeze({});
+const NO_BACKLOG: SJob[] = [];
 const NO_NEEDS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const NO_WORKERS: readonly string[] = Object.freeze([]);
 const RUNNER = Object.freeze({
@@ -443,7 +444,8 @@ export class Scheduler {
         maxParallel: Number.POSITIVE_INFINITY,
         running: 0,
         admitted: 0,
-        backlog: [],
+        // Shared until a job is held back: most bases never use `max-parallel`.
+        backlog: NO_BACKLOG,
       });
     }
     for (const base of run.bases.values()) {
@@ -916,6 +918,7 @@ export class Scheduler {
     // Restore may reach a job twice (its group was free, and it is queued): one slot per job.
     if (j.admitted || base.backlog.includes(j)) return;
     if (base.admitted >= base.maxParallel) {
+      if (base.backlog === NO_BACKLOG) base.backlog = [];
       base.backlog.push(j);
       return;
     }
@@ -1579,7 +1582,8 @@ export function initialJobs(runId: string, spec: RunRecord['spec'], now: number)
         matrix: p.matrix,
         needs: p.needs,
         status: 'pending',
-        outputs: {},
+        // Replaced, never written to, when the job succeeds: one frozen empty object serves every job.
+        outputs: NO_OUTPUTS,
         attempts: [],
         createdAt: now,
       });
