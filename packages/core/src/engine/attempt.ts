@@ -7,6 +7,7 @@ import type {
   StepEvents,
   StepResult,
 } from '../ports/executor.js';
+import type { AbortReason } from '../steps/abort.js';
 import type { SchedulerCommand, SchedulerEvent } from './scheduler.js';
 
 /** What an attempt needs from the engine that runs it. */
@@ -26,99 +27,120 @@ type StartCommand = Extract<SchedulerCommand, { type: 'start' }>;
  * AbortController and a dozen closures; at 100,000 jobs that garbage was a third
  * of the engine's time. The signal is created when the executor first reads it.
  */
-export class RunningAttempt implements ExecContext, StepEvents {
+export class RunningAttempt implements ExecContext {
+  /** Aborted on job timeout or cancel; see {@link ExecContext.signal}. Defined in the constructor. */
+  declare readonly signal: AbortSignal;
   secrets: Record<string, string> = {};
   readonly avoidWorkers: readonly string[];
   readonly actions: ReadonlyMap<string, ActionHandler>;
   readonly addMask: (value: string) => void;
   readonly now: () => number;
-  /** `events` is the attempt itself: `stepStarted`/`stepFinished` below. */
-  readonly events: StepEvents = this;
+  // Every member an executor may use is an own property, so a context that is spread, copied
+  // with Object.assign or taken apart (`const { stepStarted } = ctx.events`) keeps working.
+  /** Step output; may return a promise to apply backpressure. */
+  readonly output = (stream: OutputStream, step: number, chunk: Uint8Array): void | Promise<void> =>
+    this.#sink(stream, step).write(chunk);
+  /** Step lifecycle callbacks. */
+  readonly events: StepEvents = {
+    stepStarted: (index: number, name: string, at: number): void => {
+      const c = this.#c;
+      this.#host.enqueue({ type: 'stepStarted', runId: c.runId, jobId: c.jobId, attempt: c.attempt, index, name, at });
+    },
+    stepFinished: (result: StepResult): void => {
+      const c = this.#c;
+      this.#endStep(result.index).catch(() => undefined); // a failed log store is reported when the run ends
+      this.#host.enqueue({ type: 'stepFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, result });
+    },
+  };
+  // Private (#): kept out of spreads, JSON and util.inspect of the context an executor holds.
   /** Created when the executor reads `signal` or on the first abort, whichever comes first. */
-  controller: AbortController | undefined;
+  #controller: AbortController | undefined;
   /** Created on the first abort only: most attempts are never aborted. */
-  cleanup: AbortController | undefined;
+  #cleanup: AbortController | undefined;
+  /** The key of the attempt in the engine's table. */
+  readonly #key: string;
+  readonly #host: AttemptHost;
+  readonly #c: StartCommand;
+  readonly #logger: RunLogger;
   /** Open log streams by `step:stream`; created with the first output. */
-  private sinks: Map<string, LogSink> | undefined;
+  #sinks: Map<string, LogSink> | undefined;
 
-  constructor(
-    private readonly host: AttemptHost,
-    readonly key: string,
-    private readonly c: StartCommand,
-    private readonly logger: RunLogger,
-  ) {
+  constructor(host: AttemptHost, key: string, c: StartCommand, logger: RunLogger) {
+    this.#host = host;
+    this.#key = key;
+    this.#c = c;
+    this.#logger = logger;
     this.avoidWorkers = c.avoidWorkers;
     this.actions = host.actions;
     this.addMask = logger.maskAdder;
     this.now = host.now;
+    // An own, enumerable accessor: a spread copies the signal (the getter runs), a prototype getter was dropped.
+    Object.defineProperty(this, 'signal', { get: this.#signal, enumerable: true, configurable: true });
   }
 
-  get signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    return this.controller.signal;
-  }
+  #signal = (): AbortSignal => {
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  };
 
-  /** An own property, so it still works when an executor passes it on detached or spreads the context. */
-  readonly output = (stream: OutputStream, step: number, chunk: Uint8Array): void | Promise<void> =>
-    this.sink(stream, step).write(chunk);
-
-  stepStarted(index: number, name: string, at: number): void {
-    const c = this.c;
-    this.host.enqueue({ type: 'stepStarted', runId: c.runId, jobId: c.jobId, attempt: c.attempt, index, name, at });
-  }
-
-  stepFinished(result: StepResult): void {
-    const c = this.c;
-    this.endStep(result.index).catch(() => undefined); // a failed log store is reported when the run ends
-    this.host.enqueue({ type: 'stepFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, result });
+  /**
+   * Aborts the attempt's signal (once) with `reason`; a forced abort also aborts the cleanup
+   * signal that cleanup steps run with (`reason.cleanupSignal`).
+   */
+  abort(reason: Omit<AbortReason, 'cleanupSignal'>): void {
+    this.#cleanup ??= new AbortController();
+    this.#controller ??= new AbortController();
+    const full: AbortReason = { ...reason, cleanupSignal: this.#cleanup.signal };
+    if (!this.#controller.signal.aborted) this.#controller.abort(full);
+    if (reason.force) this.#cleanup.abort(full);
   }
 
   /** Records the outcome once every open log stream has ended. */
   finish(outcome: AttemptOutcome): void {
     // Secret values are dropped with the context when the attempt ends.
     this.secrets = {};
-    const sinks = this.sinks;
+    const sinks = this.#sinks;
     // Most attempts have no open log stream left: finish without the extra promise round.
     if (!sinks || sinks.size === 0) {
-      this.done(outcome);
+      this.#done(outcome);
       return;
     }
     void Promise.all([...sinks.values()].map((s) => s.end().catch(() => undefined))).then(() => {
       sinks.clear();
-      this.done(outcome);
+      this.#done(outcome);
     });
   }
 
   /** The executor threw or rejected: the attempt fails as `infra`, with the message in its log. */
   crashed(err: unknown): void {
     const msg = err instanceof Error ? err.message : String(err);
-    const c = this.c;
-    this.logger.system(
+    const c = this.#c;
+    this.#logger.system(
       { jobId: c.jobId, attempt: c.attempt, step: -1 },
       `[pipewright] ${c.executor} executor error: ${msg}`,
     );
     this.finish(infraOutcome(`${c.executor} executor error: ${msg}`));
   }
 
-  private done(outcome: AttemptOutcome): void {
-    const c = this.c;
-    this.host.attemptEnded(this.key);
-    this.host.enqueue({ type: 'attemptFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, outcome });
+  #done(outcome: AttemptOutcome): void {
+    const c = this.#c;
+    this.#host.attemptEnded(this.#key);
+    this.#host.enqueue({ type: 'attemptFinished', runId: c.runId, jobId: c.jobId, attempt: c.attempt, outcome });
   }
 
-  private sink(stream: OutputStream, step: number): LogSink {
+  #sink(stream: OutputStream, step: number): LogSink {
     const k = `${step}:${stream}`;
-    this.sinks ??= new Map();
-    let s = this.sinks.get(k);
+    this.#sinks ??= new Map();
+    let s = this.#sinks.get(k);
     if (!s) {
-      s = this.logger.stream({ jobId: this.c.jobId, attempt: this.c.attempt, step, stream });
-      this.sinks.set(k, s);
+      s = this.#logger.stream({ jobId: this.#c.jobId, attempt: this.#c.attempt, step, stream });
+      this.#sinks.set(k, s);
     }
     return s;
   }
 
-  private async endStep(step: number): Promise<void> {
-    const sinks = this.sinks;
+  async #endStep(step: number): Promise<void> {
+    const sinks = this.#sinks;
     if (!sinks) return;
     for (const stream of ['stdout', 'stderr'] as const) {
       const k = `${step}:${stream}`;

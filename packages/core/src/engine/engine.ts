@@ -12,7 +12,6 @@ import type { SecretProvider } from '../ports/secrets.js';
 import { attachSpecJson, type JobRecord, type RunQuery, type RunRecord, type StateStore } from '../ports/state.js';
 import { parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
-import type { AbortReason } from '../steps/abort.js';
 import { type AttemptHost, infraOutcome, RunningAttempt } from './attempt.js';
 import { type Clock, type Random, seededRandom, systemClock } from './clock.js';
 import { buildReport, type RunReport } from './report.js';
@@ -141,7 +140,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly actions = new Map<string, ActionHandler>();
   private readonly queue: SchedulerEvent[] = [];
   private pumping = false;
-  private handlingNewRun = false;
   private timer: unknown;
   private timerAt: number | undefined;
   private readonly attempts = new Map<string, RunningAttempt>();
@@ -161,6 +159,8 @@ export class Engine extends EventEmitter<EngineEvents> {
    * for another engine's (that polled the store every 250 ms, or dropped the cancel).
    */
   private readonly ownRuns = new Set<string>();
+  /** Runs recover() has taken and is still loading, with the cancels that arrived meanwhile. */
+  private readonly restoring = new Map<string, RestoreBatch>();
   private readonly secretRefs = new WeakMap<JobSpec, { env: object; names: string[] }>();
   private readonly specSecrets = new WeakMap<PipelineSpec, boolean>();
   private readonly ulid = monotonicFactory();
@@ -218,9 +218,6 @@ export class Engine extends EventEmitter<EngineEvents> {
         capacity: this.executors.get(name)?.capacity ?? Number.POSITIVE_INFINITY,
       })),
       queueTimeoutMs: options.queueTimeoutMs ?? 86_400_000,
-      // Events nobody listens to are not built. While a submit or restore is handled, all are: the
-      // caller of `submit()` subscribes after it returns, before those first events go out.
-      listening: (event) => this.handlingNewRun || this.listenerCount(event) > 0,
       route: (job) => {
         const r = route(job, names);
         return typeof r === 'string' ? { executor: r } : r;
@@ -319,7 +316,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       force: options.force ?? false,
     };
     if (typeof target !== 'string') event.job = target.job;
-    this.enqueue(event);
+    const loading = this.restoring.get(runId);
+    if (loading) {
+      // recover() has taken the run but not handed it to the scheduler yet, which would drop the cancel.
+      loading.cancels.push(event);
+      await loading.flushed;
+    } else this.enqueue(event);
     await this.settle();
   }
 
@@ -381,21 +383,31 @@ export class Engine extends EventEmitter<EngineEvents> {
     const runs = await this.store.listRuns({ status: ['queued', 'running', 'cancelling'] });
     const taken: string[] = [];
     const restored: Array<{ run: RunRecord; jobs: JobRecord[] }> = [];
-    for (const run of runs.reverse()) {
-      if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
-      const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
-      if (!got) continue;
-      const jobs = await this.store.getJobs(run.id);
-      // A submit() of this engine may have claimed it while we waited on the store.
-      if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
-      taken.push(run.id);
-      this.ownRuns.add(run.id);
-      restored.push({ run, jobs });
-    }
-    // One event for all: the scheduler gives every run back its concurrency groups before any
-    // waiting job or queued run competes for one.
-    if (restored.length > 0) this.enqueue({ type: 'restoreAll', runs: restored });
+    let flushed!: () => void;
+    const batch: RestoreBatch = { cancels: [], flushed: new Promise<void>((r) => (flushed = r)) };
     this.ensureLeaseTimer();
+    try {
+      for (const run of runs.reverse()) {
+        if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
+        const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
+        if (!got) continue;
+        const jobs = await this.store.getJobs(run.id);
+        // A submit() of this engine may have claimed it while we waited on the store.
+        if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
+        taken.push(run.id);
+        this.ownRuns.add(run.id);
+        this.restoring.set(run.id, batch);
+        restored.push({ run, jobs });
+      }
+    } finally {
+      // One event for all: the scheduler gives every run back its concurrency groups before any
+      // waiting job or queued run competes for one. Runs taken before a store failure are kept.
+      // Cancels that came while the runs were loading follow it.
+      if (restored.length > 0) this.enqueue({ type: 'restoreAll', runs: restored });
+      for (const { run } of restored) this.restoring.delete(run.id);
+      for (const c of batch.cancels) this.enqueue(c);
+      flushed();
+    }
     await this.settle();
     return taken;
   }
@@ -452,13 +464,10 @@ export class Engine extends EventEmitter<EngineEvents> {
         // Take everything queued: one store write per batch of events.
         while (this.queue.length) {
           const ev = this.queue.shift() as SchedulerEvent;
-          this.handlingNewRun = ev.type === 'submit' || ev.type === 'restore' || ev.type === 'restoreAll';
           try {
             for (const c of this.scheduler.handle(ev)) commands.push(c);
           } catch (err) {
             this.emit('error', err as Error);
-          } finally {
-            this.handlingNewRun = false;
           }
         }
         await this.persist();
@@ -531,13 +540,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         this.startAttempt(c);
         break;
       case 'abort': {
-        const a = this.attempts.get(attemptKey(c.runId, c.jobId, c.attempt));
-        if (!a) break;
-        a.cleanup ??= new AbortController();
-        a.controller ??= new AbortController();
-        const reason: AbortReason = { ...c.reason, cleanupSignal: a.cleanup.signal };
-        if (!a.controller.signal.aborted) a.controller.abort(reason);
-        if (c.reason.force) a.cleanup.abort(reason);
+        this.attempts.get(attemptKey(c.runId, c.jobId, c.attempt))?.abort(c.reason);
         break;
       }
       case 'runFinished':
@@ -682,7 +685,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (this.leaseTimer) return;
     this.leaseTimer = setInterval(
       () => {
-        for (const id of this.scheduler.runIds()) {
+        // Runs recover() is still loading too: they are not in the scheduler yet.
+        for (const id of [...this.scheduler.runIds(), ...this.restoring.keys()]) {
           this.store.renewLease(id, this.instanceId, this.leaseTtlMs).catch((err) => this.emit('error', err as Error));
         }
       },
@@ -690,6 +694,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     );
     this.leaseTimer.unref();
   }
+}
+
+/** The runs one recover() call is loading: cancels wait for them to reach the scheduler. */
+interface RestoreBatch {
+  cancels: SchedulerEvent[];
+  flushed: Promise<void>;
 }
 
 function attemptKey(runId: string, jobId: string, attempt: number): string {

@@ -161,7 +161,7 @@ function reportOf(run: RunRecord, jobs: readonly JobRecord[]): RunReport {
         finishedAt: iso(j.finishedAt),
         outputs: j.outputs,
         attempts: j.attempts.map(attemptReport),
-        steps: last?.steps.length ? last.steps.filter(Boolean).map(stepReport) : [],
+        steps: last?.steps?.length ? last.steps.filter(Boolean).map(stepReport) : [],
       };
     }),
   };

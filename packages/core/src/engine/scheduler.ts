@@ -54,8 +54,6 @@ export interface SchedulerOptions {
    * @default no limit
    */
   queueTimeoutMs?: number;
-  /** Whether the engine has a listener for an event; events nobody hears are not built. @default always */
-  listening?: (event: SchedulerEmit['event']) => boolean;
 }
 
 /** Inputs of the state machine. */
@@ -197,7 +195,7 @@ interface SRun {
 // Shared, frozen values of every job's contexts, so an attempt does not allocate its own copies.
 const NO_OUTPUTS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const NO_VARS = Object.freeze({});
-const NO_BACKLOG: SJob[] = [];
+const NO_BACKLOG: SJob[] = Object.freeze([]) as unknown as SJob[];
 const NO_NEEDS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const NO_WORKERS: readonly string[] = Object.freeze([]);
 const RUNNER = Object.freeze({
@@ -425,6 +423,8 @@ export class Scheduler {
         ...rec.trigger,
       },
     };
+    const replaced = this.runs.get(rec.id);
+    if (replaced) this.runList.splice(this.runList.indexOf(replaced), 1);
     this.runs.set(rec.id, run);
     this.runList.push(run);
     const spec = rec.spec;
@@ -471,7 +471,7 @@ export class Scheduler {
   /** A new run starts, or waits for its run-level concurrency group. */
   private admitRun(run: SRun): void {
     const rec = run.rec;
-    if (this.wants('run:queued')) this.emit({ event: 'run:queued', runId: rec.id });
+    this.emit({ event: 'run:queued', runId: rec.id });
     const group = rec.concurrencyGroup;
     if (group !== undefined) {
       const g = this.groups.get(group) ?? {};
@@ -539,7 +539,7 @@ export class Scheduler {
     run.rec.startedAt = now;
     if (run.rec.spec.timeoutMs !== undefined) run.deadline = now + run.rec.spec.timeoutMs;
     this.touchRun(run);
-    if (this.wants('run:started')) this.emit({ event: 'run:started', runId: run.rec.id });
+    this.emit({ event: 'run:started', runId: run.rec.id });
     for (const base of run.bases.values()) if (base.spec.needs.length === 0) this.evaluateBase(run, base);
     this.checkRunDone(run);
   }
@@ -558,7 +558,9 @@ export class Scheduler {
     }
     if (run.rec.spec.timeoutMs !== undefined && run.rec.startedAt !== undefined)
       run.deadline = run.rec.startedAt + run.rec.spec.timeoutMs;
-    for (const base of run.bases.values()) {
+    // Needs before dependents: a base's settings (continue-on-error, timeouts) may read `needs.<id>`,
+    // which is final, and cached, only once that need's own settings are back.
+    for (const base of needsFirst(run.bases.values())) {
       if (base.instances.length === 0) continue;
       // Evaluated before the restart if any instance got past pending (the first may be waiting on a
       // concurrency group), or if a dynamic matrix was already expanded: evaluating again would expand twice.
@@ -651,15 +653,14 @@ export class Scheduler {
     a.steps[e.index] = step;
     for (let i = 0; i < e.index; i++) a.steps[i] ??= { index: i, name: `step ${i + 1}`, status: 'pending' };
     this.touch(this.runs.get(e.runId)?.jobs.get(e.jobId));
-    if (this.wants('step:started'))
-      this.emit({
-        event: 'step:started',
-        runId: e.runId,
-        jobId: e.jobId,
-        attempt: e.attempt,
-        step: e.index,
-        name: e.name,
-      });
+    this.emit({
+      event: 'step:started',
+      runId: e.runId,
+      jobId: e.jobId,
+      attempt: e.attempt,
+      step: e.index,
+      name: e.name,
+    });
   }
 
   private onStepFinished(e: Extract<SchedulerEvent, { type: 'stepFinished' }>): void {
@@ -667,15 +668,14 @@ export class Scheduler {
     if (!a) return;
     a.steps[e.result.index] = stepRecordOf(e.result, a.steps[e.result.index]);
     this.touch(this.runs.get(e.runId)?.jobs.get(e.jobId));
-    if (this.wants('step:finished'))
-      this.emit({
-        event: 'step:finished',
-        runId: e.runId,
-        jobId: e.jobId,
-        attempt: e.attempt,
-        step: e.result.index,
-        status: e.result.status,
-      });
+    this.emit({
+      event: 'step:finished',
+      runId: e.runId,
+      jobId: e.jobId,
+      attempt: e.attempt,
+      step: e.result.index,
+      status: e.result.status,
+    });
   }
 
   private onAttemptFinished(runId: string, jobId: string, number: number, outcome: AttemptOutcome): void {
@@ -709,15 +709,14 @@ export class Scheduler {
     a.finishedAt = now;
     if (outcome.steps.length) a.steps = outcome.steps.map((s) => stepRecordOf(s, a.steps[s.index]));
     j.aborting = undefined;
-    if (this.wants('attempt:finished'))
-      this.emit({
-        event: 'attempt:finished',
-        runId,
-        jobId,
-        attempt: number,
-        status,
-        ...(reason === undefined ? {} : { reason }),
-      });
+    this.emit({
+      event: 'attempt:finished',
+      runId,
+      jobId,
+      attempt: number,
+      status,
+      ...(reason === undefined ? {} : { reason }),
+    });
     if (status === 'succeeded') {
       j.rec.outputs = { ...outcome.outputs };
       this.finishJob(run, j, 'succeeded');
@@ -758,14 +757,13 @@ export class Scheduler {
       j.readyAt = now + decision.delayMs;
       run.waiting.add(j);
       this.touch(j);
-      if (this.wants('job:retrying'))
-        this.emit({
-          event: 'job:retrying',
-          runId: run.rec.id,
-          jobId: j.rec.id,
-          attempt: (a?.number ?? 0) + 1,
-          delayMs: decision.delayMs,
-        });
+      this.emit({
+        event: 'job:retrying',
+        runId: run.rec.id,
+        jobId: j.rec.id,
+        attempt: (a?.number ?? 0) + 1,
+        delayMs: decision.delayMs,
+      });
       return;
     }
     const reason = outcome.reason ?? 'exit_code';
@@ -798,7 +796,7 @@ export class Scheduler {
     }
     run.rec.status = 'cancelling';
     this.touchRun(run);
-    if (this.wants('run:cancelling')) this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
+    this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
     this.applyCancel(run, run.rec.cancel.force);
     this.checkRunDone(run);
   }
@@ -869,7 +867,7 @@ export class Scheduler {
         transitionJob(j.rec, 'queued');
         this.touch(j);
         this.admit(run, j);
-        if (this.wants('job:queued')) this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
+        this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
       }
       const q = this.opts.queueTimeoutMs;
       if (q !== undefined && Number.isFinite(q)) this.expireQueued(run, now, q);
@@ -950,11 +948,12 @@ export class Scheduler {
   /** `needs` context of a job: result and outputs of each need (matrix outputs merged, last wins). */
   private needsContext(base: SBase): Record<string, unknown> {
     if (base.needs.length === 0) return NO_NEEDS;
-    // A prototype-less object is a hash table from the start: with `{}`, every distinct set of job
-    // names became a hidden class of its own (thousands in a large DAG), and property adds were slow.
+    // Built prototype-less, a hash table from the start: with `{}`, every distinct set of job names
+    // became a hidden class of its own (thousands in a large DAG), and adding properties was slow.
+    // The prototype is set afterwards, so executors get an ordinary object (toString, hasOwnProperty).
     const ctx: Record<string, unknown> = Object.create(null);
     for (const nb of base.needs) ctx[nb.key] = needEntry(nb);
-    return ctx;
+    return Object.setPrototypeOf(ctx, Object.prototype) as Record<string, unknown>;
   }
 
   /**
@@ -1077,7 +1076,7 @@ export class Scheduler {
     transitionJob(j.rec, 'queued');
     this.touch(j);
     this.admit(run, j);
-    if (this.wants('job:queued')) this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
+    this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
   }
 
   /** A job left its job-level group (it ended): the pending job, if any, takes the group. */
@@ -1325,9 +1324,8 @@ export class Scheduler {
         strategy,
       },
     };
-    if (first && this.wants('job:started')) this.emit({ event: 'job:started', runId: run.rec.id, jobId: j.rec.id });
-    if (this.wants('attempt:started'))
-      this.emit({ event: 'attempt:started', runId: run.rec.id, jobId: j.rec.id, attempt: number, executor });
+    if (first) this.emit({ event: 'job:started', runId: run.rec.id, jobId: j.rec.id });
+    this.emit({ event: 'attempt:started', runId: run.rec.id, jobId: j.rec.id, attempt: number, executor });
     this.cmds.push({
       type: 'start',
       runId: run.rec.id,
@@ -1365,14 +1363,13 @@ export class Scheduler {
     run.unfinished--;
     if (j.virtual) this.materialize(run, j);
     else this.touch(j);
-    if (this.wants('job:finished'))
-      this.emit({
-        event: 'job:finished',
-        runId: run.rec.id,
-        jobId: j.rec.id,
-        status,
-        ...(reason === undefined ? {} : { reason }),
-      });
+    this.emit({
+      event: 'job:finished',
+      runId: run.rec.id,
+      jobId: j.rec.id,
+      status,
+      ...(reason === undefined ? {} : { reason }),
+    });
     // fail-fast: a failing matrix instance cancels its siblings.
     if (status === 'failed' && !j.continuedOnError && j.base.failFast && j.base.instances.length > 1) {
       for (const s of j.base.instances) {
@@ -1406,16 +1403,16 @@ export class Scheduler {
     }
     run.rec.finishedAt = now;
     this.touchRun(run);
-    if (this.wants('run:finished'))
-      this.emit({
-        event: 'run:finished',
-        runId: run.rec.id,
-        status: run.rec.status,
-        ...(run.rec.reason === undefined ? {} : { reason: run.rec.reason }),
-      });
+    this.emit({
+      event: 'run:finished',
+      runId: run.rec.id,
+      status: run.rec.status,
+      ...(run.rec.reason === undefined ? {} : { reason: run.rec.reason }),
+    });
     this.cmds.push({ type: 'runFinished', runId: run.rec.id, run: run.rec, jobs: jobs.map((j) => j.rec) });
     this.runs.delete(run.rec.id);
-    this.runList.splice(this.runList.indexOf(run), 1);
+    const at = this.runList.indexOf(run);
+    if (at >= 0) this.runList.splice(at, 1);
     const group = run.rec.concurrencyGroup;
     if (group !== undefined) {
       const g = this.groups.get(group);
@@ -1453,11 +1450,6 @@ export class Scheduler {
     this.dirtyRuns.set(run.rec.id, run.rec);
   }
 
-  /** Whether anyone listens to `event`: most embedders listen to few, and five payloads per job add up. */
-  private wants(event: SchedulerEmit['event']): boolean {
-    return this.opts.listening === undefined || this.opts.listening(event);
-  }
-
   private emit(e: SchedulerEmit): void {
     this.cmds.push({ type: 'emit', emit: e });
   }
@@ -1481,6 +1473,30 @@ function needEntry(nb: SBase): { result: string; outputs: Record<string, string>
   Object.freeze(outputs);
   nb.needEntry = Object.freeze(entry);
   return entry;
+}
+
+/** The bases with every base after the bases it needs (depth first; the DAG has no cycle). */
+function needsFirst(bases: Iterable<SBase>): SBase[] {
+  const out: SBase[] = [];
+  const seen = new Set<SBase>();
+  const visit = (root: SBase) => {
+    // Iterative, so a 100,000-job chain does not overflow the stack.
+    const stack: Array<{ base: SBase; next: number }> = [{ base: root, next: 0 }];
+    seen.add(root);
+    while (stack.length) {
+      const top = stack[stack.length - 1] as { base: SBase; next: number };
+      const need = top.base.needs[top.next++];
+      if (need === undefined) {
+        out.push(top.base);
+        stack.pop();
+      } else if (!seen.has(need)) {
+        seen.add(need);
+        stack.push({ base: need, next: 0 });
+      }
+    }
+  };
+  for (const b of bases) if (!seen.has(b)) visit(b);
+  return out;
 }
 
 function settleAncestors(base: SBase, failed: boolean): boolean {
@@ -1582,8 +1598,7 @@ export function initialJobs(runId: string, spec: RunRecord['spec'], now: number)
         matrix: p.matrix,
         needs: p.needs,
         status: 'pending',
-        // Replaced, never written to, when the job succeeds: one frozen empty object serves every job.
-        outputs: NO_OUTPUTS,
+        outputs: {},
         attempts: [],
         createdAt: now,
       });

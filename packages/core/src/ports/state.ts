@@ -149,7 +149,8 @@ export interface StateStore {
   close?(): Promise<void>;
 }
 
-const SPEC_JSON = Symbol('pipewright.specJson');
+// Registered, so two copies of @pipewright/core in one process still find each other's text.
+const SPEC_JSON = Symbol.for('pipewright.specJson');
 
 /**
  * Hands a store the JSON text of `run.spec` that the engine has already computed (for

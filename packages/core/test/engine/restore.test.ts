@@ -162,3 +162,36 @@ describe('4.8 recover(): holders before waiters', () => {
     expect(s2.snapshot(queued.run.id)?.run.status).toBe('queued');
   });
 });
+
+describe('4.8 recover(): settings in needs order', () => {
+  it('still counts a need that failed under continue-on-error as a success when its dependent is listed first', () => {
+    const fail = { status: 'failed', reason: 'exit_code', exitCode: 1, workerId: 'w', steps: [], outputs: {} } as const;
+    const s = scheduler();
+    // b and d are listed before a: restore must apply a's continue-on-error before it builds their needs context.
+    const r = runOf(
+      'jobs:\n' +
+        '  b: {runs-on: x, needs: a, retry: {max-attempts: 2}, steps: [{run: x}]}\n' +
+        '  d: {runs-on: x, needs: [a, c], steps: [{run: x}]}\n' +
+        '  a: {runs-on: x, continue-on-error: true, steps: [{run: x}]}\n' +
+        '  c: {runs-on: x, retry: {max-attempts: 2}, steps: [{run: x}]}\n',
+    );
+    const id = r.run.id;
+    s.handle({ type: 'submit', ...r });
+    s.handle({ type: 'attemptFinished', runId: id, jobId: 'a', attempt: 1, outcome: fail as any });
+    const before = snap(s, id);
+    expect(Object.fromEntries(before.jobs.map((j) => [j.id, j.status]))).toEqual({
+      a: 'failed',
+      b: 'running',
+      c: 'running',
+      d: 'pending',
+    });
+    const s2 = scheduler();
+    s2.handle({ type: 'restoreAll', runs: [before] });
+    now += 60_000;
+    const retried = starts(s2.handle({ type: 'tick' }));
+    expect(retried.map((x) => x.jobId).sort()).toEqual(['b', 'c']);
+    s2.handle({ type: 'attemptFinished', runId: id, jobId: 'b', attempt: 2, outcome: ok as any });
+    const next = starts(s2.handle({ type: 'attemptFinished', runId: id, jobId: 'c', attempt: 2, outcome: ok as any }));
+    expect(next.map((x) => x.jobId)).toEqual(['d']);
+  });
+});

@@ -1,0 +1,70 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: a store proxy that slows one call down
+import { Engine, type Executor, seededRandom } from '@pipewright/core';
+import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
+import { describe, expect, it } from 'vitest';
+
+const YAML = 'jobs:\n  a: {runs-on: x, retry: {max-attempts: 3}, steps: [{run: x}]}\n';
+/** Runs until aborted, then ends cancelled. */
+const hanging: Executor = {
+  name: 'process',
+  runJob: (_a, ctx) =>
+    new Promise((res) => {
+      ctx.signal.addEventListener('abort', () =>
+        res({ status: 'cancelled', reason: 'cancelled', workerId: 'w', steps: [], outputs: {} }),
+      );
+    }),
+};
+
+describe('4.8 recover() and cancel()', () => {
+  it('applies a cancel of a run that recover() has taken but is still loading', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({
+      store,
+      logs: new MemoryLogStore(),
+      executors: [hanging],
+      random: seededRandom(1),
+      instanceId: 'e1',
+    });
+    const first = await e1.submit(YAML);
+    const second = await e1.submit(YAML);
+    await e1.settle();
+    // e1 is abandoned (a crash). e2 takes over; the store is slow to answer getJobs for the second run.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reachedSecond!: () => void;
+    const atSecond = new Promise<void>((r) => (reachedSecond = r));
+    const slow = new Proxy(store, {
+      get(t, p) {
+        if (p === 'acquireLease') return async () => true;
+        if (p === 'getJobs')
+          return async (id: string) => {
+            if (id === second.id) {
+              reachedSecond();
+              await gate;
+            }
+            return t.getJobs(id);
+          };
+        const v = (t as any)[p];
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+    const e2 = new Engine({
+      store: slow,
+      logs: new MemoryLogStore(),
+      executors: [hanging],
+      random: seededRandom(1),
+      instanceId: 'e2',
+    });
+    const recovering = e2.recover();
+    await atSecond; // the first run is taken, not yet in the scheduler
+    const cancelled = e2.cancel(first.id, { reason: 'user pressed stop' });
+    release();
+    expect((await recovering).sort()).toEqual([first.id, second.id].sort());
+    await cancelled;
+    const report = await e2.wait(first.id);
+    expect(report.run.status).toBe('cancelled');
+    expect(report.run.cancel?.reason).toBe('user pressed stop');
+    await e2.close();
+    await e1.close();
+  });
+});
