@@ -1,5 +1,5 @@
 import { attachSpecJson } from '@pipewright/core';
-import { describeStateStore } from '@pipewright/core/testing';
+import { describeStateStore, runRecord } from '@pipewright/core/testing';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../src/memory/state-store.js';
 
@@ -9,21 +9,7 @@ describe('MemoryStore with an injected clock', () => {
   it('expires leases by the injected clock', async () => {
     let now = 1000;
     const store = new MemoryStore({ now: () => now });
-    await store.createRun(
-      {
-        id: 'r1',
-        pipelineName: 'p',
-        specHash: 'h',
-        spec: { inputs: {}, env: {}, defaults: {}, jobs: {} },
-        inputs: {},
-        trigger: {},
-        priority: 0,
-        status: 'queued',
-        secretNames: [],
-        createdAt: 1,
-      },
-      [],
-    );
+    await store.createRun(runRecord({ inputs: {}, env: {}, defaults: {}, jobs: {} }), []);
     expect(await store.acquireLease('r1', 'a', 100)).toBe(true);
     now += 99;
     expect(await store.acquireLease('r1', 'b', 100)).toBe(false);
@@ -42,18 +28,7 @@ describe('MemoryStore and the engine-encoded spec', () => {
   it('stores the spec text the engine attached instead of encoding the spec again', async () => {
     const store = new MemoryStore();
     const spec = { inputs: {}, env: {}, defaults: {}, jobs: {} };
-    const run = {
-      id: 'r1',
-      pipelineName: 'p',
-      specHash: 'h',
-      spec,
-      inputs: {},
-      trigger: {},
-      priority: 0,
-      status: 'queued' as const,
-      secretNames: [],
-      createdAt: 1,
-    };
+    const run = runRecord(spec);
     // A marker that differs from JSON.stringify(spec) shows which text was stored.
     attachSpecJson(run, JSON.stringify({ ...spec, name: 'from-the-engine' }));
     await store.createRun(run, []);

@@ -1,5 +1,5 @@
 import type { RunRecord } from '@pipewright/core';
-import { describeLogStore, describeStateStore } from '@pipewright/core/testing';
+import { describeLogStore, describeStateStore, runRecord } from '@pipewright/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLogStore } from '../src/redis/log-store.js';
 import { RedisStore } from '../src/redis/state-store.js';
@@ -24,18 +24,7 @@ describe.skipIf(!available)('RedisStore', () => {
     const b = new RedisStore({ url: server!.url, prefix });
     try {
       const spec = { inputs: {}, env: {}, defaults: {}, jobs: {} } as unknown as RunRecord['spec'];
-      const run: RunRecord = {
-        id: 'r1',
-        pipelineName: 'p',
-        specHash: 'h1',
-        spec,
-        inputs: {},
-        trigger: {},
-        priority: 0,
-        status: 'queued',
-        secretNames: [],
-        createdAt: 1,
-      };
+      const run: RunRecord = runRecord(spec, { specHash: 'h1' });
       await a.createRun(run, []);
       // a holds the spec since createRun, so this reply is built from its copy.
       const first = await a.updateRun('r1', { status: 'running' });

@@ -1,4 +1,5 @@
 import type { AttemptSpec, ExecContext, OutputStream } from '../ports/executor.js';
+import type { RunRecord } from '../ports/state.js';
 import type { JobSpec, StepSpec } from '../spec/types.js';
 import { DEFAULT_RETRY } from '../spec/types.js';
 
@@ -68,4 +69,21 @@ export function collectingContext(over: Partial<ExecContext> = {}): {
   const text = (step: number, stream: OutputStream = 'stdout') =>
     Buffer.concat(chunks.get(`${step}:${stream}`) ?? []).toString('utf8');
   return { ctx, text };
+}
+
+/** A queued run record of `spec` (id `r1`, created at 1) with the given fields replaced. */
+export function runRecord(spec: RunRecord['spec'], over: Partial<RunRecord> = {}): RunRecord {
+  return {
+    id: 'r1',
+    pipelineName: 'p',
+    specHash: 'h',
+    spec,
+    inputs: {},
+    trigger: {},
+    priority: 0,
+    status: 'queued',
+    secretNames: [],
+    createdAt: 1,
+    ...over,
+  };
 }

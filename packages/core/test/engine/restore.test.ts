@@ -8,6 +8,7 @@ import {
   type SchedulerCommand,
   seededRandom,
 } from '@pipewright/core';
+import { runRecord } from '@pipewright/core/testing';
 import { describe, expect, it } from 'vitest';
 
 // The scheduler driven directly: snapshot runs mid-flight, restore them into a fresh scheduler
@@ -25,18 +26,7 @@ let n = 0;
 function runOf(yaml: string): { run: RunRecord; jobs: JobRecord[] } {
   const { spec } = parsePipeline(yaml);
   const id = `R${++n}`;
-  const run = {
-    id,
-    pipelineName: 'p',
-    specHash: 'h',
-    spec,
-    inputs: {},
-    trigger: {},
-    priority: 0,
-    status: 'queued',
-    secretNames: [],
-    createdAt: now,
-  } as RunRecord;
+  const run = runRecord(spec, { id, createdAt: now });
   return { run, jobs: initialJobs(id, spec, now) };
 }
 const ok = { status: 'succeeded', workerId: 'w', steps: [], outputs: {} } as const;

@@ -1,20 +1,8 @@
 import { attachSpecJson, definePipeline, type RunRecord, specJsonOf } from '@pipewright/core';
+import { runRecord } from '@pipewright/core/testing';
 import { describe, expect, it } from 'vitest';
 
-function runOf(spec: RunRecord['spec']): RunRecord {
-  return {
-    id: 'r1',
-    pipelineName: 'p',
-    specHash: 'h',
-    spec,
-    inputs: {},
-    trigger: {},
-    priority: 0,
-    status: 'queued',
-    secretNames: [],
-    createdAt: 1,
-  };
-}
+const runOf = (spec: RunRecord['spec']): RunRecord => runRecord(spec);
 
 const spec = definePipeline({ name: 'p', on: 'push', jobs: { a: { 'runs-on': 'local', steps: [{ run: 'true' }] } } });
 
