@@ -27,7 +27,7 @@
 // child processes.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { definePipeline, Engine, parsePipeline } from '@pipewright/core';
+import { definePipeline, Engine, parsePipeline, seededRandom } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import PQueue from 'p-queue';
 
@@ -38,18 +38,6 @@ const SHAPES = (process.env.ENGINE_BENCH_SHAPES ?? 'random,fanout,chain').split(
 const gc = globalThis.gc ?? (() => {});
 const heap = () => process.memoryUsage().heapUsed;
 
-/** Seeded PRNG (mulberry32), so the random DAG is the same on every run. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** needs[i] = indexes of the jobs job i needs. */
 function shapeOf(shape, n) {
   const needs = new Array(n);
@@ -57,7 +45,8 @@ function shapeOf(shape, n) {
   else if (shape === 'fanout') for (let i = 0; i < n; i++) needs[i] = i === 0 ? [] : [0];
   else {
     // Each job needs 0-3 distinct jobs among the 20 before it (like bench/run.bench.mjs).
-    const rnd = prng(42);
+    // Seeded (core's mulberry32), so the random DAG is the same on every run.
+    const rnd = seededRandom(42);
     for (let i = 0; i < n; i++) {
       const set = new Set();
       const k = i === 0 ? 0 : Math.floor(rnd() * 4);

@@ -7,8 +7,7 @@ import {
   planToMermaid,
 } from '@pipewright/core';
 import { EXIT } from '../exit-codes.js';
-import { loadPipeline } from './load.js';
-import { printProblems } from './validate.js';
+import { loadPipeline, printDiagnostics } from './load.js';
 
 /**
  * `pipewright graph FILE [--format json|mermaid|dot]`: the planned DAG on stdout (one node per
@@ -17,7 +16,7 @@ import { printProblems } from './validate.js';
 export async function graphCommand(file: string, opts: { format: 'json' | 'mermaid' | 'dot' }): Promise<number> {
   const r = await loadPipeline(file);
   if (!r.spec) {
-    printProblems(r.diagnostics.filter((d) => d.severity === 'error'));
+    printDiagnostics(r.diagnostics.filter((d) => d.severity === 'error'));
     return EXIT.INVALID;
   }
   try {
@@ -33,7 +32,7 @@ export async function graphCommand(file: string, opts: { format: 'json' | 'merma
   } catch (err) {
     // The planner finds what the parser cannot (a matrix over GitHub's 256-instance limit).
     if (err instanceof PipelineInvalidError) {
-      printProblems(err.diagnostics);
+      printDiagnostics(err.diagnostics);
       return EXIT.INVALID;
     }
     if (err instanceof PipewrightError) {

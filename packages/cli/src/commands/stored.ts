@@ -5,6 +5,7 @@ import { EXIT } from '../exit-codes.js';
 import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
 import { CliError } from '../run/errors.js';
 import { stepLabel } from '../run/labels.js';
+import { parsePositiveInt } from '../run/options.js';
 import { colorEnabled } from '../run/progress.js';
 import { displayUrl, type LogStoreHandle, openLogStore, openStateStore, type StateStoreHandle } from '../run/stores.js';
 
@@ -58,12 +59,7 @@ export function parseStatuses(values: readonly string[]): RunStatus[] {
 
 /** Parses `--limit`: a positive integer. */
 export function parseLimit(value: string | undefined, fallback = 20): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    throw new CliError(`--limit expects a positive integer, got \`${value}\` (example: --limit 50)`);
-  }
-  return n;
+  return parsePositiveInt('--limit', value, fallback, 50);
 }
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());

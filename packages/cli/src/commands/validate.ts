@@ -1,11 +1,5 @@
-import { type Diagnostic, formatDiagnostic } from '@pipewright/core';
 import { EXIT } from '../exit-codes.js';
-import { loadPipeline } from './load.js';
-
-/** Prints diagnostics to stderr, one `file:line:col: message` line each (DESIGN §8). */
-export function printProblems(diagnostics: readonly Diagnostic[]): void {
-  for (const d of diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
-}
+import { loadPipeline, printDiagnostics } from './load.js';
 
 /** `pipewright validate FILE... [--json]`: exit 0 when every file is valid, 2 otherwise. */
 export async function validateCommand(files: string[], opts: { json?: boolean }): Promise<number> {
@@ -18,7 +12,7 @@ export async function validateCommand(files: string[], opts: { json?: boolean })
     if (errors.length) invalid++;
     results.push({ file, valid: errors.length === 0, errors, warnings });
     if (!opts.json) {
-      printProblems(r.diagnostics);
+      printDiagnostics(r.diagnostics);
       if (!errors.length)
         process.stderr.write(
           `${file}: valid${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}\n`,

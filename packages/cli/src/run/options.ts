@@ -73,14 +73,19 @@ export function parseSecretNames(names: readonly string[]): string[] {
   return out;
 }
 
-/** Parses `--concurrency`: a positive integer. */
-export function parseConcurrency(value: string | undefined): number {
-  if (value === undefined) return 8;
+/** Parses a flag that takes a positive integer (`--concurrency 4`, `--limit 50`). */
+export function parsePositiveInt(flag: string, value: string | undefined, fallback: number, example: number): number {
+  if (value === undefined) return fallback;
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
-    throw new CliError(`--concurrency expects a positive integer, got \`${value}\` (example: --concurrency 4)`);
+    throw new CliError(`${flag} expects a positive integer, got \`${value}\` (example: ${flag} ${example})`);
   }
   return n;
+}
+
+/** Parses `--concurrency`: a positive integer. */
+export function parseConcurrency(value: string | undefined): number {
+  return parsePositiveInt('--concurrency', value, 8, 4);
 }
 
 /** Validates every option of `pipewright run` once, at the boundary. */
