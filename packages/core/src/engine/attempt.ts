@@ -8,7 +8,7 @@ import type {
   StepResult,
 } from '../ports/executor.js';
 import type { AbortReason } from '../steps/abort.js';
-import type { SchedulerCommand, SchedulerEvent } from './scheduler.js';
+import { infraOutcome, type SchedulerCommand, type SchedulerEvent } from './scheduler.js';
 
 /** What an attempt needs from the engine that runs it. */
 export interface AttemptHost {
@@ -151,9 +151,4 @@ export class RunningAttempt implements ExecContext {
       }
     }
   }
-}
-
-/** The outcome of an attempt that failed outside its steps. */
-export function infraOutcome(message: string): AttemptOutcome {
-  return { status: 'failed', reason: 'infra', message, workerId: '', steps: [], outputs: {} };
 }

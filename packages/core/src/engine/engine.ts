@@ -12,10 +12,11 @@ import type { SecretProvider } from '../ports/secrets.js';
 import { attachSpecJson, type JobRecord, type RunQuery, type RunRecord, type StateStore } from '../ports/state.js';
 import { parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
-import { type AttemptHost, infraOutcome, RunningAttempt } from './attempt.js';
+import { type AttemptHost, RunningAttempt } from './attempt.js';
 import { type Clock, type Random, seededRandom, systemClock } from './clock.js';
 import { buildReport, type RunReport } from './report.js';
 import {
+  infraOutcome,
   initialJobs,
   Scheduler,
   type SchedulerCommand,
@@ -157,6 +158,8 @@ export class Engine extends EventEmitter<EngineEvents> {
    * a run only when the loop takes its event, and the final status is stored a moment
    * after the scheduler drops it; in both gaps `wait` and `cancel` must not take the run
    * for another engine's (that polled the store every 250 ms, or dropped the cancel).
+   * Every run the scheduler holds is in here (added before the scheduler's event, removed
+   * after it drops the run), so this alone answers "is the run this engine's".
    */
   private readonly ownRuns = new Set<string>();
   /** Runs recover() has taken and is still loading, with the cancels that arrived meanwhile. */
@@ -303,7 +306,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Cancels a run, or one job of it (`{runId, job}`); a second call with `force` also aborts cleanup jobs. */
   async cancel(target: string | { runId: string; job: string }, options: CancelOptions = {}): Promise<void> {
     const runId = typeof target === 'string' ? target : target.runId;
-    if (!this.scheduler.hasRun(runId) && !this.ownRuns.has(runId)) {
+    if (!this.ownRuns.has(runId)) {
       const stored = await this.store.getRun(runId);
       if (!stored) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
       return; // finished, or owned by another engine instance
@@ -327,7 +330,7 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Resolves with the run's report once it has finished. */
   async wait(runId: string): Promise<RunReport> {
-    if (!this.scheduler.hasRun(runId) && !this.ownRuns.has(runId)) {
+    if (!this.ownRuns.has(runId)) {
       const report = await this.getRun(runId);
       if (!report) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
       if (['succeeded', 'failed', 'cancelled'].includes(report.run.status)) return report;
@@ -388,12 +391,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.ensureLeaseTimer();
     try {
       for (const run of runs.reverse()) {
-        if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
+        if (this.ownRuns.has(run.id)) continue;
         const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
         if (!got) continue;
         const jobs = await this.store.getJobs(run.id);
         // A submit() of this engine may have claimed it while we waited on the store.
-        if (this.scheduler.hasRun(run.id) || this.ownRuns.has(run.id)) continue;
+        if (this.ownRuns.has(run.id)) continue;
         taken.push(run.id);
         this.ownRuns.add(run.id);
         this.restoring.set(run.id, batch);
@@ -520,8 +523,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       } catch (err) {
         // An outage (the store wrapper already retried for storeRetry.maxMs) is surfaced once and then
         // waited out: the commands of this batch must not take effect unrecorded (DESIGN §4.8), and an
-        // accepted run is never dropped. Only close() stops the wait. Any other failure is an answer
-        // that retrying will not change.
+        // accepted run is never dropped. Only close() stops the wait. Any other failure is retried
+        // a few times (a store may reject one write for a passing reason), then reported and dropped.
         const transient = isTransientStoreError(err);
         const giveUp = this.closing || (!transient && attempt >= 5);
         if (giveUp || (transient && attempt === 0)) this.emit('error', err as Error);

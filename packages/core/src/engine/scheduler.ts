@@ -6,6 +6,7 @@ import {
   isCleanupCondition,
   isTruthy,
 } from '../expr/index.js';
+import { topologicalOrder } from '../plan/dag.js';
 import { expandMatrix } from '../plan/matrix.js';
 import { expandJob, instanceIds, isDynamicMatrix } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSpec, FailureReason, StepResult } from '../ports/executor.js';
@@ -124,7 +125,6 @@ interface SBase {
   cleanup: boolean;
   failFast: boolean;
   maxParallel: number;
-  running: number;
   /** Instances admitted to the ready list or running; at most `maxParallel`. */
   admitted: number;
   /** Queued instances held back by `max-parallel`, admitted in order as slots free. */
@@ -264,7 +264,12 @@ export class Scheduler {
   private readonly dirtyRuns = new Map<string, RunRecord>();
   private cmds: SchedulerCommand[] = [];
 
+  /** `opts.queueTimeoutMs` when finite; otherwise jobs wait in the queue without limit. */
+  private readonly queueTimeoutMs: number | undefined;
+
   constructor(private readonly opts: SchedulerOptions) {
+    const q = opts.queueTimeoutMs;
+    this.queueTimeoutMs = q !== undefined && Number.isFinite(q) ? q : undefined;
     for (const e of opts.executors) this.slots.set(e.name, { capacity: e.capacity, running: 0 });
   }
 
@@ -273,7 +278,7 @@ export class Scheduler {
     this.cmds = [];
     switch (event.type) {
       case 'submit':
-        this.onSubmit(event.run, event.jobs, false);
+        this.onSubmit(event.run, event.jobs);
         break;
       case 'restore':
         this.onRestore([event]);
@@ -331,8 +336,7 @@ export class Scheduler {
     const consider = (t: number | undefined) => {
       if (t !== undefined && (next === undefined || t < next)) next = t;
     };
-    const q = this.opts.queueTimeoutMs;
-    const queueTimeout = q !== undefined && Number.isFinite(q) ? q : undefined;
+    const queueTimeout = this.queueTimeoutMs;
     for (const run of this.runs.values()) {
       if (run.rec.status === 'running') consider(run.deadline);
       for (const j of run.running) if (!j.aborting) consider(j.deadline);
@@ -383,10 +387,8 @@ export class Scheduler {
 
   // ---- events -------------------------------------------------------------
 
-  private onSubmit(rec: RunRecord, jobs: JobRecord[], restoring: boolean): void {
-    const run = this.buildRun(rec, jobs, restoring);
-    if (restoring) return;
-    this.admitRun(run);
+  private onSubmit(rec: RunRecord, jobs: JobRecord[]): void {
+    this.admitRun(this.buildRun(rec, jobs, false));
   }
 
   /**
@@ -442,7 +444,6 @@ export class Scheduler {
         cleanup: isCleanupCondition(js.if),
         failFast: true,
         maxParallel: Number.POSITIVE_INFINITY,
-        running: 0,
         admitted: 0,
         // Shared until a job is held back: most bases never use `max-parallel`.
         backlog: NO_BACKLOG,
@@ -560,14 +561,13 @@ export class Scheduler {
       run.deadline = run.rec.startedAt + run.rec.spec.timeoutMs;
     // Needs before dependents: a base's settings (continue-on-error, timeouts) may read `needs.<id>`,
     // which is final, and cached, only once that need's own settings are back.
-    for (const base of needsFirst(run.bases.values())) {
+    const order = topologicalOrder(new Map([...run.bases].map(([key, b]) => [key, b.spec.needs])));
+    for (const key of order) {
+      const base = run.bases.get(key) as SBase;
       if (base.instances.length === 0) continue;
       // Evaluated before the restart if any instance got past pending (the first may be waiting on a
       // concurrency group), or if a dynamic matrix was already expanded: evaluating again would expand twice.
-      const expanded =
-        base.spec.strategy?.matrix !== undefined &&
-        isDynamicMatrix(base.spec.strategy.matrix) &&
-        !(base.instances.length === 1 && base.instances[0]?.rec.id === base.key);
+      const expanded = isDynamic(base.spec) && !(base.instances.length === 1 && base.instances[0]?.rec.id === base.key);
       base.evaluated = expanded || base.instances.some((j) => j.rec.status !== 'pending');
       if (base.evaluated) this.applyJobSettings(run, base);
     }
@@ -869,8 +869,7 @@ export class Scheduler {
         this.admit(run, j);
         this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
       }
-      const q = this.opts.queueTimeoutMs;
-      if (q !== undefined && Number.isFinite(q)) this.expireQueued(run, now, q);
+      if (this.queueTimeoutMs !== undefined) this.expireQueued(run, now, this.queueTimeoutMs);
     }
   }
 
@@ -899,14 +898,7 @@ export class Scheduler {
       };
       j.rec.attempts.push(attempt);
       this.unadmit(run, j);
-      this.afterFailure(run, j, attempt, {
-        status: 'failed',
-        reason: 'infra',
-        message,
-        workerId: '',
-        steps: [],
-        outputs: {},
-      });
+      this.afterFailure(run, j, attempt, infraOutcome(message));
     }
   }
 
@@ -1020,7 +1012,7 @@ export class Scheduler {
       return;
     }
     let instances = pendingInst;
-    if (base.spec.strategy?.matrix !== undefined && isDynamicMatrix(base.spec.strategy.matrix)) {
+    if (isDynamic(base.spec)) {
       try {
         instances = this.expandDynamic(run, base, ctx, pendingInst);
       } catch (err) {
@@ -1166,7 +1158,7 @@ export class Scheduler {
     const placeholderRec = placeholder[0]?.rec;
     combos.forEach((matrix, i) => {
       const id = ids[i] as string;
-      // A single combination keeps the placeholder's id so stored records stay consistent.
+      // A single combination keeps the placeholder's id (runs stored by older versions hold a record of it).
       const rec: JobRecord = {
         runId: run.rec.id,
         id: combos.length === 1 && placeholderRec ? placeholderRec.id : id,
@@ -1235,7 +1227,6 @@ export class Scheduler {
         i = this.takeReady(run, i);
         continue;
       }
-      if (j.base.running >= j.base.maxParallel) continue;
       const routed = this.opts.route(j.base.spec);
       if ('error' in routed) {
         i = this.takeReady(run, i);
@@ -1288,7 +1279,6 @@ export class Scheduler {
     j.deadline = now + j.timeoutMs;
     this.running++;
     (this.slots.get(executor) as { running: number }).running++;
-    j.base.running++;
     run.running.add(j);
     this.touch(j);
     const avoid =
@@ -1343,7 +1333,6 @@ export class Scheduler {
     const a = j.rec.attempts[j.rec.attempts.length - 1];
     const slot = a ? this.slots.get(a.executor) : undefined;
     if (slot) slot.running--;
-    j.base.running--;
     j.deadline = undefined;
   }
 
@@ -1475,28 +1464,9 @@ function needEntry(nb: SBase): { result: string; outputs: Record<string, string>
   return entry;
 }
 
-/** The bases with every base after the bases it needs (depth first; the DAG has no cycle). */
-function needsFirst(bases: Iterable<SBase>): SBase[] {
-  const out: SBase[] = [];
-  const seen = new Set<SBase>();
-  const visit = (root: SBase) => {
-    // Iterative, so a 100,000-job chain does not overflow the stack.
-    const stack: Array<{ base: SBase; next: number }> = [{ base: root, next: 0 }];
-    seen.add(root);
-    while (stack.length) {
-      const top = stack[stack.length - 1] as { base: SBase; next: number };
-      const need = top.base.needs[top.next++];
-      if (need === undefined) {
-        out.push(top.base);
-        stack.pop();
-      } else if (!seen.has(need)) {
-        seen.add(need);
-        stack.push({ base: need, next: 0 });
-      }
-    }
-  };
-  for (const b of bases) if (!seen.has(b)) visit(b);
-  return out;
+/** The outcome of an attempt that failed outside its steps (no executor, executor crash, queue timeout). */
+export function infraOutcome(message: string): AttemptOutcome {
+  return { status: 'failed', reason: 'infra', message, workerId: '', steps: [], outputs: {} };
 }
 
 function settleAncestors(base: SBase, failed: boolean): boolean {
