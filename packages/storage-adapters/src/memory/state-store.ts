@@ -144,16 +144,9 @@ export class MemoryStore implements StateStore {
     for (const j of jobs) stored.jobs.set(j.id, { json: JSON.stringify(j), status: j.status });
   }
 
-  async putJob(job: JobRecord, expect?: Expect<JobStatus>): Promise<void> {
-    const stored = this.#runs.get(job.runId);
-    if (!stored) throw runNotFound(job.runId);
-    const current = stored.jobs.get(job.id);
-    if (!current) throw unknownJob(job.runId, job.id);
-    if (expect && !statusList(expect).includes(current.status)) {
-      throw conflict(`Job "${job.id}" of run "${job.runId}"`, expect, current.status);
-    }
-    current.json = JSON.stringify(job);
-    current.status = job.status;
+  /** A batch of one: the same checks and errors as {@link putJobs}. */
+  putJob(job: JobRecord, expect?: Expect<JobStatus>): Promise<void> {
+    return this.putJobs([job], expect);
   }
 
   async putJobs(jobs: readonly JobRecord[], expect?: Expect<JobStatus>): Promise<void> {

@@ -157,21 +157,6 @@ hsetPairs(KEYS[2], 2, n)
 rpushIds(KEYS[3], 2, n)
 return {1}`;
 
-/** putJob. KEYS: run, jobs. ARGV: jobId, json, nExpect, expected... Returns {-1}, {-3}, {-2, status} or {1}. */
-export const PUT_JOB = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if not cur then return {-3} end
-local nExpect = tonumber(ARGV[3])
-if nExpect > 0 then
-  local st = cjson.decode(cur)['status']
-  local ok = false
-  for i = 1, nExpect do if ARGV[3 + i] == st then ok = true end end
-  if not ok then return {-2, st} end
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return {1}`;
-
 /**
  * putJobs, all or nothing. KEYS: run, jobs pairs (one per run in the batch).
  * ARGV: nExpect, expected..., nJobs, then runPair/jobId/json triples (runPair 1-based).

@@ -28,7 +28,6 @@ import {
   CREATE_RUN,
   GET_JOBS,
   GET_RUNS,
-  PUT_JOB,
   PUT_JOBS,
   RELEASE_LEASE,
   RENEW_LEASE,
@@ -53,7 +52,6 @@ const SCRIPTS = {
   pwGetRuns: GET_RUNS,
   pwGetJobs: GET_JOBS,
   pwAddJobs: ADD_JOBS,
-  pwPutJob: PUT_JOB,
   pwPutJobs: PUT_JOBS,
   pwAcquireLease: ACQUIRE_LEASE,
   pwRenewLease: RENEW_LEASE,
@@ -377,18 +375,18 @@ export class RedisStore implements StateStore {
     if (reply[0] === -3) checkJobs(runId, jobs, new Set([reply[1]!]));
   }
 
-  async putJob(job: JobRecord, expect?: Expect<JobStatus>): Promise<void> {
-    const k = this.#runKeys(job.runId);
-    const reply = (await this.#conn.call('putJob', () =>
-      this.#r.pwPutJob(2, k.run, k.jobs, job.id, JSON.stringify(job), ...expectArgs(expect)),
-    )) as [number, string?];
-    if (reply[0] === -1) throw runNotFound(job.runId);
-    if (reply[0] === -3) throw unknownJob(job.runId, job.id);
-    if (reply[0] === -2) throw conflict(`Job "${job.id}" of run "${job.runId}"`, expect!, reply[1]);
+  /** A batch of one: the same script, checks and errors as {@link putJobs}. */
+  putJob(job: JobRecord, expect?: Expect<JobStatus>): Promise<void> {
+    return this.#putJobs('putJob', [job], expect);
   }
 
   /** One script call for the whole batch: one round trip however many jobs and runs. */
-  async putJobs(jobs: readonly JobRecord[], expect?: Expect<JobStatus>): Promise<void> {
+  putJobs(jobs: readonly JobRecord[], expect?: Expect<JobStatus>): Promise<void> {
+    return this.#putJobs('putJobs', jobs, expect);
+  }
+
+  /** `op` names the call in a STORE_UNAVAILABLE error. */
+  async #putJobs(op: string, jobs: readonly JobRecord[], expect?: Expect<JobStatus>): Promise<void> {
     if (jobs.length === 0) return;
     const keys: string[] = [];
     const pairOf = new Map<string, number>();
@@ -403,7 +401,7 @@ export class RedisStore implements StateStore {
       }
       args.push(pair, job.id, JSON.stringify(job));
     }
-    const reply = (await this.#conn.call('putJobs', () =>
+    const reply = (await this.#conn.call(op, () =>
       this.#r.pwPutJobs(keys.length, ...keys, ...expectArgs(expect), jobs.length, ...args),
     )) as [number, number?, string?];
     if (reply[0] === 1) return;
