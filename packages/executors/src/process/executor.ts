@@ -143,7 +143,7 @@ export class ProcessExecutor implements Executor {
   async close(): Promise<void> {
     this.closing = true;
     for (;;) {
-      for (const dir of this.pool.splice(0)) this.removeLater(dir, () => new ProcessWorkspace(dir).dispose());
+      for (const dir of this.pool.splice(0)) this.removeLater(dir);
       if (this.disposing.size === 0) break;
       this.remover.flush();
       await Promise.all(this.disposing);
@@ -176,19 +176,22 @@ export class ProcessExecutor implements Executor {
       const done: Promise<void> = workspace.recycle().then((clean) => {
         this.disposing.delete(done);
         if (clean && !this.closing && this.pool.length < this.options.workspacePool) this.pool.push(dir);
-        else this.removeLater(dir, () => workspace.dispose());
+        else this.removeLater(dir);
       });
       this.disposing.add(done);
       return;
     }
-    this.removeLater(dir, () => workspace.dispose());
+    this.removeLater(dir);
   }
 
-  private removeLater(dir: string, fallback: () => Promise<void>): void {
-    const done: Promise<void> = this.remover.remove(dir, fallback).finally(() => {
-      undisposed.delete(dir);
-      this.disposing.delete(done);
-    });
+  /** Removes `dir` in the next batch; if the batch's `rm` fails, on its own with `fs.rm`. */
+  private removeLater(dir: string): void {
+    const done: Promise<void> = this.remover
+      .remove(dir, () => new ProcessWorkspace(dir).dispose())
+      .finally(() => {
+        undisposed.delete(dir);
+        this.disposing.delete(done);
+      });
     this.disposing.add(done);
   }
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { close, constants, open, write } from 'node:fs';
-import { access, lstat, mkdir, mkdtemp, readdir, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { access, lstat, mkdir, mkdtemp, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -32,8 +32,6 @@ export interface ProcessWorkspaceOptions {
 }
 
 const bashCache = new Map<string, Promise<boolean>>();
-/** Work roots already created in this process: one `mkdir -p` per root, not one per attempt. */
-const createdRoots = new Map<string, Promise<unknown>>();
 
 /** Whether `name` is an executable on `PATH`. */
 async function onPath(name: string, path: string | undefined): Promise<boolean> {
@@ -105,21 +103,6 @@ function pump(
   return { done, lastActivity: () => last, busy: () => busy, destroy: () => stream.destroy() };
 }
 
-/**
- * `rm -r` in about half the file system calls of `fs.rm` (no lstat per entry, no
- * rmdir tried before readdir), siblings in parallel. Symlinks are unlinked, never followed.
- */
-async function removeTree(dir: string): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  await Promise.all(
-    entries.map((e) => {
-      const path = join(dir, e.name);
-      return e.isDirectory() ? removeTree(path) : unlink(path);
-    }),
-  );
-  await rmdir(dir);
-}
-
 /** Names of the files pipewright itself puts in `.pipewright/` (the step loop's and the scripts). */
 const OWN_FILE = /^(?:step-\d+-(?:output|env)|script-\d+(?:\.[A-Za-z0-9]+)?)$/;
 /** Kept, emptied, on recycling: the files the next attempt's first script step writes anyway. */
@@ -171,18 +154,11 @@ export class ProcessWorkspace implements Workspace {
   /** Creates a fresh, uniquely named workspace directory under `root`. */
   static async create(root: string, prefix: string, options: ProcessWorkspaceOptions = {}): Promise<ProcessWorkspace> {
     const template = join(root, `${prefix.replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 80)}-`);
-    let made = createdRoots.get(root);
-    if (made === undefined) {
-      made = mkdir(root, { recursive: true });
-      createdRoots.set(root, made);
-      made.catch(() => createdRoots.delete(root));
-    }
-    await made;
     try {
       return new ProcessWorkspace(await mkdtemp(template), options);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      // The root was removed since we created it (tmp cleaners do that): create it again.
+      // The root does not exist yet, or was removed since (tmp cleaners do that): create it, once per miss.
       await mkdir(root, { recursive: true });
       return new ProcessWorkspace(await mkdtemp(template), options);
     }
@@ -375,11 +351,8 @@ export class ProcessWorkspace implements Workspace {
   /** Removes the directory unless `keep` was set. */
   async dispose(): Promise<void> {
     if (this.options.keep) return;
-    try {
-      await removeTree(this.hostDir);
-    } catch {
-      // Anything unusual (a file vanishing, EBUSY, permissions): the thorough remover, with retries.
-      await rm(this.hostDir, { recursive: true, force: true, maxRetries: 3 });
-    }
+    // The executor removes finished workspaces in batches (BatchRemover); this is its fallback
+    // and the path for callers that dispose of a workspace themselves.
+    await rm(this.hostDir, { recursive: true, force: true, maxRetries: 3 });
   }
 }
