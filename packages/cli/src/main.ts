@@ -1,7 +1,8 @@
+import { RUN_STATUSES } from '@pipewright/core';
 import { Command, CommanderError, Option } from 'commander';
 import { graphCommand } from './commands/graph.js';
 import { runCommand } from './commands/run.js';
-import { logsCommand, type RawLogsOptions, type RawRunsOptions, RUN_STATUSES, runsCommand } from './commands/stored.js';
+import { logsCommand, type RawLogsOptions, type RawRunsOptions, runsCommand } from './commands/stored.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT } from './exit-codes.js';
 import type { RawRunOptions } from './run/options.js';

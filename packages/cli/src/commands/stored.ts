@@ -1,5 +1,5 @@
 import type { JobRecord, LogLine, PipelineSpec, RunRecord, RunStatus } from '@pipewright/core';
-import { PipewrightError } from '@pipewright/core';
+import { isTerminalRun, PipewrightError, RUN_STATUSES } from '@pipewright/core';
 import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
 import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
@@ -11,18 +11,6 @@ import { displayUrl, type LogStoreHandle, openLogStore, openStateStore, type Sta
 
 /** Process-level things `pipewright runs` and `pipewright logs` use; tests may replace them. */
 export type StoredEnvironment = CommandEnvironment;
-
-/** Run statuses `pipewright runs --status` accepts. */
-export const RUN_STATUSES: readonly RunStatus[] = [
-  'queued',
-  'running',
-  'cancelling',
-  'succeeded',
-  'failed',
-  'cancelled',
-];
-
-const TERMINAL: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 /** Raw `pipewright runs` options as commander hands them over. */
 export interface RawRunsOptions {
@@ -264,7 +252,7 @@ export async function logsCommand(
     const stateStore = state.store;
     // A finished run's log is complete; following it would wait for an end marker a
     // crashed engine may never have written.
-    if (!raw.follow || TERMINAL.includes(run.status)) {
+    if (!raw.follow || isTerminalRun(run.status)) {
       const page = 5000;
       let after = 0;
       for (;;) {

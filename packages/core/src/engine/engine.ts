@@ -9,7 +9,14 @@ import { RunLogger } from '../logs/run-logger.js';
 import type { ActionHandler, AttemptOutcome, Executor } from '../ports/executor.js';
 import type { LogBatch, LogLine, LogStore } from '../ports/logs.js';
 import type { SecretProvider } from '../ports/secrets.js';
-import { attachSpecJson, type JobRecord, type RunQuery, type RunRecord, type StateStore } from '../ports/state.js';
+import {
+  attachSpecJson,
+  isTerminalRun,
+  type JobRecord,
+  type RunQuery,
+  type RunRecord,
+  type StateStore,
+} from '../ports/state.js';
 import { parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
 import { type AttemptHost, RunningAttempt } from './attempt.js';
@@ -333,12 +340,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (!this.ownRuns.has(runId)) {
       const report = await this.getRun(runId);
       if (!report) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
-      if (['succeeded', 'failed', 'cancelled'].includes(report.run.status)) return report;
+      if (isTerminalRun(report.run.status)) return report;
       // Owned by another engine instance: poll the store.
       for (;;) {
         await new Promise((r) => setTimeout(r, 250));
         const r = await this.getRun(runId);
-        if (r && ['succeeded', 'failed', 'cancelled'].includes(r.run.status)) return r;
+        if (r && isTerminalRun(r.run.status)) return r;
       }
     }
     return new Promise((resolve) => {

@@ -10,14 +10,15 @@ import { topologicalOrder } from '../plan/dag.js';
 import { expandMatrix } from '../plan/matrix.js';
 import { expandJob, instanceIds, isDynamicMatrix } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSpec, FailureReason, StepResult } from '../ports/executor.js';
-import type {
-  AttemptRecord,
-  CancelRequest,
-  JobRecord,
-  JobStatus,
-  Reason,
-  RunRecord,
-  StepRecord,
+import {
+  type AttemptRecord,
+  type CancelRequest,
+  isTerminalRun,
+  type JobRecord,
+  type JobStatus,
+  type Reason,
+  type RunRecord,
+  type StepRecord,
 } from '../ports/state.js';
 import { formatDuration } from '../spec/duration.js';
 import type { JobSpec, MatrixSpec } from '../spec/types.js';
@@ -206,7 +207,6 @@ const RUNNER = Object.freeze({
 const JOB_STATUS = Object.freeze({ status: 'success' });
 
 const TERMINAL_JOB: ReadonlySet<JobStatus> = new Set(['succeeded', 'failed', 'cancelled', 'skipped']);
-const TERMINAL_RUN = new Set(['succeeded', 'failed', 'cancelled']);
 
 /** True when a job status is final. */
 export function isTerminalJob(status: JobStatus): boolean {
@@ -773,7 +773,7 @@ export class Scheduler {
 
   private onCancel(e: Extract<SchedulerEvent, { type: 'cancel' }>): void {
     const run = this.runs.get(e.runId);
-    if (!run || TERMINAL_RUN.has(run.rec.status)) return;
+    if (!run || isTerminalRun(run.rec.status)) return;
     const now = this.opts.now();
     if (e.job !== undefined) {
       const targets = [...run.jobs.values()].filter((j) => j.rec.id === e.job || j.rec.job === e.job);
@@ -1373,7 +1373,7 @@ export class Scheduler {
   }
 
   private checkRunDone(run: SRun): void {
-    if (run.unfinished > 0 || TERMINAL_RUN.has(run.rec.status) || run.rec.status === 'queued') return;
+    if (run.unfinished > 0 || isTerminalRun(run.rec.status) || run.rec.status === 'queued') return;
     const jobs = [...run.jobs.values()];
     const now = this.opts.now();
     if (run.rec.cancel) {

@@ -1,8 +1,15 @@
 import type { PipelineSpec } from '../spec/types.js';
 import type { FailureReason } from './executor.js';
 
+/** Every run status, in lifecycle order. */
+export const RUN_STATUSES = ['queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
 /** Run statuses. */
-export type RunStatus = 'queued' | 'running' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** True when a run status is final (`succeeded`, `failed`, `cancelled`). */
+export function isTerminalRun(status: string): boolean {
+  return status === 'succeeded' || status === 'failed' || status === 'cancelled';
+}
 /** Job statuses (one job per matrix instance). */
 export type JobStatus =
   | 'pending'

@@ -8,7 +8,7 @@ import type {
   RunStatus,
   StateStore,
 } from '@pipewright/core';
-import { specJsonOf } from '@pipewright/core';
+import { isTerminalRun, specJsonOf } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import {
   checkJobs,
@@ -88,7 +88,6 @@ interface CachedSpec {
 }
 const SPEC_CACHE_ENTRIES = 1000;
 const SPEC_CACHE_CHARS = 64 * 2 ** 20;
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 function jobArgs(jobs: readonly JobRecord[]): string[] {
   const args: string[] = [String(jobs.length)];
@@ -195,7 +194,7 @@ export class RedisStore implements StateStore {
       if (reply[0] === 1) {
         const spec = fields.indexOf('spec');
         const hash = fields.indexOf('specHash');
-        if (spec >= 0 && hash >= 0 && !TERMINAL.has(run.status))
+        if (spec >= 0 && hash >= 0 && !isTerminalRun(run.status))
           this.#cacheSpec(run.id, fields[spec + 1], fields[hash + 1]);
         return { run: JSON.parse(JSON.stringify(run)) as RunRecord, created: true };
       }
@@ -336,7 +335,7 @@ export class RedisStore implements StateStore {
     const flat = reply as unknown as string[];
     const omitted = Number(flat[2]) === 1 && cached !== undefined;
     const rec = fromHash<RunRecord>(flat, 3, omitted ? cached.json : undefined);
-    if (TERMINAL.has(rec.status)) this.#uncacheSpec(runId);
+    if (isTerminalRun(rec.status)) this.#uncacheSpec(runId);
     else if (!omitted) {
       let spec: string | undefined;
       let hash: string | undefined;
