@@ -2,6 +2,7 @@
 import { Engine, type ExecContext, type Executor, seededRandom } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
+import { interceptStore } from './helpers.js';
 
 // The ExecContext an executor gets is one object per attempt (the engine's own bookkeeping);
 // these pin that it still behaves like the plain object it used to be.
@@ -94,18 +95,13 @@ describe('ExecContext as executors use it', () => {
     let finishA!: () => void;
     let hold: Promise<void> | undefined;
     let entered!: () => void;
-    const slow = new Proxy(store, {
-      get(t, p) {
-        if (p === 'putJobs')
-          return async (...a: any[]) => {
-            if (hold) {
-              entered();
-              await hold;
-            }
-            return (t as any).putJobs(...a);
-          };
-        const v = (t as any)[p];
-        return typeof v === 'function' ? v.bind(t) : v;
+    const slow = interceptStore(store, {
+      putJobs: async (original, ...args) => {
+        if (hold) {
+          entered();
+          await hold;
+        }
+        return original(...args);
       },
     });
     const engine = new Engine({

@@ -54,3 +54,23 @@ export async function runToEnd(
 export function byId(report: { jobs: Array<{ id: string }> }) {
   return Object.fromEntries(report.jobs.map((j) => [j.id, j])) as Record<string, (typeof report.jobs)[number]>;
 }
+
+type Wraps<S> = {
+  [K in keyof S]?: S[K] extends (...args: infer A) => infer R ? (original: (...args: A) => R, ...args: A) => R : never;
+};
+
+/**
+ * `store` with some methods wrapped (each wrapper gets the original, bound, first); every other
+ * member passes through bound to the store. For tests that slow, fail or count one store call.
+ */
+export function interceptStore<S extends object>(store: S, wraps: Wraps<S>): S {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      const original = (value as (...a: unknown[]) => unknown).bind(target);
+      const wrap = (wraps as Record<PropertyKey, ((o: unknown, ...a: unknown[]) => unknown) | undefined>)[prop];
+      return wrap ? (...args: unknown[]) => wrap(original, ...args) : original;
+    },
+  });
+}

@@ -1,6 +1,6 @@
-import { PipewrightError, type StateStore } from '@pipewright/core';
+import { Engine, PipewrightError } from '@pipewright/core';
 import { describe, expect, it } from 'vitest';
-import { runToEnd, setup } from './helpers.js';
+import { interceptStore, runToEnd, setup } from './helpers.js';
 
 describe('4.8 durability: a batch write that fails part-way', () => {
   it('is retried without adding the same jobs twice, and the run completes', async () => {
@@ -10,28 +10,20 @@ describe('4.8 durability: a batch write that fails part-way', () => {
     let failNextPutJobs = false;
     const errors: Error[] = [];
     const inner = env.store;
-    const flaky = new Proxy(inner, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        if (prop === 'addJobs')
-          return async (...args: unknown[]) => {
-            addJobsCalls++;
-            await value.apply(target, args);
-            failNextPutJobs = true;
-          };
-        if (prop === 'putJobs')
-          return async (...args: unknown[]) => {
-            if (failNextPutJobs) {
-              failNextPutJobs = false;
-              throw new PipewrightError('STORE_UNAVAILABLE', 'connection lost (test)');
-            }
-            return value.apply(target, args);
-          };
-        return value.bind(target);
+    const flaky = interceptStore(inner, {
+      addJobs: async (original, ...args) => {
+        addJobsCalls++;
+        await original(...args);
+        failNextPutJobs = true;
       },
-    }) as StateStore;
-    const { Engine } = await import('@pipewright/core');
+      putJobs: async (original, ...args) => {
+        if (failNextPutJobs) {
+          failNextPutJobs = false;
+          throw new PipewrightError('STORE_UNAVAILABLE', 'connection lost (test)');
+        }
+        return original(...args);
+      },
+    });
     const engine = new Engine({
       store: flaky,
       logs: env.logs,

@@ -1,7 +1,7 @@
-// biome-ignore-all lint/suspicious/noExplicitAny: a store proxy that slows one call down
 import { Engine, type Executor, seededRandom } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
+import { interceptStore } from './helpers.js';
 
 const YAML = 'jobs:\n  a: {runs-on: x, retry: {max-attempts: 3}, steps: [{run: x}]}\n';
 /** Runs until aborted, then ends cancelled. */
@@ -33,19 +33,14 @@ describe('4.8 recover() and cancel()', () => {
     const gate = new Promise<void>((r) => (release = r));
     let reachedSecond!: () => void;
     const atSecond = new Promise<void>((r) => (reachedSecond = r));
-    const slow = new Proxy(store, {
-      get(t, p) {
-        if (p === 'acquireLease') return async () => true;
-        if (p === 'getJobs')
-          return async (id: string) => {
-            if (id === second.id) {
-              reachedSecond();
-              await gate;
-            }
-            return t.getJobs(id);
-          };
-        const v = (t as any)[p];
-        return typeof v === 'function' ? v.bind(t) : v;
+    const slow = interceptStore(store, {
+      acquireLease: async () => true,
+      getJobs: async (original, id) => {
+        if (id === second.id) {
+          reachedSecond();
+          await gate;
+        }
+        return original(id);
       },
     });
     const e2 = new Engine({

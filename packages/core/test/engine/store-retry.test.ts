@@ -1,7 +1,9 @@
 import type { JobRecord, RunRecord, StateStore } from '@pipewright/core';
 import { isTransientStoreError, PipewrightError, RetryingStateStore, retryStoreCall } from '@pipewright/core';
+import { runRecord } from '@pipewright/core/testing';
 import { MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
+import { interceptStore } from './helpers.js';
 
 const fast = { maxMs: 2000, baseDelayMs: 1, maxDelayMs: 5, onRetry: undefined };
 const refused = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
@@ -26,15 +28,20 @@ function flaky(inner: StateStore, method: keyof StateStore, n: number, landFirst
   });
 }
 
-const run = (id: string): RunRecord =>
-  ({
+const run = (id: string): RunRecord => runRecord({ inputs: {}, env: {}, defaults: {}, jobs: {} }, { id });
+const jobOf =
+  (runId: string) =>
+  (id: string, status: JobRecord['status']): JobRecord => ({
+    runId,
     id,
-    pipeline: 'p',
-    specHash: 'h',
-    status: 'queued',
-    inputs: {},
+    job: id,
+    matrix: {},
+    needs: [],
+    status,
+    outputs: {},
+    attempts: [],
     createdAt: 1,
-  }) as unknown as RunRecord;
+  });
 
 describe('store retry', () => {
   it('classifies outages as transient and answers (conflicts, bad arguments) as final', () => {
@@ -111,30 +118,16 @@ describe('store retry', () => {
 
   it('writes a batch with one putJobs call, retried through an outage', async () => {
     const inner = new MemoryStore();
-    const job = (id: string, status: JobRecord['status']) =>
-      ({
-        runId: 'r3',
-        id,
-        job: id,
-        matrix: {},
-        needs: [],
-        status,
-        outputs: {},
-        attempts: [],
-        createdAt: 1,
-      }) as JobRecord;
+    const job = jobOf('r3');
     await inner.createRun(run('r3'), [job('a', 'pending'), job('b', 'pending')]);
     let batches = 0;
     const counted = flaky(inner, 'putJobs', 2);
     const store = new RetryingStateStore(
-      new Proxy(counted, {
-        get: (t, p, r) =>
-          p === 'putJobs'
-            ? (...a: [JobRecord[]]) => {
-                batches++;
-                return t.putJobs!(...a);
-              }
-            : Reflect.get(t, p, r),
+      interceptStore(counted, {
+        putJobs: (original, ...args) => {
+          batches++;
+          return original(...args);
+        },
       }),
       fast,
     );
@@ -145,18 +138,7 @@ describe('store retry', () => {
 
   it('falls back to putJob per job when the store has no putJobs', async () => {
     const inner = new MemoryStore();
-    const job = (id: string, status: JobRecord['status']) =>
-      ({
-        runId: 'r4',
-        id,
-        job: id,
-        matrix: {},
-        needs: [],
-        status,
-        outputs: {},
-        attempts: [],
-        createdAt: 1,
-      }) as JobRecord;
+    const job = jobOf('r4');
     await inner.createRun(run('r4'), [job('a', 'pending'), job('b', 'pending')]);
     const singles: string[] = [];
     const plain: StateStore = {

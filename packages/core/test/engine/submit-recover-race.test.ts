@@ -1,6 +1,6 @@
-import { Engine, type StateStore } from '@pipewright/core';
+import { Engine } from '@pipewright/core';
 import { describe, expect, it } from 'vitest';
-import { setup } from './helpers.js';
+import { interceptStore, setup } from './helpers.js';
 
 describe('4.8 durability: submit racing recover', () => {
   it('a run being submitted is not also restored by a concurrent recover(), so no job runs twice', async () => {
@@ -12,20 +12,14 @@ describe('4.8 durability: submit racing recover', () => {
     let created = false;
     // createRun lands in the store at once but answers only when the gate opens: the window in which
     // recover() can list the new run.
-    const slow = new Proxy(env.store, {
-      get(target, prop, receiver) {
-        const value = Reflect.get(target, prop, receiver);
-        if (typeof value !== 'function') return value;
-        if (prop === 'createRun')
-          return async (...args: unknown[]) => {
-            const res = await value.apply(target, args);
-            created = true;
-            await gate;
-            return res;
-          };
-        return value.bind(target);
+    const slow = interceptStore(env.store, {
+      createRun: async (original, ...args) => {
+        const res = await original(...args);
+        created = true;
+        await gate;
+        return res;
       },
-    }) as StateStore;
+    });
     const engine = new Engine({ store: slow, logs: env.logs, executors: [env.executor], clock: env.clock });
     const submitting = engine.submit('jobs:\n  a: { runs-on: x, steps: [{ run: x }] }\n');
     while (!created) await new Promise((r) => setImmediate(r));

@@ -15,7 +15,7 @@ import {
   type StepResult,
   type Workspace,
 } from '@pipewright/core';
-import { attemptSpec, stepSpec } from '@pipewright/core/testing';
+import { attemptSpec } from '@pipewright/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 type Script = (req: ExecRequest, io: ExecIO, call: number) => Promise<ExecResult> | ExecResult;
@@ -41,7 +41,6 @@ class FakeWorkspace implements Workspace {
 const ok: ExecResult = { exitCode: 0, signal: null };
 const exit = (code: number): ExecResult => ({ exitCode: code, signal: null });
 
-const _step = stepSpec;
 const attemptOf = attemptSpec;
 
 interface Recorded {
