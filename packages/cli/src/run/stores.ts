@@ -26,6 +26,8 @@ export interface StoreContext {
 export interface StoreFactory {
   /** What the scheme looks like in help and errors (`memory`, `redis://host:6379/0`). */
   readonly example: string;
+  /** Throws a usage error (exit 2) for a malformed URL of this scheme, before anything connects. */
+  check?(url: string, flag: string): void;
   state?(url: string, ctx: StoreContext): Promise<StateStoreHandle>;
   logs?(url: string, ctx: StoreContext): Promise<LogStoreHandle>;
 }
@@ -128,6 +130,7 @@ export const STORE_FACTORIES: Record<string, StoreFactory> = {
   },
   redis: {
     example: 'redis://HOST:PORT/DB',
+    check: (url, flag) => void parseRedisUrl(flag, url),
     async state(url, ctx) {
       const checked = parseRedisUrl(ctx.flag, url);
       const { RedisStore } = await import('@pipewright/storage-adapters/redis');
@@ -143,6 +146,7 @@ export const STORE_FACTORIES: Record<string, StoreFactory> = {
   },
   s3: {
     example: 's3://BUCKET/PREFIX',
+    check: (url, flag) => void parseS3Url(flag, url),
     async logs(url, ctx) {
       const loc = parseS3Url(ctx.flag, url);
       // The SDK's "future versions need Node 22" notice is about its releases, not this
@@ -199,7 +203,7 @@ export interface StoreOpenOptions {
 
 function context(flag: string, url: string, options: StoreOpenOptions): StoreContext {
   // Only an s3:// store reads the endpoint, so a $AWS_ENDPOINT_URL meant for other tools cannot break the rest.
-  if (!/^s3:\/\//i.test(url)) return { flag };
+  if (storeScheme(url) !== 's3') return { flag };
   const env = options.env ?? process.env;
   const endpoint = options.s3Endpoint ?? (env.AWS_ENDPOINT_URL || undefined);
   return endpoint === undefined ? { flag } : { flag, s3Endpoint: parseS3Endpoint(endpoint) };
@@ -210,35 +214,38 @@ function infra(flag: string, url: string, err: unknown): CliError {
   return new CliError(`${flag} \`${displayUrl(url)}\`: cannot open the store: ${msg}`, EXIT.INFRA, 'STORE_UNAVAILABLE');
 }
 
-/** Opens the state store of `--store URL`; bad URLs are usage errors (exit 2). */
-export async function openStateStore(url: string, options: StoreOpenOptions = {}): Promise<StateStoreHandle> {
-  const factory = factoryFor('--store', url, 'state');
-  const ctx = context('--store', url, options);
+async function open<K extends 'state' | 'logs'>(
+  kind: K,
+  flag: string,
+  url: string,
+  options: StoreOpenOptions,
+): Promise<K extends 'state' ? StateStoreHandle : LogStoreHandle> {
+  const factory = factoryFor(flag, url, kind);
+  const ctx = context(flag, url, options);
   try {
-    return await (factory.state as NonNullable<StoreFactory['state']>)(url, ctx);
+    const make = factory[kind] as (url: string, ctx: StoreContext) => Promise<StateStoreHandle | LogStoreHandle>;
+    return (await make(url, ctx)) as K extends 'state' ? StateStoreHandle : LogStoreHandle;
   } catch (err) {
     if (err instanceof CliError) throw err;
-    throw infra('--store', url, err);
+    throw infra(flag, url, err);
   }
 }
 
+/** Opens the state store of `--store URL`; bad URLs are usage errors (exit 2). */
+export function openStateStore(url: string, options: StoreOpenOptions = {}): Promise<StateStoreHandle> {
+  return open('state', '--store', url, options);
+}
+
 /** Opens the log store of `--log-store URL`; bad URLs are usage errors (exit 2). */
-export async function openLogStore(url: string, options: StoreOpenOptions = {}): Promise<LogStoreHandle> {
-  const factory = factoryFor('--log-store', url, 'logs');
-  const ctx = context('--log-store', url, options);
-  try {
-    return await (factory.logs as NonNullable<StoreFactory['logs']>)(url, ctx);
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw infra('--log-store', url, err);
-  }
+export function openLogStore(url: string, options: StoreOpenOptions = {}): Promise<LogStoreHandle> {
+  return open('logs', '--log-store', url, options);
 }
 
 /**
  * Checks that a state store answers (one small read), so an unreachable one is an
  * infrastructure error (exit 3) before anything starts.
  */
-export async function probeStateStore(url: string, store: StateStore): Promise<void> {
+async function probeStateStore(url: string, store: StateStore): Promise<void> {
   try {
     await store.listRuns({ limit: 1 });
   } catch (err) {
@@ -263,15 +270,12 @@ export async function createStores(
   logStoreUrl: string,
   options: StoreOpenOptions = {},
 ): Promise<Stores> {
-  // Both URLs are checked before either store connects.
-  factoryFor('--store', storeUrl, 'state');
-  factoryFor('--log-store', logStoreUrl, 'logs');
-  if (storeScheme(storeUrl).startsWith('redis')) parseRedisUrl('--store', storeUrl);
-  if (storeScheme(logStoreUrl).startsWith('redis')) parseRedisUrl('--log-store', logStoreUrl);
-  if (storeScheme(logStoreUrl) === 's3') {
-    parseS3Url('--log-store', logStoreUrl);
-    context('--log-store', logStoreUrl, options);
-  }
+  // Both URLs (and an S3 endpoint) are checked before either store connects.
+  const stateFactory = factoryFor('--store', storeUrl, 'state');
+  const logsFactory = factoryFor('--log-store', logStoreUrl, 'logs');
+  stateFactory.check?.(storeUrl, '--store');
+  logsFactory.check?.(logStoreUrl, '--log-store');
+  context('--log-store', logStoreUrl, options);
   let state: StateStoreHandle | undefined;
   try {
     state = await openStateStore(storeUrl, options);
