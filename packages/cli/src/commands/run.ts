@@ -14,7 +14,7 @@ import {
 import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
 import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
-import { CliError } from '../run/errors.js';
+import { asCliError, CliError, reportFailure } from '../run/errors.js';
 import { createExecutor } from '../run/executors.js';
 import { formatElapsed } from '../run/format.js';
 import { stepLabel } from '../run/labels.js';
@@ -60,21 +60,9 @@ export async function runCommand(
   let redact = (s: string) => s;
   const stderr = output(envr.stderr, (s) => redact(s));
   const json = raw.json === true;
-  const fail = (err: CliError, diagnostics?: readonly Diagnostic[]): number => {
-    stderr.write(`pipewright run: ${err.message}\n`);
-    if (json) {
-      const doc = {
-        error: {
-          code: err.code,
-          message: err.message,
-          exitCode: err.exitCode,
-          ...(diagnostics ? { diagnostics } : {}),
-        },
-      };
-      envr.stdout.write(redact(`${JSON.stringify(doc, null, 2)}\n`));
-    }
-    return err.exitCode;
-  };
+  // Masked like everything the run prints: a message may quote a secret's value.
+  const fail = (err: CliError, diagnostics?: readonly Diagnostic[]): number =>
+    reportFailure('run', { stdout: output(envr.stdout, (t) => redact(t)), stderr }, json, err, diagnostics);
 
   let opts: ResolvedRunOptions;
   let secrets: EnvSecrets;
@@ -235,11 +223,7 @@ export async function runCommand(
     return exitCodeFor(report, engineErrors.length > 0);
   } catch (err) {
     view?.stop();
-    if (err instanceof CliError) return fail(err);
-    const msg = err instanceof Error ? err.message : String(err);
-    return fail(
-      new CliError(`infrastructure error: ${msg}`, EXIT.INFRA, err instanceof PipewrightError ? err.code : 'INFRA'),
-    );
+    return fail(asCliError('infrastructure error', err));
   } finally {
     stopInterrupts();
     await engine?.close().catch(() => undefined);

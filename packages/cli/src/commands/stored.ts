@@ -1,9 +1,9 @@
 import type { JobRecord, LogLine, PipelineSpec, RunRecord, RunStatus } from '@pipewright/core';
-import { isTerminalRun, PipewrightError, RUN_STATUSES } from '@pipewright/core';
+import { isTerminalRun, RUN_STATUSES } from '@pipewright/core';
 import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
 import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
-import { CliError } from '../run/errors.js';
+import { asCliError, CliError, reportFailure } from '../run/errors.js';
 import { stepLabel } from '../run/labels.js';
 import { parsePositiveInt } from '../run/options.js';
 import { colorEnabled } from '../run/progress.js';
@@ -87,22 +87,6 @@ export function padColumns(rows: readonly (readonly string[])[]): string[][] {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - [...c].length))));
 }
 
-function toCliError(flag: string, err: unknown): CliError {
-  if (err instanceof CliError) return err;
-  const msg = err instanceof Error ? err.message : String(err);
-  const code = err instanceof PipewrightError ? err.code : 'INFRA';
-  return new CliError(`${flag}: ${msg}`, EXIT.INFRA, code);
-}
-
-function fail(name: string, envr: StoredEnvironment, json: boolean, err: CliError): number {
-  envr.stderr.write(`pipewright ${name}: ${err.message}\n`);
-  if (json) {
-    const doc = { error: { code: err.code, message: err.message, exitCode: err.exitCode } };
-    envr.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  }
-  return err.exitCode;
-}
-
 /**
  * `pipewright runs --store URL`: lists stored runs, newest first. Resolves to the
  * exit code (0, 2 usage, 3 store unreachable).
@@ -123,7 +107,7 @@ export async function runsCommand(
     try {
       runs = await state.store.listRuns({ ...(status.length ? { status } : {}), limit });
     } catch (err) {
-      throw toCliError('--store', err);
+      throw asCliError('--store', err);
     }
     const rows = runs.map(summarize);
     if (json) {
@@ -159,7 +143,7 @@ export async function runsCommand(
     envr.stdout.write(`${out.join('\n')}\n`);
     return EXIT.OK;
   } catch (err) {
-    return fail('runs', envr, json, toCliError('--store', err));
+    return reportFailure('runs', envr, json, asCliError('--store', err));
   } finally {
     await state?.close().catch(() => undefined);
   }
@@ -207,7 +191,7 @@ export async function logsCommand(
       run = await state.store.getRun(runId);
       jobs = run ? await state.store.getJobs(runId) : [];
     } catch (err) {
-      throw toCliError('--store', err);
+      throw asCliError('--store', err);
     }
     if (!run) {
       throw new CliError(
@@ -260,7 +244,7 @@ export async function logsCommand(
         try {
           lines = await logStore.read(runId, { after, limit: page, ...(job !== undefined ? { job } : {}) });
         } catch (err) {
-          throw toCliError('--log-store', err);
+          throw asCliError('--log-store', err);
         }
         print(lines);
         const last = lines[lines.length - 1];
@@ -292,11 +276,11 @@ export async function logsCommand(
         print(batch.lines);
       }
     } catch (err) {
-      if (!interrupted) throw toCliError('--log-store', err);
+      if (!interrupted) throw asCliError('--log-store', err);
     }
     return interrupted ? EXIT.CANCELLED : EXIT.OK;
   } catch (err) {
-    return fail('logs', envr, json, toCliError('--store', err));
+    return reportFailure('logs', envr, json, asCliError('--store', err));
   } finally {
     stopInterrupts();
     await Promise.allSettled([state?.close(), logs?.close()]);
