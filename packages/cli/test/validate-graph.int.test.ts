@@ -1,27 +1,24 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, ROOT, tempDir } from './run-helpers.js';
 
 /*
  * The real command: `node packages/cli/bin/pipewright.js` over the built dist (run `npx tsc -b` first).
  */
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'pipewright.js');
-const corpus = path.resolve(repoRoot, '..', 'shared', 'corpus', 'gha');
+const corpus = path.resolve(ROOT, '..', 'shared', 'corpus', 'gha');
 
 function pipewright(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp?.dir, encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-let dir = '';
+let tmp: ReturnType<typeof tempDir> | undefined;
 beforeAll(() => {
-  if (!existsSync(path.join(repoRoot, 'packages', 'cli', 'dist', 'main.js')))
+  if (!existsSync(path.join(ROOT, 'packages', 'cli', 'dist', 'main.js')))
     throw new Error('packages/cli/dist is missing: run `npx tsc -b` before the integration tests');
-  dir = mkdtempSync(path.join(tmpdir(), 'pw-validate-'));
+  tmp = tempDir('pw-validate-');
   const files: Record<string, string> = {
     'good.yml': `name: good
 jobs:
@@ -67,10 +64,10 @@ jobs:
         run: echo
 `,
   };
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  for (const [name, text] of Object.entries(files)) tmp.file(name, text);
 });
 afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  tmp?.dispose();
 });
 
 describe('pipewright validate', () => {
