@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { DEFAULT_RETRY } from '@pipewright/core';
 import { DockerExecutor } from '@pipewright/executors';
 import Docker from 'dockerode';
+import { median } from './lib.mjs';
 
 const JOBS = Number(process.env.DOCKER_BENCH_JOBS ?? 50);
 const CONCURRENCY = Number(process.env.DOCKER_BENCH_CONCURRENCY ?? 4);
@@ -123,7 +124,6 @@ for (let r = 0; r < ROUNDS; r++) {
   base.push(await pool(baseline));
   pw.push(await pool(viaExecutor));
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mb = median(base);
 const mp = median(pw);
 console.log(`${JOBS} one-step jobs, concurrency ${CONCURRENCY}, ${ROUNDS} rounds (median)`);

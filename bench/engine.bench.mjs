@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { definePipeline, Engine, parsePipeline, seededRandom } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import PQueue from 'p-queue';
+import { median } from './lib.mjs';
 
 const CONCURRENCY = 8;
 const ROUNDS = Number(process.env.ENGINE_BENCH_ROUNDS ?? 3);
@@ -199,7 +200,6 @@ async function measure(fn, spec, n) {
   return { ms, retainedPerJob: retained / n, storedPerJob: stored / n, peakPerJob: (peak - before) / n };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
 // ---- child mode: one variant in a fresh process, for its peak RSS -------------------

@@ -4,6 +4,7 @@
 // Run: npx tsc -b packages/core && node --expose-gc bench/logs.bench.mjs
 // (imports the built dist directly until the lead wires logs/ into the package index)
 import { RunLogger } from '../packages/core/dist/logs/index.js';
+import { median } from './lib.mjs';
 
 const LINES = Number(process.env.LOG_BENCH_LINES ?? 1_000_000);
 const CHUNK = 64 * 1024;
@@ -99,7 +100,6 @@ async function pipeline(options = {}, retain = true) {
 }
 
 const gc = globalThis.gc ?? (() => {});
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 async function time(fn) {
   gc();
   const t = performance.now();

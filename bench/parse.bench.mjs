@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parsePipeline, planPipeline } from '@pipewright/core';
 import { parse } from 'yaml';
+import { median } from './lib.mjs';
 
 const ROUNDS = Number(process.env.PARSE_BENCH_ROUNDS ?? 7);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -48,7 +49,6 @@ function time(fn) {
   fn();
   return performance.now() - t0;
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function bench(label, text) {
   let jobs = 0;

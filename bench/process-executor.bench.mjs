@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_RETRY } from '@pipewright/core';
 import { ProcessExecutor } from '@pipewright/executors';
+import { median } from './lib.mjs';
 
 const STEPS = Number(process.env.PROC_BENCH_STEPS ?? 40);
 const BYTES = Number(process.env.PROC_BENCH_BYTES ?? 64 * 1024 * 1024);
@@ -114,7 +115,6 @@ for (let r = 0; r < ROUNDS; r++) {
 await executor.close();
 await rm(root, { recursive: true, force: true });
 
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const stepExec = median(overhead.exec) / STEPS;
 const stepBase = median(overhead.base) / STEPS;
 const mbps = (ms) => BYTES / 1024 / 1024 / (ms / 1000);

@@ -3,18 +3,13 @@
 // not what is measured) against BullMQ processing 10,000 no-op jobs on the same Redis.
 // Both sides run with 64 jobs at once, keep their finished jobs in Redis, and alternate
 // rounds in one process. Spawns its own redis-server; skips (exit 0) without one.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Engine, parsePipeline } from '@pipewright/core';
 import { MemoryLogStore } from '@pipewright/storage-adapters';
 import { RedisStore } from '@pipewright/storage-adapters/redis';
 import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { median, redisServerInstalled, startRedis } from './lib.mjs';
 
-if (spawnSync('redis-server', ['--version']).status !== 0) {
+if (!redisServerInstalled()) {
   console.log('skipped: redis-server is not installed (run .ci/services/redis.sh)');
   process.exit(0);
 }
@@ -24,32 +19,10 @@ const RUNS = 100; // 100 runs x 100 independent jobs: many runs in flight, like 
 const CONCURRENCY = 64;
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
-const dir = mkdtempSync(join(tmpdir(), 'pw-bench-redis-engine-'));
-const server = spawn(
-  'redis-server',
-  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-  { stdio: 'ignore' },
-);
-const url = `redis://127.0.0.1:${port}`;
-const admin = new Redis(url, { lazyConnect: true });
-admin.on('error', () => {});
-for (let i = 0; i < 100; i++) {
-  try {
-    await admin.connect();
-    break;
-  } catch {
-    admin.disconnect();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const redis = await startRedis('pw-bench-redis-engine-');
+const { url, port } = redis;
+const admin = redis.client;
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 const perRun = JOBS / RUNS;
@@ -129,6 +102,5 @@ try {
   );
 } finally {
   admin.disconnect();
-  server.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
+  redis.stop();
 }

@@ -13,6 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './lib.mjs';
 
 const JOBS = Number(process.env.RUN_BENCH_JOBS ?? 1000);
 const CONCURRENCY = Number(process.env.RUN_BENCH_CONCURRENCY ?? 8);
@@ -96,8 +97,6 @@ function timeBaseline(dagJson, root) {
     });
   });
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const root = await mkdtemp(join(tmpdir(), 'pw-run-bench-'));
 try {

@@ -2,45 +2,18 @@
 // raw ioredis on the same server (same payload, same entry ids), and createRun+putJob
 // round trips of RedisStore against two plain SETs per iteration. Spawns its own
 // redis-server on a free port; skips (exit 0) when redis-server is not installed.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { RedisLogStore, RedisStore } from '@pipewright/storage-adapters/redis';
-import { Redis } from 'ioredis';
+import { median, redisServerInstalled, startRedis } from './lib.mjs';
 
-if (spawnSync('redis-server', ['--version']).status !== 0) {
+if (!redisServerInstalled()) {
   console.log('skipped: redis-server is not installed (run .ci/services/redis.sh)');
   process.exit(0);
 }
 
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
-const dir = mkdtempSync(join(tmpdir(), 'pw-bench-redis-'));
-const server = spawn(
-  'redis-server',
-  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-  { stdio: 'ignore' },
-);
-const url = `redis://127.0.0.1:${port}`;
-const raw = new Redis(url, { lazyConnect: true });
-raw.on('error', () => {}); // connection refused until the server listens; connect() below retries
-for (let i = 0; i < 100; i++) {
-  try {
-    await raw.connect();
-    break;
-  } catch {
-    raw.disconnect();
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const redis = await startRedis('pw-bench-redis-');
+const url = redis.url;
+const raw = redis.client;
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 function makeLines(runId, n) {
@@ -184,5 +157,4 @@ for (const concurrency of [1, 32]) {
 
 await store.close();
 await raw.quit();
-server.kill('SIGKILL');
-rmSync(dir, { recursive: true, force: true });
+redis.stop();
