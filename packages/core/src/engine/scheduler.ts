@@ -457,13 +457,12 @@ export class Scheduler {
         nb.dependents.push(base);
       }
     }
-    for (const jr of jobs) this.addJob(run, jr).virtual = !restoring && isPlaceholder(run.bases.get(jr.job), jr);
+    for (const jr of jobs) this.addJob(run, jr).virtual = !restoring && isPlaceholder(run.bases.get(jr.job)?.spec, jr);
     // A restored dynamic matrix job that had not expanded has no stored record: recreate its placeholder.
     if (restoring) {
       for (const base of run.bases.values()) {
         if (base.instances.length > 0 || !isDynamic(base.spec)) continue;
-        const [p] = initialJobs(rec.id, { ...spec, jobs: { [base.key]: base.spec } }, rec.createdAt);
-        if (p) this.addJob(run, p).virtual = true;
+        for (const p of jobRecords(rec.id, base.spec, rec.createdAt)) this.addJob(run, p).virtual = true;
       }
     }
     return run;
@@ -567,7 +566,8 @@ export class Scheduler {
       if (base.instances.length === 0) continue;
       // Evaluated before the restart if any instance got past pending (the first may be waiting on a
       // concurrency group), or if a dynamic matrix was already expanded: evaluating again would expand twice.
-      const expanded = isDynamic(base.spec) && !(base.instances.length === 1 && base.instances[0]?.rec.id === base.key);
+      const only = base.instances.length === 1 ? base.instances[0] : undefined;
+      const expanded = isDynamic(base.spec) && !(only && isPlaceholder(base.spec, only.rec));
       base.evaluated = expanded || base.instances.some((j) => j.rec.status !== 'pending');
       if (base.evaluated) this.applyJobSettings(run, base);
     }
@@ -1541,8 +1541,9 @@ function isDynamic(spec: JobSpec): boolean {
   return spec.strategy?.matrix !== undefined && isDynamicMatrix(spec.strategy.matrix);
 }
 
-function isPlaceholder(base: SBase | undefined, rec: JobRecord): boolean {
-  return base !== undefined && rec.id === base.key && rec.status === 'pending' && isDynamic(base.spec);
+/** Whether `rec` is the stand-in of dynamic matrix job `js` before it expands (its id is the job's key). */
+function isPlaceholder(js: JobSpec | undefined, rec: JobRecord): boolean {
+  return js !== undefined && rec.id === rec.job && isDynamic(js);
 }
 
 /**
@@ -1550,29 +1551,27 @@ function isPlaceholder(base: SBase | undefined, rec: JobRecord): boolean {
  * dynamic matrix jobs, which the scheduler keeps in memory until they expand.
  */
 export function storedJobs(spec: RunRecord['spec'], jobs: readonly JobRecord[]): JobRecord[] {
-  return jobs.filter((j) => {
-    const js = spec.jobs[j.job];
-    return !(js && j.id === j.job && isDynamic(js));
-  });
+  return jobs.filter((j) => !isPlaceholder(spec.jobs[j.job], j));
 }
 
 /** Creates the job records of a new run from its plan (one per static matrix instance). */
 export function initialJobs(runId: string, spec: RunRecord['spec'], now: number): JobRecord[] {
   const jobs: JobRecord[] = [];
-  for (const js of Object.values(spec.jobs)) {
-    for (const p of expandJob(js)) {
-      jobs.push({
-        runId,
-        id: p.id,
-        job: p.job,
-        matrix: p.matrix,
-        needs: p.needs,
-        status: 'pending',
-        outputs: {},
-        attempts: [],
-        createdAt: now,
-      });
-    }
-  }
+  for (const js of Object.values(spec.jobs)) for (const r of jobRecords(runId, js, now)) jobs.push(r);
   return jobs;
+}
+
+/** The pending records of one job: one per static matrix instance, or a dynamic matrix job's placeholder. */
+function jobRecords(runId: string, js: JobSpec, now: number): JobRecord[] {
+  return expandJob(js).map((p) => ({
+    runId,
+    id: p.id,
+    job: p.job,
+    matrix: p.matrix,
+    needs: p.needs,
+    status: 'pending',
+    outputs: {},
+    attempts: [],
+    createdAt: now,
+  }));
 }
