@@ -528,11 +528,13 @@ export function validatePipeline(text: string, options: ParseOptions = {}): Vali
   const bytes = Buffer.byteLength(text, 'utf8');
   const base = file === undefined ? {} : { file };
   const lineCounter = new LineCounter();
-  /** The whole result when the text cannot be read as one YAML document: one error at `offset`. */
-  const fatal = (message: string, offset = 0): ValidationResult => {
+  /** An error at a character offset of the text, before the document has a structure to point into. */
+  const errorAt = (offset: number, message: string): Diagnostic => {
     const pos = offset === 0 ? { line: 1, col: 1 } : lineCounter.linePos(offset);
-    return { diagnostics: [{ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message }] };
+    return { ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message };
   };
+  /** The whole result when the text cannot be read as one YAML document: one error at `offset`. */
+  const fatal = (message: string, offset = 0): ValidationResult => ({ diagnostics: [errorAt(offset, message)] });
   if (bytes > maxBytes) {
     return fatal(`pipeline is ${bytes} bytes; the limit is ${maxBytes} bytes (split it, or raise maxBytes)`);
   }
@@ -561,23 +563,12 @@ export function validatePipeline(text: string, options: ParseOptions = {}): Vali
   if (!doc) return fatal('the pipeline is empty; add a `jobs:` key');
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors.slice(0, MAX_DIAGNOSTICS)) {
-    const pos = lineCounter.linePos(e.pos[0]);
-    const msg = e.message.split('\n')[0] ?? e.message;
-    diagnostics.push({
-      ...base,
-      severity: 'error',
-      line: pos.line,
-      column: pos.col,
-      path: '',
-      message: `YAML syntax: ${msg}`,
-    });
+    diagnostics.push(errorAt(e.pos[0], `YAML syntax: ${e.message.split('\n')[0] ?? e.message}`));
   }
   if (!diagnostics.length) {
     for (const offset of duplicateKeys(doc.contents)) {
       if (diagnostics.length >= MAX_DIAGNOSTICS) break;
-      const pos = lineCounter.linePos(offset.at);
-      const message = `duplicate key \`${offset.key}\`: each key may appear once in a mapping`;
-      diagnostics.push({ ...base, severity: 'error', line: pos.line, column: pos.col, path: '', message });
+      diagnostics.push(errorAt(offset.at, `duplicate key \`${offset.key}\`: each key may appear once in a mapping`));
     }
   }
   if (diagnostics.length) return { diagnostics: sortDiagnostics(diagnostics) };
