@@ -203,7 +203,6 @@ function fakeSteps(a: AttemptSpec, counter: Counter): FakeStep[] {
  */
 class StepLoopExecutor implements Executor {
   readonly name = 'process';
-  readonly calls: Array<{ jobId: string; secrets: Record<string, string> }> = [];
   private readonly dirs = new Set<string>();
   constructor(
     private readonly clock: FakeClock,
@@ -211,7 +210,6 @@ class StepLoopExecutor implements Executor {
   ) {}
 
   async runJob(attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome> {
-    this.calls.push({ jobId: attempt.jobId, secrets: { ...ctx.secrets } });
     const dir = await mkdtemp(join(tmpdir(), 'pw-semantics-'));
     this.dirs.add(dir);
     let stepIndex = 0;
@@ -321,31 +319,31 @@ async function play(ex: Example): Promise<Played> {
   const secretNames = e.secrets ? e.secrets.split(',') : undefined;
   const calls: Array<{ runId: string; jobId: string; secrets: Record<string, string> }> = [];
 
+  /** Records each attempt's run, job and the secrets it was given. */
+  const recorded = <X extends Executor>(x: X): X => {
+    const orig = x.runJob.bind(x);
+    x.runJob = (a, ctx) => {
+      calls.push({ runId: a.runId, jobId: a.jobId, secrets: { ...ctx.secrets } });
+      return orig(a, ctx);
+    };
+    return x;
+  };
   const makeEngine = (c: FakeClock) => {
     let executor: Executor & { cleanup?: () => Promise<void> };
     if (e.executor === 'steps') {
-      const x = new StepLoopExecutor(c, counter);
-      const orig = x.runJob.bind(x);
-      x.runJob = (a, ctx) => {
-        calls.push({ runId: a.runId, jobId: a.jobId, secrets: { ...ctx.secrets } });
-        return orig(a, ctx);
-      };
+      const x = recorded(new StepLoopExecutor(c, counter));
       executor = x;
       cleanups.push(() => x.cleanup());
     } else {
-      const f = new FakeExecutor({
-        clock: c,
-        name: 'process',
-        ...(e.capacity ? { capacity: Number(e.capacity) } : {}),
-        ...(e.workers ? { workers: e.workers.split(',') } : {}),
-        script: (a) => fakeSteps(a, counter),
-      });
-      const orig = f.runJob.bind(f);
-      f.runJob = (a, ctx) => {
-        calls.push({ runId: a.runId, jobId: a.jobId, secrets: { ...ctx.secrets } });
-        return orig(a, ctx);
-      };
-      executor = f;
+      executor = recorded(
+        new FakeExecutor({
+          clock: c,
+          name: 'process',
+          ...(e.capacity ? { capacity: Number(e.capacity) } : {}),
+          ...(e.workers ? { workers: e.workers.split(',') } : {}),
+          script: (a) => fakeSteps(a, counter),
+        }),
+      );
     }
     const crash = crashable(store);
     const engine = new Engine({
