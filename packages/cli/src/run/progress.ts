@@ -1,3 +1,4 @@
+import { isTerminalJob, type JobStatus } from '@pipewright/core';
 import type pc from 'picocolors';
 import { clockTime, formatElapsed, truncate } from './format.js';
 
@@ -12,16 +13,8 @@ export interface Output {
   rows(): number;
 }
 
-/** Job statuses shown by the CLI (the engine's, DESIGN §3). */
-export type JobStatus =
-  | 'pending'
-  | 'queued'
-  | 'running'
-  | 'retrying'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled'
-  | 'skipped';
+/** Job statuses shown by the CLI: the engine's (DESIGN §3). */
+export type { JobStatus };
 
 /** What the progress views know about one job instance. */
 export interface JobRow {
@@ -57,7 +50,6 @@ export function colorEnabled(isTTY: boolean, env: NodeJS.ProcessEnv = process.en
 
 type Colors = ReturnType<typeof pc.createColors>;
 
-const TERMINAL = new Set<JobStatus>(['succeeded', 'failed', 'cancelled', 'skipped']);
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 function describe(row: JobRow, now: number): string {
@@ -219,7 +211,7 @@ export class LiveView implements ProgressView {
     const lines = shown.map((r) => {
       const attempt = r.attempt > 1 ? `  attempt ${r.attempt}` : '';
       const elapsed =
-        r.startedAt !== undefined && !TERMINAL.has(r.status)
+        r.startedAt !== undefined && !isTerminalJob(r.status)
           ? `  ${formatElapsed((r.finishedAt ?? now) - r.startedAt)}`
           : '';
       const plain = `${truncate(r.id, idWidth).padEnd(idWidth)}  ${describe(r, now)}${attempt}${elapsed}`;

@@ -74,3 +74,14 @@ export function interceptStore<S extends object>(store: S, wraps: Wraps<S>): S {
     },
   });
 }
+
+/** A job `plan` whose output `list` (a JSON array) becomes the dynamic matrix of job `work`. */
+export const PLAN_THEN_MATRIX = `
+jobs:
+  plan: { runs-on: x, outputs: { list: "\${{ steps.s.outputs.list }}" }, steps: [{ id: s, run: x }] }
+  work:
+    runs-on: x
+    needs: plan
+    strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
+    steps: [{ run: x }]
+`;

@@ -1,6 +1,6 @@
 import { Engine, PipewrightError } from '@pipewright/core';
 import { describe, expect, it } from 'vitest';
-import { interceptStore, runToEnd, setup } from './helpers.js';
+import { interceptStore, PLAN_THEN_MATRIX, runToEnd, setup } from './helpers.js';
 
 describe('4.8 durability: a batch write that fails part-way', () => {
   it('is retried without adding the same jobs twice, and the run completes', async () => {
@@ -33,18 +33,7 @@ describe('4.8 durability: a batch write that fails part-way', () => {
       storeRetry: { maxMs: 1, baseDelayMs: 50, maxDelayMs: 50 },
     });
     engine.on('error', (e) => errors.push(e));
-    const report = await runToEnd(
-      { ...env, engine },
-      `
-jobs:
-  plan: { runs-on: x, outputs: { list: "\${{ steps.s.outputs.list }}" }, steps: [{ id: s, run: x }] }
-  work:
-    runs-on: x
-    needs: plan
-    strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
-    steps: [{ run: x }]
-`,
-    );
+    const report = await runToEnd({ ...env, engine }, PLAN_THEN_MATRIX);
     expect(report.run.status).toBe('succeeded');
     expect(addJobsCalls).toBe(1);
     // The outage was surfaced once, as STORE_UNAVAILABLE; nothing else went wrong.

@@ -1,7 +1,7 @@
 import { backoffDelay, decideRetry, seededRandom } from '@pipewright/core';
 import type { FakeStep } from '@pipewright/core/testing';
 import { describe, expect, it } from 'vitest';
-import { byId, runToEnd, setup } from './helpers.js';
+import { byId, PLAN_THEN_MATRIX, runToEnd, setup } from './helpers.js';
 
 const ok: FakeStep[] = [{}];
 
@@ -62,18 +62,7 @@ jobs:
 
   it('passes job outputs to needs.<id>.outputs and expands dynamic matrices when ready', async () => {
     const env = setup((job) => (job === 'plan' ? [{ outputs: { list: '["a","b","c"]' } }] : ok));
-    const r = await runToEnd(
-      env,
-      `
-jobs:
-  plan: { runs-on: x, outputs: { list: "\${{ steps.s.outputs.list }}" }, steps: [{ id: s, run: x }] }
-  work:
-    runs-on: x
-    needs: plan
-    strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
-    steps: [{ run: x }]
-`,
-    );
+    const r = await runToEnd(env, PLAN_THEN_MATRIX);
     const work = r.jobs.filter((j) => j.job === 'work' && j.status === 'succeeded');
     expect(work.map((j) => j.matrix.item)).toEqual(['a', 'b', 'c']);
     expect(byId(r).plan?.outputs).toEqual({ list: '["a","b","c"]' });
@@ -81,15 +70,7 @@ jobs:
 
   it("a dynamic matrix placeholder never reaches the store: stored jobs are the report's jobs", async () => {
     const env = setup((job) => (job === 'plan' ? [{ outputs: { list: '["a","b"]' } }] : ok));
-    const handle = await env.engine.submit(`
-jobs:
-  plan: { runs-on: x, outputs: { list: "\${{ steps.s.outputs.list }}" }, steps: [{ id: s, run: x }] }
-  work:
-    runs-on: x
-    needs: plan
-    strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
-    steps: [{ run: x }]
-  never:
+    const handle = await env.engine.submit(`${PLAN_THEN_MATRIX}  never:
     runs-on: x
     needs: plan
     if: "false"
