@@ -3,6 +3,7 @@ import type { ErrorCode } from '../errors.js';
 import { PipewrightError } from '../errors.js';
 import type { JobRecord, RunRecord, RunStatus, StateStore } from '../ports/state.js';
 import type { PipelineSpec } from '../spec/types.js';
+import { runRecord } from './attempt.js';
 
 /** What a conformance-suite factory returns: a fresh, empty store and how to dispose of it. */
 export interface StoreUnderTest<S> {
@@ -45,19 +46,15 @@ let counter = 0;
 /** A minimal run: no optional field is set. */
 function makeRun(overrides: Partial<RunRecord> = {}): RunRecord {
   counter++;
-  return {
+  return runRecord(SPEC, {
     id: `run-${String(counter).padStart(6, '0')}-${Math.random().toString(36).slice(2, 8)}`,
     pipelineName: 'conformance',
     specHash: 'sha256:abc',
-    spec: SPEC,
     inputs: { who: 'world', n: 3, nested: { list: [], obj: {} } },
     trigger: { kind: 'api' },
-    priority: 0,
-    status: 'queued',
-    secretNames: [],
     createdAt: 1_700_000_000_000 + counter,
     ...overrides,
-  };
+  });
 }
 
 function makeJob(runId: string, id: string, overrides: Partial<JobRecord> = {}): JobRecord {
