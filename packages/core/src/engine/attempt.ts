@@ -21,6 +21,9 @@ export interface AttemptHost {
 
 type StartCommand = Extract<SchedulerCommand, { type: 'start' }>;
 
+/** The descriptor of every attempt's `signal`; set in the class's static block. */
+let SIGNAL_PROPERTY: PropertyDescriptor;
+
 /**
  * One running attempt: the {@link ExecContext} the executor gets and the engine's
  * bookkeeping for it, in one object. An attempt used to cost an async closure, an
@@ -75,13 +78,22 @@ export class RunningAttempt implements ExecContext {
     this.addMask = logger.maskAdder;
     this.now = host.now;
     // An own, enumerable accessor: a spread copies the signal (the getter runs), a prototype getter was dropped.
-    Object.defineProperty(this, 'signal', { get: this.#signal, enumerable: true, configurable: true });
+    // One getter function for all attempts, so they all share one hidden class (a getter per attempt made
+    // a new one each time).
+    Object.defineProperty(this, 'signal', SIGNAL_PROPERTY);
   }
 
-  #signal = (): AbortSignal => {
-    this.#controller ??= new AbortController();
-    return this.#controller.signal;
-  };
+  static {
+    // The getter of every attempt's own `signal` property (in the class body: it reads a private field).
+    SIGNAL_PROPERTY = {
+      get(this: RunningAttempt): AbortSignal {
+        this.#controller ??= new AbortController();
+        return this.#controller.signal;
+      },
+      enumerable: true,
+      configurable: true,
+    };
+  }
 
   /**
    * Aborts the attempt's signal (once) with `reason`; a forced abort also aborts the cleanup

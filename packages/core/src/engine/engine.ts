@@ -480,7 +480,8 @@ export class Engine extends EventEmitter<EngineEvents> {
             this.emit('error', err as Error);
           }
         }
-        await this.persist();
+        const written = this.persist();
+        if (written) await written;
         for (const c of commands) this.execute(c);
       }
     } finally {
@@ -504,39 +505,54 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
   }
 
-  /** Writes changed records before their effects happen (DESIGN §4.8); retried with backoff. */
-  private async persist(): Promise<void> {
+  /**
+   * Writes changed records before their effects happen (DESIGN §4.8); retried with backoff.
+   * Undefined when nothing changed, so the loop goes on without a promise round.
+   */
+  private persist(): Promise<void> | undefined {
     const dirty = this.scheduler.drainDirty();
-    if (!dirty.runs.length && !dirty.jobs.length && !dirty.added.length) return;
-    // Each part is written once: a retry after a later part failed must not add the same jobs again.
-    let added = 0;
-    let jobsWritten = false;
-    const write = async () => {
-      for (; added < dirty.added.length; added++) {
-        const a = dirty.added[added] as (typeof dirty.added)[number];
-        await this.store.addJobs(a.runId, a.jobs);
-      }
-      // One store call for the batch (one round trip on Redis) instead of one per job.
-      if (!jobsWritten) {
-        await this.store.putJobs(dirty.jobs);
-        jobsWritten = true;
-      }
-      await Promise.all(dirty.runs.map((r) => this.store.updateRun(r.id, runPatch(r))));
-    };
+    if (!dirty.runs.length && !dirty.jobs.length && !dirty.added.length) return undefined;
+    const progress: WriteProgress = { added: 0, jobsWritten: false };
+    // The common case, a store that answers at once, takes no retry loop and no extra async frame.
+    return this.write(dirty, progress).then(undefined, (err: unknown) => this.rewrite(dirty, progress, err));
+  }
+
+  /** Writes what `progress` says is not written yet: each part once, so a retry never adds the same jobs twice. */
+  private async write(dirty: Dirty, progress: WriteProgress): Promise<void> {
+    for (; progress.added < dirty.added.length; progress.added++) {
+      const a = dirty.added[progress.added] as (typeof dirty.added)[number];
+      await this.store.addJobs(a.runId, a.jobs);
+    }
+    // One store call for the batch (one round trip on Redis) instead of one per job.
+    if (!progress.jobsWritten && dirty.jobs.length) {
+      await this.store.putJobs(dirty.jobs);
+    }
+    progress.jobsWritten = true;
+    const runs = dirty.runs;
+    if (runs.length === 1) {
+      const r = runs[0] as RunRecord;
+      await this.store.updateRun(r.id, runPatch(r));
+    } else if (runs.length > 1) await Promise.all(runs.map((r) => this.store.updateRun(r.id, runPatch(r))));
+  }
+
+  /** The retries of a failed {@link persist}. */
+  private async rewrite(dirty: Dirty, progress: WriteProgress, first: unknown): Promise<void> {
+    let err = first;
     for (let attempt = 0; ; attempt++) {
+      // An outage (the store wrapper already retried for storeRetry.maxMs) is surfaced once and then
+      // waited out: the commands of this batch must not take effect unrecorded (DESIGN §4.8), and an
+      // accepted run is never dropped. Only close() stops the wait. Any other failure is retried
+      // a few times (a store may reject one write for a passing reason), then reported and dropped.
+      const transient = isTransientStoreError(err);
+      const giveUp = this.closing || (!transient && attempt >= 5);
+      if (giveUp || (transient && attempt === 0)) this.emit('error', err as Error);
+      if (giveUp) return;
+      await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
       try {
-        await write();
+        await this.write(dirty, progress);
         return;
-      } catch (err) {
-        // An outage (the store wrapper already retried for storeRetry.maxMs) is surfaced once and then
-        // waited out: the commands of this batch must not take effect unrecorded (DESIGN §4.8), and an
-        // accepted run is never dropped. Only close() stops the wait. Any other failure is retried
-        // a few times (a store may reject one write for a passing reason), then reported and dropped.
-        const transient = isTransientStoreError(err);
-        const giveUp = this.closing || (!transient && attempt >= 5);
-        if (giveUp || (transient && attempt === 0)) this.emit('error', err as Error);
-        if (giveUp) return;
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      } catch (next) {
+        err = next;
       }
     }
   }
@@ -677,7 +693,10 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.timerAt = undefined;
       return;
     }
-    if (this.timer !== undefined && this.timerAt === next) return;
+    // A timer due no later than the next deadline is kept: waking early is a tick that finds
+    // nothing due and re-arms. Each started job moves the deadline, and replacing the timer on
+    // every turn of the loop cost a setTimeout per job.
+    if (this.timer !== undefined && (this.timerAt as number) <= next) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timerAt = next;
     this.timer = this.clock.setTimeout(
@@ -704,6 +723,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     );
     this.leaseTimer.unref();
   }
+}
+
+/** The records one loop turn changed, as the scheduler hands them over. */
+type Dirty = ReturnType<Scheduler['drainDirty']>;
+
+/** How far a batch write has got, so a retry writes only the rest. */
+interface WriteProgress {
+  added: number;
+  jobsWritten: boolean;
 }
 
 /** The runs one recover() call is loading: cancels wait for them to reach the scheduler. */
