@@ -123,15 +123,16 @@ export class RunningAttempt implements ExecContext {
     });
   }
 
-  /** The executor threw or rejected: the attempt fails as `infra`, with the message in its log. */
-  crashed(err: unknown): void {
+  /**
+   * The executor (or, with `source`, something else the attempt needed, like its secrets)
+   * threw or rejected: the attempt fails as `infra`, with the message in its log.
+   */
+  crashed(err: unknown, source?: string): void {
     const msg = err instanceof Error ? err.message : String(err);
     const c = this.#c;
-    this.#logger.system(
-      { jobId: c.jobId, attempt: c.attempt, step: -1 },
-      `[pipewright] ${c.executor} executor error: ${msg}`,
-    );
-    this.finish(infraOutcome(`${c.executor} executor error: ${msg}`));
+    const what = source ?? `${c.executor} executor error`;
+    this.#logger.system({ jobId: c.jobId, attempt: c.attempt, step: -1 }, `[pipewright] ${what}: ${msg}`);
+    this.finish(infraOutcome(`${what}: ${msg}`));
   }
 
   #done(outcome: AttemptOutcome): void {

@@ -7,7 +7,7 @@ import { evaluateValue, interpolate, isTruthy, referencedSecrets } from '../expr
 import type { LogPipelineOptions } from '../logs/options.js';
 import { RunLogger } from '../logs/run-logger.js';
 import type { ActionHandler, AttemptOutcome, Executor } from '../ports/executor.js';
-import type { LogBatch, LogLine, LogStore } from '../ports/logs.js';
+import type { LogBatch, LogLine, LogReadOptions, LogStore } from '../ports/logs.js';
 import type { SecretProvider } from '../ports/secrets.js';
 import {
   attachSpecJson,
@@ -15,9 +15,10 @@ import {
   type JobRecord,
   type RunQuery,
   type RunRecord,
+  type RunStatus,
   type StateStore,
 } from '../ports/state.js';
-import { parsePipeline } from '../spec/parse.js';
+import { definePipeline, type PipelineInput, parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
 import { type AttemptHost, RunningAttempt } from './attempt.js';
 import { type Clock, type Random, seededRandom, systemClock } from './clock.js';
@@ -77,7 +78,7 @@ export interface SubmitOptions {
   idempotencyKey?: string;
   /** Higher runs first when runs compete for capacity. @default 0 */
   priority?: number;
-  /** What started the run (`{event: 'push', ref: ...}`); exposed as the `github` context. */
+  /** What started the run (`{event: 'push', ref: ...}`): every key is `github.<key>`, and `event` is also `github.event_name`. */
   trigger?: Record<string, unknown>;
   /** Names of secrets the run may resolve. @default every `secrets.NAME` the pipeline references */
   secrets?: string[];
@@ -189,6 +190,15 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   constructor(options: EngineOptions) {
     super();
+    // Plain-JS callers get a named error, not a TypeError from deep inside.
+    for (const key of ['store', 'logs', 'executors'] as const) {
+      if (typeof options?.[key] !== 'object' || options[key] === null) {
+        throw new PipewrightError(
+          'INVALID_ARGUMENT',
+          `Engine needs \`${key}\` (${key === 'executors' ? 'a list or map of executors' : key === 'store' ? 'a StateStore, e.g. new MemoryStore()' : 'a LogStore, e.g. new MemoryLogStore()'})`,
+        );
+      }
+    }
     const parsed = optionsSchema.safeParse({
       concurrency: options.concurrency,
       leaseTtlMs: options.leaseTtlMs,
@@ -247,16 +257,21 @@ export class Engine extends EventEmitter<EngineEvents> {
    * Submits a pipeline (YAML text or a parsed spec) and returns at once; the run
    * proceeds in the background. Invalid pipelines throw `PIPELINE_INVALID`.
    */
-  async submit(pipeline: string | PipelineSpec, options: SubmitOptions = {}): Promise<RunHandle> {
+  async submit(pipeline: string | PipelineSpec | PipelineInput, options: SubmitOptions = {}): Promise<RunHandle> {
     this.assertOpen();
-    const spec =
-      typeof pipeline === 'string' ? parsePipeline(pipeline, { actions: [...this.actions.keys()] }).spec : pipeline;
+    const spec = this.specOf(pipeline);
     const inputs = resolveInputs(spec, options.inputs ?? {});
     const now = this.clock.now();
     const id = this.ulid(now).toLowerCase();
     const trigger: Record<string, unknown> = { ...(options.trigger ?? {}) };
     const ctx = {
-      github: { run_id: id, workflow: spec.name ?? '', event_name: 'workflow_dispatch', ...trigger },
+      // The same `github` context the scheduler builds for the run's jobs.
+      github: {
+        run_id: id,
+        workflow: spec.name ?? spec.file ?? 'pipeline',
+        event_name: (trigger.event as string | undefined) ?? 'workflow_dispatch',
+        ...trigger,
+      },
       inputs,
     };
     const specJson = JSON.stringify(spec);
@@ -310,9 +325,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     return handle;
   }
 
-  /** Cancels a run, or one job of it (`{runId, job}`); a second call with `force` also aborts cleanup jobs. */
-  async cancel(target: string | { runId: string; job: string }, options: CancelOptions = {}): Promise<void> {
-    const runId = typeof target === 'string' ? target : target.runId;
+  /**
+   * Cancels a run (its id or the handle `submit` returned), or one job of it (`{runId, job}`);
+   * a second call with `force` also aborts cleanup jobs.
+   */
+  async cancel(target: RunRef | { runId: string; job: string }, options: CancelOptions = {}): Promise<void> {
+    const runId = 'runId' in Object(target) ? (target as { runId: string }).runId : runIdOf(target as RunRef);
     if (!this.ownRuns.has(runId)) {
       const stored = await this.store.getRun(runId);
       if (!stored) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
@@ -325,7 +343,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       by: options.by ?? 'user',
       force: options.force ?? false,
     };
-    if (typeof target !== 'string') event.job = target.job;
+    if ('job' in Object(target)) {
+      const job = (target as { job: string }).job;
+      this.assertJob(runId, job);
+      event.job = job;
+    }
     const loading = this.restoring.get(runId);
     if (loading) {
       // recover() has taken the run but not handed it to the scheduler yet, which would drop the cancel.
@@ -335,8 +357,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.settle();
   }
 
-  /** Resolves with the run's report once it has finished. */
-  async wait(runId: string): Promise<RunReport> {
+  /** Resolves with the run's report once it has finished (its id or the handle `submit` returned). */
+  async wait(run: RunRef): Promise<RunReport> {
+    const runId = runIdOf(run);
     if (!this.ownRuns.has(runId)) {
       const report = await this.getRun(runId);
       if (!report) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
@@ -355,8 +378,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
   }
 
-  /** The current report of a run, or undefined when unknown. */
-  async getRun(runId: string): Promise<RunReport | undefined> {
+  /** The current report of a run (its id or the handle `submit` returned), or undefined when unknown. */
+  async getRun(ref: RunRef): Promise<RunReport | undefined> {
+    const runId = runIdOf(ref);
     const live = this.scheduler.snapshot(runId);
     if (live) return buildReport(live.run, live.jobs);
     const run = await this.store.getRun(runId);
@@ -365,26 +389,35 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   /** Stored runs, newest first. */
-  async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
-    return this.store.listRuns(query);
+  async listRuns(query: RunQuery | { status?: RunStatus | RunStatus[]; limit?: number } = {}): Promise<RunRecord[]> {
+    // One status as a plain string is the same query as a list of one.
+    const status = query.status;
+    if (typeof status === 'string') return this.store.listRuns({ ...query, status: [status] });
+    return this.store.listRuns(query as RunQuery);
   }
 
   /**
-   * A run's log lines: stored lines after `after`, and with `follow` live lines
-   * until the run ends.
+   * A run's log lines: stored lines after `after` (optionally only one job's or step's, at
+   * most `limit`), and with `follow` live lines until the run ends (`job`/`step` filter them too).
    */
   async *logs(
     runId: string,
-    options: { follow?: boolean; after?: number; signal?: AbortSignal } = {},
+    options: LogReadOptions & { follow?: boolean; signal?: AbortSignal } = {},
   ): AsyncIterable<LogLine[]> {
-    if (options.follow) {
+    const { follow, signal, ...read } = options;
+    if (follow) {
       const opts: { after?: number; signal?: AbortSignal } = {};
-      if (options.after !== undefined) opts.after = options.after;
-      if (options.signal !== undefined) opts.signal = options.signal;
-      for await (const batch of this.logStore.follow(runId, opts)) yield batch.lines;
+      if (read.after !== undefined) opts.after = read.after;
+      if (signal !== undefined) opts.signal = signal;
+      const wanted = (l: LogLine) =>
+        (read.job === undefined || l.jobId === read.job) && (read.step === undefined || l.step === read.step);
+      for await (const batch of this.logStore.follow(runId, opts)) {
+        const lines = read.job === undefined && read.step === undefined ? batch.lines : batch.lines.filter(wanted);
+        if (lines.length > 0) yield lines;
+      }
       return;
     }
-    yield await this.logStore.read(runId, options.after === undefined ? {} : { after: options.after });
+    yield await this.logStore.read(runId, read);
   }
 
   /** Loads unfinished runs from the store and continues them; attempts that were running are marked `lost`. */
@@ -455,6 +488,31 @@ export class Engine extends EventEmitter<EngineEvents> {
       wait: () => this.wait(id),
       cancel: (o) => this.cancel(id, o),
     };
+  }
+
+  /** YAML text, a spec from parsePipeline/definePipeline, or a pipeline object in the YAML's own keys. */
+  private specOf(pipeline: unknown): PipelineSpec {
+    if (typeof pipeline === 'string') return parsePipeline(pipeline, { actions: [...this.actions.keys()] }).spec;
+    if (isPipelineSpec(pipeline)) return pipeline;
+    if (typeof pipeline !== 'object' || pipeline === null || Array.isArray(pipeline)) {
+      throw new PipewrightError(
+        'PIPELINE_INVALID',
+        `submit() takes YAML text or a pipeline object, got ${pipeline === null ? 'null' : Array.isArray(pipeline) ? 'an array' : typeof pipeline}`,
+      );
+    }
+    return definePipeline(pipeline as PipelineInput, { actions: [...this.actions.keys()] });
+  }
+
+  /** A job cancel must name a job of the run: a typo must not pass as a cancel that did nothing. */
+  private assertJob(runId: string, job: string): void {
+    const known = this.scheduler.jobIds(runId);
+    if (known === undefined || known.includes(job)) return;
+    const some = known.slice(0, 10).join(', ');
+    throw new PipewrightError(
+      'INVALID_ARGUMENT',
+      `Run \`${runId}\` has no job \`${job}\`; its jobs are ${some}${known.length > 10 ? `, … (${known.length})` : ''}`,
+      { details: { runId, job } },
+    );
   }
 
   private assertOpen(): void {
@@ -607,14 +665,25 @@ export class Engine extends EventEmitter<EngineEvents> {
     const executor = this.executors.get(c.executor) as Executor;
     // No p-queue gate here: the scheduler holds attempts to `concurrency` (the property tests
     // check it never exceeds it), and a second queue cost a closure and a promise per attempt.
+    const names = this.secretNamesFor(c.runId, c.spec.job);
+    if (names.length === 0) this.runExecutor(executor, c, attempt);
+    else
+      this.resolveSecrets(c, names, attempt).then(
+        () => this.runExecutor(executor, c, attempt),
+        // The provider's failure is not the executor's: say which it was.
+        (err: unknown) => attempt.crashed(err, 'secrets could not be resolved'),
+      );
+  }
+
+  private runExecutor(
+    executor: Executor,
+    c: Extract<SchedulerCommand, { type: 'start' }>,
+    attempt: RunningAttempt,
+  ): void {
     let outcome: Promise<AttemptOutcome>;
     try {
-      const names = this.secretNamesFor(c.runId, c.spec.job);
-      outcome =
-        names.length === 0
-          ? // Promise.resolve: a plain-JS executor may return its outcome without a promise.
-            Promise.resolve(executor.runJob(c.spec, attempt))
-          : this.resolveSecrets(c, names, attempt).then(() => executor.runJob(c.spec, attempt));
+      // Promise.resolve: a plain-JS executor may return its outcome without a promise.
+      outcome = Promise.resolve(executor.runJob(c.spec, attempt));
     } catch (err) {
       outcome = Promise.reject(err);
     }
@@ -732,6 +801,27 @@ type Dirty = ReturnType<Scheduler['drainDirty']>;
 interface WriteProgress {
   added: number;
   jobsWritten: boolean;
+}
+
+/** A run as `wait`, `cancel` and `getRun` take it: its id, or the handle `submit` returned. */
+export type RunRef = string | { readonly id: string };
+
+function runIdOf(run: RunRef): string {
+  if (typeof run === 'string') return run;
+  if (typeof run === 'object' && run !== null && typeof run.id === 'string') return run.id;
+  throw new PipewrightError('INVALID_ARGUMENT', `Expected a run id or a run handle, got ${String(run)}`);
+}
+
+/** A normalized spec (from parsePipeline or definePipeline) rather than a pipeline in the YAML's keys. */
+function isPipelineSpec(x: unknown): x is PipelineSpec {
+  if (typeof x !== 'object' || x === null) return false;
+  const spec = x as Partial<PipelineSpec>;
+  if (typeof spec.jobs !== 'object' || spec.jobs === null || typeof spec.inputs !== 'object') return false;
+  for (const key in spec.jobs) {
+    const job = spec.jobs[key] as Partial<JobSpec>;
+    return Array.isArray(job?.runsOn) && Array.isArray(job.steps) && typeof job.timeoutMs === 'number';
+  }
+  return true;
 }
 
 /** The runs one recover() call is loading: cancels wait for them to reach the scheduler. */

@@ -6,6 +6,7 @@ export {
   type EngineEvents,
   type EngineOptions,
   type RunHandle,
+  type RunRef,
   resolveInputs,
   type SubmitOptions,
 } from './engine.js';

@@ -385,6 +385,15 @@ export class Scheduler {
     return [...this.runs.keys()];
   }
 
+  /** The job keys and instance ids of a held run (what a job cancel may name); undefined when not held. */
+  jobIds(runId: string): string[] | undefined {
+    const run = this.runs.get(runId);
+    if (!run) return undefined;
+    const ids = new Set(run.bases.keys());
+    for (const id of run.jobs.keys()) ids.add(id);
+    return [...ids];
+  }
+
   // ---- events -------------------------------------------------------------
 
   private onSubmit(rec: RunRecord, jobs: JobRecord[]): void {

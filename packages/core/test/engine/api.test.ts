@@ -1,0 +1,144 @@
+import { Engine, PipewrightError } from '@pipewright/core';
+import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
+import { describe, expect, it } from 'vitest';
+import { runToEnd, setup } from './helpers.js';
+
+const TWO_JOBS = `
+on: workflow_dispatch
+jobs:
+  build:
+    runs-on: local
+    steps: [{ run: make }]
+  test:
+    runs-on: local
+    needs: build
+    steps: [{ run: make test }]
+`;
+
+async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    return err instanceof PipewrightError ? err.code : `not a PipewrightError: ${String(err)}`;
+  }
+  return undefined;
+}
+
+describe('Engine API: what callers pass', () => {
+  it('wait, getRun and cancel take the handle submit returned as well as its id', async () => {
+    const env = setup(() => [{ hang: true }]);
+    const handle = await env.engine.submit(TWO_JOBS);
+    await env.clock.runUntil(async () => (await env.engine.getRun(handle))?.jobs[0]?.status === 'running');
+    expect((await env.engine.getRun(handle))?.run.id).toBe(handle.id);
+    await env.engine.cancel(handle, { reason: 'by handle' });
+    let report: Awaited<ReturnType<Engine['wait']>> | undefined;
+    void env.engine.wait(handle).then((r) => {
+      report = r;
+    });
+    await env.clock.runUntil(() => report !== undefined, { step: 1000, maxMs: 60_000 });
+    expect(report?.run.status).toBe('cancelled');
+    expect(report?.run.cancel?.reason).toBe('by handle');
+    await env.engine.close();
+  });
+
+  it('submit validates a pipeline object in the YAML keys, like definePipeline', async () => {
+    const env = setup();
+    const handle = await env.engine.submit({
+      on: 'workflow_dispatch',
+      jobs: { hello: { 'runs-on': 'local', steps: [{ run: 'echo hi' }] } },
+    });
+    let status: string | undefined;
+    void handle.wait().then((r) => {
+      status = r.run.status;
+    });
+    await env.clock.runUntil(() => status !== undefined, { step: 1000, maxMs: 60_000 });
+    expect(status).toBe('succeeded');
+    // Bad objects are PIPELINE_INVALID with the path, never a TypeError.
+    const bad = env.engine.submit({ jobs: { hello: { 'runs-on': 'local', steps: 3 } } } as never);
+    await expect(bad).rejects.toMatchObject({ code: 'PIPELINE_INVALID' });
+    await expect(bad).rejects.toThrow(/jobs\.hello\.steps/);
+    for (const junk of [null, 42, [], {}])
+      expect(await codeOf(env.engine.submit(junk as never))).toBe('PIPELINE_INVALID');
+    expect((await env.store.listRuns()).length).toBe(1);
+    await env.engine.close();
+  });
+
+  it('the constructor names a missing store, log store or executor list', () => {
+    const store = new MemoryStore();
+    const logs = new MemoryLogStore();
+    const executors = [{ name: 'x', runJob: async () => ({ status: 'succeeded' as const, steps: [], outputs: {} }) }];
+    expect(() => new Engine({ logs, executors } as never)).toThrow(/`store`/);
+    expect(() => new Engine({ store, executors } as never)).toThrow(/`logs`/);
+    expect(() => new Engine({ store, logs } as never)).toThrow(/`executors`/);
+    try {
+      new Engine({ store, logs } as never);
+    } catch (err) {
+      expect((err as PipewrightError).code).toBe('INVALID_ARGUMENT');
+    }
+  });
+
+  it('cancelling a job the run does not have is INVALID_ARGUMENT and changes nothing', async () => {
+    const env = setup();
+    const handle = await env.engine.submit(TWO_JOBS);
+    const err = await env.engine.cancel({ runId: handle.id, job: 'tset' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PipewrightError);
+    expect((err as PipewrightError).code).toBe('INVALID_ARGUMENT');
+    expect((err as Error).message).toMatch(/no job `tset`.*build, test/);
+    let status: string | undefined;
+    void handle.wait().then((r) => {
+      status = r.run.status;
+    });
+    await env.clock.runUntil(() => status !== undefined, { step: 1000, maxMs: 60_000 });
+    expect(status).toBe('succeeded');
+    await env.engine.close();
+  });
+
+  it('listRuns takes one status as a string or a list', async () => {
+    const env = setup();
+    await runToEnd(env, TWO_JOBS);
+    expect((await env.engine.listRuns({ status: 'succeeded' })).length).toBe(1);
+    expect((await env.engine.listRuns({ status: ['succeeded'] })).length).toBe(1);
+    expect((await env.engine.listRuns({ status: 'failed' })).length).toBe(0);
+    await env.engine.close();
+  });
+
+  it('a failing secret provider is reported as such, not as an executor error', async () => {
+    const env = setup(() => [{}], {
+      secrets: {
+        resolve: async () => {
+          throw new Error('vault sealed');
+        },
+      },
+    });
+    const report = await runToEnd(
+      env,
+      `
+on: workflow_dispatch
+jobs:
+  deploy:
+    runs-on: local
+    steps: [{ run: 'echo \${{ secrets.TOKEN }}' }]
+`,
+    );
+    const job = report.jobs[0];
+    expect(job?.status).toBe('failed');
+    expect(job?.reason).toBe('infra');
+    expect(job?.attempts[0]?.message).toBe('secrets could not be resolved: vault sealed');
+    await env.engine.close();
+  });
+
+  it('logs() passes job, step and limit through, stored and followed', async () => {
+    const env = setup((job) => [{ output: `${job} says hi\n` }]);
+    const report = await runToEnd(env, TWO_JOBS);
+    const all = async (opts: Parameters<Engine['logs']>[1]) => {
+      const out: string[] = [];
+      for await (const lines of env.engine.logs(report.run.id, opts)) for (const l of lines) out.push(l.text);
+      return out;
+    };
+    expect(await all({})).toEqual(['build says hi', 'test says hi']);
+    expect(await all({ job: 'test' })).toEqual(['test says hi']);
+    expect(await all({ limit: 1 })).toEqual(['build says hi']);
+    expect(await all({ job: 'build', follow: true })).toEqual(['build says hi']);
+    await env.engine.close();
+  });
+});
