@@ -43,6 +43,11 @@ export class RunningAttempt implements ExecContext {
   /** Step output; may return a promise to apply backpressure. */
   readonly output = (stream: OutputStream, step: number, chunk: Uint8Array): void | Promise<void> =>
     this.#sink(stream, step).write(chunk);
+  /** The worker the attempt landed on; recorded while it runs. */
+  readonly placed = (workerId: string): void => {
+    const c = this.#c;
+    this.#host.enqueue({ type: 'attemptWorker', runId: c.runId, jobId: c.jobId, attempt: c.attempt, workerId });
+  };
   /** Step lifecycle callbacks. */
   readonly events: StepEvents = {
     stepStarted: (index: number, name: string, at: number): void => {

@@ -236,6 +236,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       executors: names.map((name) => ({
         name,
         capacity: this.executors.get(name)?.capacity ?? Number.POSITIVE_INFINITY,
+        workerId: this.executors.get(name)?.workerId,
       })),
       queueTimeoutMs: options.queueTimeoutMs ?? 86_400_000,
       route: (job) => {

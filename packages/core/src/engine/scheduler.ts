@@ -37,6 +37,8 @@ import { decideRetry } from './retry.js';
 export interface ExecutorSlot {
   name: string;
   capacity: number;
+  /** The executor's worker when known up front ({@link Executor.workerId}); recorded with each attempt at start. */
+  workerId?: string | undefined;
 }
 
 /** Picks the executor for a job, or undefined when none can run it (with why). */
@@ -248,7 +250,7 @@ export class Scheduler {
   /** The runs in submission order, for dispatch to walk without a Map iterator per pick. */
   private readonly runList: SRun[] = [];
   private dispatchStamp = 0;
-  private readonly slots = new Map<string, { capacity: number; running: number }>();
+  private readonly slots = new Map<string, { capacity: number; running: number; workerId: string | undefined }>();
   private running = 0;
   /** The current dispatch round (DESIGN §4.5): every run with a startable job starts one per round. */
   private round = 1;
@@ -270,7 +272,7 @@ export class Scheduler {
   constructor(private readonly opts: SchedulerOptions) {
     const q = opts.queueTimeoutMs;
     this.queueTimeoutMs = q !== undefined && Number.isFinite(q) ? q : undefined;
-    for (const e of opts.executors) this.slots.set(e.name, { capacity: e.capacity, running: 0 });
+    for (const e of opts.executors) this.slots.set(e.name, { capacity: e.capacity, running: 0, workerId: e.workerId });
   }
 
   /** Feeds one event; returns the commands to carry out. */
@@ -610,6 +612,20 @@ export class Scheduler {
           a.reason = 'lost';
           a.message = 'the engine that ran this attempt stopped; the attempt was lost';
           a.finishedAt = now;
+          // A finished attempt has no step still running: the step that was running went down with it.
+          a.steps = a.steps.map((st) =>
+            st?.status === 'running'
+              ? { ...st, status: 'failed', outcome: 'failure', conclusion: 'failure', reason: 'lost', finishedAt: now }
+              : st,
+          );
+          this.emit({
+            event: 'attempt:finished',
+            runId: run.rec.id,
+            jobId: j.rec.id,
+            attempt: a.number,
+            status: 'failed',
+            reason: 'lost',
+          });
         }
         this.afterFailure(run, j, a, {
           status: 'failed',
@@ -1281,13 +1297,15 @@ export class Scheduler {
     const now = this.opts.now();
     const number = j.rec.attempts.length + 1;
     const attempt: AttemptRecord = { number, executor, status: 'running', startedAt: now, steps: [] };
+    const slot = this.slots.get(executor) as { running: number; workerId: string | undefined };
+    if (slot.workerId !== undefined) attempt.workerId = slot.workerId;
     j.rec.attempts.push(attempt);
     const first = j.rec.startedAt === undefined;
     if (first) j.rec.startedAt = now;
     transitionJob(j.rec, 'running');
     j.deadline = now + j.timeoutMs;
     this.running++;
-    (this.slots.get(executor) as { running: number }).running++;
+    slot.running++;
     run.running.add(j);
     this.touch(j);
     const avoid =

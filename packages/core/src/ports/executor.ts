@@ -114,6 +114,12 @@ export interface ExecContext {
   events?: StepEvents;
   /** Clock used for step timestamps. @default Date.now */
   now?(): number;
+  /**
+   * Reports the worker the attempt landed on (a container, a remote agent) as soon as it is
+   * known, so the store records it while the attempt runs (DESIGN §4.8) and a `lost` attempt
+   * names its worker. Executors whose worker is known up front set {@link Executor.workerId}.
+   */
+  placed?(workerId: string): void;
 }
 
 /** The execution layer: runs one job attempt's steps somewhere. */
@@ -121,6 +127,12 @@ export interface Executor {
   readonly name: string;
   /** How many attempts it runs at once. @default Infinity */
   readonly capacity?: number | undefined;
+  /**
+   * The worker every attempt of this executor runs on, when it is known before an attempt
+   * starts (a local executor: its host). The engine records it with the attempt before it
+   * calls {@link runJob}.
+   */
+  readonly workerId?: string | undefined;
   runJob(attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome>;
   /** Release resources (connections, reapers). */
   close?(): Promise<void>;

@@ -185,3 +185,57 @@ describe('4.8 recover(): settings in needs order', () => {
     expect(next.map((x) => x.jobId)).toEqual(['d']);
   });
 });
+
+describe('4.8 a lost attempt after recover()', () => {
+  it('ends the step it was running, emits attempt:finished and keeps the worker recorded at start', () => {
+    const s = new Scheduler({
+      now: () => now,
+      random: seededRandom(1),
+      concurrency: 10,
+      executors: [{ name: 'p', capacity: 10, workerId: 'host-a/process' }],
+      route: () => ({ executor: 'p' }),
+    });
+    const { run, jobs } = runOf('jobs:\n  a: {runs-on: x, steps: [{run: one}, {run: two}]}\n');
+    const first = starts(s.handle({ type: 'submit', run, jobs }));
+    expect(first).toEqual([{ runId: run.id, jobId: 'a', attempt: 1 }]);
+    // Recorded before the executor is called: the start's own store write carries the worker.
+    expect(s.drainDirty().jobs.find((j) => j.id === 'a')?.attempts[0]?.workerId).toBe('host-a/process');
+    s.handle({ type: 'stepStarted', runId: run.id, jobId: 'a', attempt: 1, index: 0, name: 'one', at: now });
+    const crashed = snap(s, run.id);
+
+    now += 1000;
+    const after = scheduler();
+    const cmds = after.handle({ type: 'restoreAll', runs: [crashed] });
+    // The run ends with its only job: its final records ride on the runFinished command.
+    const finished = cmds.find((c) => c.type === 'runFinished') as Extract<SchedulerCommand, { type: 'runFinished' }>;
+    const lost = finished.jobs.find((j) => j.id === 'a');
+    expect(lost?.status).toBe('failed');
+    expect(lost?.reason).toBe('lost');
+    const attempt = lost?.attempts[0];
+    expect(attempt).toMatchObject({ status: 'failed', reason: 'lost', workerId: 'host-a/process', finishedAt: now });
+    expect(attempt?.steps[0]).toMatchObject({
+      status: 'failed',
+      conclusion: 'failure',
+      reason: 'lost',
+      finishedAt: now,
+    });
+    const emitted = cmds.filter((c) => c.type === 'emit').map((c: any) => c.emit);
+    expect(emitted).toContainEqual({
+      event: 'attempt:finished',
+      runId: run.id,
+      jobId: 'a',
+      attempt: 1,
+      status: 'failed',
+      reason: 'lost',
+    });
+  });
+
+  it('records the worker an executor reports while the attempt runs (placed)', () => {
+    const s = scheduler();
+    const { run, jobs } = runOf('jobs:\n  a: {runs-on: x, steps: [{run: one}]}\n');
+    s.handle({ type: 'submit', run, jobs });
+    expect(s.drainDirty().jobs.find((j) => j.id === 'a')?.attempts[0]?.workerId).toBeUndefined();
+    s.handle({ type: 'attemptWorker', runId: run.id, jobId: 'a', attempt: 1, workerId: 'container-1' });
+    expect(s.drainDirty().jobs.find((j) => j.id === 'a')?.attempts[0]?.workerId).toBe('container-1');
+  });
+});

@@ -118,6 +118,8 @@ export class DockerExecutor implements Executor {
         // A pull may fail for a passing reason (registry down), so only bad options are final.
         return this.infra(`job \`${attempt.jobId}\`: ${message}`, invalid);
       }
+      // The container is the worker: recorded while the attempt runs, not only in its outcome.
+      ctx.placed?.(workspace.workerId);
       const outcome = await runSteps(attempt, workspace, ctx);
       if (outcome.status === 'failed' && (await workspace.oomKilled())) {
         const limit = this.containerSpec(attempt).memory;

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AttemptOutcome, AttemptSpec, ExecContext, Executor } from '@pipewright/core';
 import { PipewrightError, runSteps } from '@pipewright/core';
@@ -98,6 +98,8 @@ export class ProcessExecutor implements Executor {
   readonly capacity: number;
   /** Options with defaults resolved. */
   readonly options: ResolvedProcessExecutorOptions;
+  /** This host: every attempt runs here, so the engine records it before the attempt starts. */
+  readonly workerId = `${hostname()}/process`;
 
   constructor(options: ProcessExecutorOptions = {}) {
     this.options = resolveProcessExecutorOptions(options);
@@ -108,6 +110,7 @@ export class ProcessExecutor implements Executor {
   async runJob(attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome> {
     const wsOptions = {
       keep: this.options.keepWorkspace,
+      workerId: this.workerId,
       ...(this.options.killGraceMs !== undefined ? { maxKillGraceMs: this.options.killGraceMs } : {}),
     };
     // A recycled directory costs no file system call here; see disposeLater.

@@ -41,6 +41,8 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
   it('runs two steps in one container that share the workspace', async () => {
     const ex = executor();
     const c = capture();
+    const placed: string[] = [];
+    c.ctx.placed = (w) => placed.push(w);
     const out = await ex.runJob(
       attempt(
         job(
@@ -63,6 +65,8 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     expect(out.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
     expect(out.outputs).toEqual({ v: '42' });
     expect(out.workerId).toMatch(/^[0-9a-f]{12}$/);
+    // Reported while the attempt ran, before its outcome (DESIGN §4.8).
+    expect(placed).toEqual([out.workerId]);
     // busybox has no bash: the default template falls back to `sh -e`.
     expect(c.text(1)).toMatch(/hello from sh -e \/__w\/workspace\/\S+\.sh/);
     expect(c.text(1)).toContain('pwd=/__w/workspace');

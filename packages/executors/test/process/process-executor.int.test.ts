@@ -24,6 +24,8 @@ describe('ProcessExecutor', () => {
     const ok = await executor.runJob(attemptOf([{ run: 'true' }, { run: 'exit 0' }]), ctx);
     expect(ok).toMatchObject({ status: 'succeeded', workerId: `${hostname()}/process` });
     expect(executor.name).toBe('process');
+    // Known up front, so the engine records it with the running attempt (DESIGN §4.8).
+    expect(executor.workerId).toBe(ok.workerId);
 
     const bad = await executor.runJob(
       attemptOf([{ name: 'seven', run: 'echo before; exit 7' }, { run: 'echo never' }]),
