@@ -5,12 +5,15 @@ import { runCommand } from './commands/run.js';
 import { logsCommand, type RawLogsOptions, type RawRunsOptions, runsCommand } from './commands/stored.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT } from './exit-codes.js';
+import { guardStdout } from './run/environment.js';
 import type { RawRunOptions } from './run/options.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // Every command, validate and graph included, may be piped into `head`.
+  guardStdout();
   let code: number = EXIT.OK;
   const program = new Command('pipewright')
     .description('Run GitHub-Actions-style pipelines on your machine, Docker or remote agents.')
@@ -104,6 +107,12 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
         return EXIT.OK;
+      // Commander has printed the usage error; under --json, stdout still holds one document.
+      if (argv.includes('--json')) {
+        const message = err.message.replace(/^error: /, '');
+        const doc = { error: { code: 'USAGE', message, exitCode: EXIT.INVALID } };
+        process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      }
       return EXIT.INVALID;
     }
     throw err;

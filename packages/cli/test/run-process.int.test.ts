@@ -157,6 +157,52 @@ describe('Ctrl-C', () => {
   });
 });
 
+describe('Ctrl-C, harder cases', () => {
+  it('a second SIGINT kills a step that ignores SIGTERM at once, not after its kill-grace', async () => {
+    const dir = join(tmp.dir, 'stubborn');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir, { recursive: true });
+    const file = tmp.file(
+      'stubborn.yml',
+      `jobs:
+  work:
+    runs-on: local
+    kill-grace: 120
+    steps:
+      - run: |
+          trap '' TERM
+          echo $$ > "${dir}/work-pid"
+          sleep 600 & wait
+`,
+    );
+    const cli = startCli(['run', file]);
+    await until(() => isFile(join(dir, 'work-pid')), 20_000);
+    cli.child.kill('SIGINT');
+    await until(() => cli.stdout().includes('cancelling...'), 10_000);
+    const forcedAt = Date.now();
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect(r.code).toBe(130);
+    // Far below the 120 s grace the step asked for.
+    expect(Date.now() - forcedAt).toBeLessThan(30_000);
+    const pid = pidsIn(join(dir, 'work-pid'))[0] as number;
+    pidsToCheck.push(pid);
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('SIGINT while the store is still connecting ends with 130 and, under --json, one error document', async () => {
+    const file = tmp.file('early.yml', 'jobs:\n  a:\n    runs-on: local\n    steps: [{run: "true"}]\n');
+    // Nothing listens on port 1: the store keeps retrying for seconds, so the signal lands during set-up.
+    const cli = startCli(['run', file, '--store', 'redis://127.0.0.1:1/0', '--json']);
+    await new Promise((r) => setTimeout(r, 1500));
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect(r.code).toBe(130);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'CANCELLED', exitCode: 130 } });
+    expect(r.stderr).toMatch(/interrupted before the run started/);
+  });
+});
+
 describe('retries', () => {
   it('each job attempt is recorded separately, with its own timestamps and reason', async () => {
     const count = join(tmp.dir, 'retry-count');

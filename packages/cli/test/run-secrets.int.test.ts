@@ -61,6 +61,17 @@ describe('secrets', () => {
     expect(report.jobs[0].status).toBe('failed');
   });
 
+  it('a secret too short to mask is named in a warning (never printed by the warning itself)', async () => {
+    const file = tmp.file('short.yml', 'jobs:\n  a:\n    runs-on: local\n    steps: [{run: "true"}]\n');
+    const r = await runCli(['run', file, '--secret', 'PIN', '--secret', 'MY_TOKEN'], {
+      env: { PIN: 'q7', MY_TOKEN: token },
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: --secret PIN: shorter than 3 characters, so it is not masked/);
+    expect(r.stderr).not.toMatch(/MY_TOKEN: shorter/);
+    expect(r.stderr).not.toContain('q7');
+  });
+
   it('never appear in plain (non-JSON) output either', async () => {
     const file = tmp.file('secrets.yml', PIPELINE);
     const r = await runCli(['run', file, '--secret', 'MY_TOKEN', '--secret', 'MY_CERT', '--logs'], {

@@ -213,5 +213,11 @@ jobs:
     const down = await runCli(['runs', '--store', 'redis://127.0.0.1:1/0']);
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/127\.0\.0\.1:1 is unreachable/);
+    // An unreachable log store stops the run before it starts, not after its lines were dropped.
+    const logsDown = await runCli(['run', file, '--log-store', 'redis://127.0.0.1:1/0', '--json']);
+    expect(logsDown.code).toBe(3);
+    expect(logsDown.stderr).toMatch(/--log-store `redis:\/\/127\.0\.0\.1:1\/0`: cannot open the store/);
+    expect(JSON.parse(logsDown.stdout)).toMatchObject({ error: { code: 'STORE_UNAVAILABLE' } });
+    expect(logsDown.stderr).not.toMatch(/succeeded/);
   });
 });

@@ -183,4 +183,17 @@ describe('pipewright graph', () => {
     // 5 jobs, one with an 18-instance include-only matrix.
     expect(jobs).toHaveLength(4 + 18);
   });
+
+  it('validate --json piped into a reader that stops early (`| head -c 1`) ends without an EPIPE crash', () => {
+    // Enough output (~400 KB) that writes go on after the reader has gone.
+    const many = Array.from({ length: 3000 }, () => path.join(tmp?.dir as string, 'good.yml'));
+    const args = [BIN, 'validate', ...many, '--json'].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('sh', ['-c', `'${process.execPath}' ${args} | head -c 1 >/dev/null`], {
+      cwd: tmp?.dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stderr).not.toMatch(/EPIPE|internal error|Unhandled/);
+    expect(r.status).toBe(0);
+  });
 });

@@ -97,6 +97,12 @@ export async function runCommand(
     if (err instanceof CliError) return fail(err);
     throw err;
   }
+  const short = secrets.unmaskable;
+  if (short.length) {
+    stderr.write(
+      `pipewright run: warning: --secret ${short.join(', ')}: shorter than 3 characters, so it is not masked in logs and output; use a longer secret\n`,
+    );
+  }
   const referenced = referencedSecretNames(spec);
   const notGiven = referenced.filter((n) => !secrets.names.includes(n));
   if (notGiven.length && !opts.quiet) {
@@ -107,10 +113,44 @@ export async function runCommand(
 
   let stores: Stores | undefined;
   let engine: Engine | undefined;
-  let stopInterrupts = () => {};
   let view: ProgressView | undefined;
+  // Ctrl-C is ours from here on: while the stores connect it ends the command (130) with its
+  // report (--json) instead of killing the process; once the run exists it cancels the run.
+  let handle: RunHandle | undefined;
+  let interrupts = 0;
+  let interruptedBy: 'SIGINT' | 'SIGTERM' = 'SIGINT';
+  let onEarlyInterrupt: (() => void) | undefined;
+  const cancelRun = (h: RunHandle, n: number) => {
+    const how = interruptedBy === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted (Ctrl-C)';
+    if (n === 1) {
+      view?.notice(colors.yellow('cancelling... press Ctrl-C again to force'));
+      h.cancel({ reason: how, by: 'cli' }).catch(() => undefined);
+    } else if (n === 2) {
+      view?.notice(colors.yellow('forcing: aborting cleanup jobs'));
+      h.cancel({ reason: `${how}, forced`, by: 'cli', force: true }).catch(() => undefined);
+    }
+  };
+  const stopInterrupts = envr.onInterrupt((signal) => {
+    interrupts++;
+    interruptedBy = signal;
+    if (handle) cancelRun(handle, interrupts);
+    else onEarlyInterrupt?.();
+  });
   try {
-    stores = await createStores(opts.store, opts.logStore, { s3Endpoint: opts.s3Endpoint, env: envr.env });
+    const opening = createStores(opts.store, opts.logStore, { s3Endpoint: opts.s3Endpoint, env: envr.env });
+    const interrupted = new Promise<never>((_, reject) => {
+      onEarlyInterrupt = () => reject(new CliError('interrupted before the run started', EXIT.CANCELLED, 'CANCELLED'));
+    });
+    interrupted.catch(() => undefined);
+    if (interrupts > 0) onEarlyInterrupt?.();
+    try {
+      stores = await Promise.race([opening, interrupted]);
+    } catch (err) {
+      // Stores that connect after all are closed, so they cannot hold the process open.
+      opening.then((s) => s.close()).catch(() => undefined);
+      throw err;
+    }
+    onEarlyInterrupt = undefined;
     const executor = await createExecutor(opts.executor);
     engine = new Engine({
       store: stores.store,
@@ -189,9 +229,9 @@ export async function runCommand(
       });
     }
 
-    let handle: RunHandle;
+    let submitted: RunHandle;
     try {
-      handle = await engine.submit(spec, {
+      submitted = await engine.submit(spec, {
         inputs: opts.inputs,
         secrets: [...new Set([...referenced, ...secrets.names])],
       });
@@ -201,21 +241,12 @@ export async function runCommand(
       }
       throw err;
     }
-
-    let interrupts = 0;
-    stopInterrupts = envr.onInterrupt(() => {
-      interrupts++;
-      if (interrupts === 1) {
-        v.notice(colors.yellow('cancelling... press Ctrl-C again to force'));
-        handle.cancel({ reason: 'interrupted (Ctrl-C)', by: 'cli' }).catch(() => undefined);
-      } else if (interrupts === 2) {
-        v.notice(colors.yellow('forcing: aborting cleanup jobs'));
-        handle.cancel({ reason: 'interrupted twice (Ctrl-C)', by: 'cli', force: true }).catch(() => undefined);
-      }
-    });
+    handle = submitted;
+    // Interrupts that came while the run was being stored apply now.
+    for (let n = 1; n <= Math.min(interrupts, 2); n++) cancelRun(submitted, n);
 
     // The engine holds the event loop while the run is active (a retry backoff included).
-    const report = await handle.wait();
+    const report = await submitted.wait();
     v.stop();
     stopInterrupts();
     printSummary(human, colors, report);

@@ -3,8 +3,8 @@ export interface CommandEnvironment {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   env: NodeJS.ProcessEnv;
-  /** Subscribes to Ctrl-C / SIGTERM; returns the unsubscribe function. */
-  onInterrupt(handler: () => void): () => void;
+  /** Subscribes to Ctrl-C / SIGTERM (the handler learns which); returns the unsubscribe function. */
+  onInterrupt(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void;
 }
 
 const ignoreEpipe = (err: NodeJS.ErrnoException) => {
@@ -12,19 +12,26 @@ const ignoreEpipe = (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') throw err;
 };
 
+/** Lets `pipewright ... | head` end quietly: a closed stdout pipe is not an error of the command. */
+export function guardStdout(): void {
+  if (!process.stdout.listeners('error').includes(ignoreEpipe)) process.stdout.on('error', ignoreEpipe);
+}
+
 /** The real process's streams, environment and signals. */
 export function processEnvironment(): CommandEnvironment {
-  if (!process.stdout.listeners('error').includes(ignoreEpipe)) process.stdout.on('error', ignoreEpipe);
+  guardStdout();
   return {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     onInterrupt(handler) {
-      process.on('SIGINT', handler);
-      process.on('SIGTERM', handler);
+      const onInt = () => handler('SIGINT');
+      const onTerm = () => handler('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
       return () => {
-        process.off('SIGINT', handler);
-        process.off('SIGTERM', handler);
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
       };
     },
   };

@@ -26,8 +26,12 @@ export async function createExecutor(kind: RunExecutorKind): Promise<Executor> {
     await executor.start?.();
     return executor;
   } catch (err) {
+    // The executor's own error already names the address and why; only its advice is for library users.
+    const cause = err instanceof Error ? err : new Error(String(err));
+    const why = (cause.cause instanceof Error ? cause.cause.message : undefined) ?? cause.message;
+    const at = executor?.address ?? '';
     throw new CliError(
-      `--executor docker: cannot reach the Docker engine${executor?.address ? ` at ${executor.address}` : ''}: ${(err as Error).message}. Start dockerd, or set DOCKER_HOST to where it listens`,
+      `--executor docker: the Docker engine${at ? ` at ${at}` : ''} does not answer (${why}); start dockerd, or set DOCKER_HOST to where it listens`,
       EXIT.INFRA,
       'EXECUTOR_UNAVAILABLE',
     );

@@ -32,6 +32,14 @@ export class EnvSecrets implements SecretProvider {
     return [...this.#values.keys()];
   }
 
+  /**
+   * Names whose value is too short to mask (1-2 characters, the log pipeline's `minMaskLength`):
+   * masking them would star out every such letter pair in every log, so they print as they are.
+   */
+  get unmaskable(): string[] {
+    return [...this.#values].filter(([, v]) => v.length > 0 && v.length < 3).map(([n]) => n);
+  }
+
   /** Secrets the pipeline references but were not given resolve to '' (as GitHub does for unknown secrets). */
   async resolve(names: string[]): Promise<Record<string, string>> {
     const out: Record<string, string> = {};

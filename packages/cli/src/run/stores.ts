@@ -253,6 +253,19 @@ async function probeStateStore(url: string, store: StateStore): Promise<void> {
   }
 }
 
+/**
+ * Checks that a log store answers (a read of a run that cannot exist), so an unreachable
+ * one is an infrastructure error (exit 3) before the run starts instead of a run whose
+ * lines are dropped after the store's retries.
+ */
+async function probeLogStore(url: string, logs: LogStore): Promise<void> {
+  try {
+    await logs.read('pipewright-probe', { limit: 1 });
+  } catch (err) {
+    throw infra('--log-store', url, err);
+  }
+}
+
 /** The state and log stores of a run, with one `close()` for both. */
 export interface Stores {
   store: StateStore;
@@ -281,6 +294,12 @@ export async function createStores(
     state = await openStateStore(storeUrl, options);
     await probeStateStore(storeUrl, state.store);
     const logs = await openLogStore(logStoreUrl, options);
+    try {
+      await probeLogStore(logStoreUrl, logs.logs);
+    } catch (err) {
+      await logs.close().catch(() => undefined);
+      throw err;
+    }
     const s = state;
     return {
       store: s.store,

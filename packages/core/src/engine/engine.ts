@@ -869,10 +869,23 @@ export function resolveInputs(spec: PipelineSpec, given: Record<string, unknown>
   for (const [name, def] of Object.entries(spec.inputs)) {
     if (name in given) {
       const v = given[name];
-      if (def.type === 'boolean' && typeof v === 'string') out[name] = v === 'true';
+      // Text from a command line or a form is converted; a value that is not of the declared type is
+      // rejected, as GitHub rejects it, instead of reaching the run as a string.
+      if (def.type === 'boolean' && typeof v === 'string' && /^(true|false)$/i.test(v.trim()))
+        out[name] = v.trim().toLowerCase() === 'true';
       else if (def.type === 'number' && typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)))
         out[name] = Number(v);
       else out[name] = v;
+      const got = out[name];
+      if (
+        (def.type === 'boolean' && typeof got !== 'boolean') ||
+        (def.type === 'number' && (typeof got !== 'number' || !Number.isFinite(got)))
+      ) {
+        throw new PipewrightError(
+          'INVALID_ARGUMENT',
+          `input \`${name}\` is a ${def.type}, got \`${String(v)}\`; pass ${def.type === 'boolean' ? 'true or false' : 'a number'}`,
+        );
+      }
       if (def.type === 'choice' && def.options && !def.options.includes(String(v))) {
         throw new PipewrightError(
           'INVALID_ARGUMENT',

@@ -117,10 +117,14 @@ class StepLoop {
 
   async run(): Promise<AttemptOutcome> {
     const { job } = this.attempt;
+    // What the pipeline itself gets wrong at run time (a reusable workflow, an unregistered action,
+    // an expression that cannot be evaluated) fails as the job's own failure, never retried: it
+    // is not `infra`, which is for the platform (no shell, no container, an executor crash).
+    // GitHub marks such a job `failure` too.
     if (job.uses !== undefined) {
       return this.finish({
         status: 'failed',
-        reason: 'infra',
+        reason: 'exit_code',
         nonRetryable: true,
         message: `job \`${this.attempt.jobKey}\` calls the reusable workflow \`${job.uses}\`: reusable workflows (jobs.<id>.uses) are not supported; inline its jobs instead`,
       });
@@ -144,7 +148,7 @@ class StepLoop {
       await this.dirsReady;
       return this.finish({
         status: 'failed',
-        reason: 'infra',
+        reason: 'exit_code',
         nonRetryable: true,
         message: `could not evaluate the env of job \`${this.attempt.jobKey}\`: ${this.redact(errText(e))}`,
       });
@@ -273,7 +277,7 @@ class StepLoop {
     } catch (e) {
       this.record(step, index, name, {
         outcome: 'failure',
-        reason: 'infra',
+        reason: 'exit_code',
         message: `could not evaluate \`if: ${step.if}\`: ${this.redact(errText(e))}`,
         nonRetryable: true,
       });
@@ -559,7 +563,7 @@ class StepLoop {
       return {
         ...empty,
         outcome: 'failure',
-        reason: 'infra',
+        reason: 'exit_code',
         nonRetryable: true,
         message: `action \`${uses}\` is not registered; register it with engine.registerAction('${uses}', fn)`,
       };
@@ -573,7 +577,13 @@ class StepLoop {
         Object.entries(step.with).map(([k, v]) => [k, interpolate(String(v), exprCtx, this.status())]),
       );
     } catch (e) {
-      return { ...empty, outcome: 'failure', reason: 'infra', nonRetryable: true, message: this.redact(errText(e)) };
+      return {
+        ...empty,
+        outcome: 'failure',
+        reason: 'exit_code',
+        nonRetryable: true,
+        message: this.redact(errText(e)),
+      };
     }
     // log() is synchronous for the action; chaining keeps lines in order and lets us await backpressure at the end.
     let pending: Promise<void> = Promise.resolve();

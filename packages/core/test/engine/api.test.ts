@@ -1,4 +1,4 @@
-import { Engine, PipewrightError } from '@pipewright/core';
+import { Engine, PipewrightError, parsePipeline, resolveInputs } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
 import { runToEnd, setup } from './helpers.js';
@@ -140,5 +140,30 @@ jobs:
     expect(await all({ limit: 1 })).toEqual(['build says hi']);
     expect(await all({ job: 'build', follow: true })).toEqual(['build says hi']);
     await env.engine.close();
+  });
+
+  it('inputs: declared booleans and numbers are converted from text; a value of another type is rejected', () => {
+    const { spec } = parsePipeline(`
+on:
+  workflow_dispatch:
+    inputs:
+      dry: { type: boolean, default: false }
+      n: { type: number, default: 1 }
+jobs:
+  a: { runs-on: local, steps: [{ run: x }] }
+`);
+    expect(resolveInputs(spec, { dry: 'TRUE', n: '42' })).toEqual({ dry: true, n: 42 });
+    expect(resolveInputs(spec, { dry: false, n: 2.5 })).toEqual({ dry: false, n: 2.5 });
+    expect(resolveInputs(spec, {})).toEqual({ dry: false, n: 1 });
+    for (const bad of [{ dry: 'maybe' }, { n: 'abc' }, { n: '' }, { dry: 1 }, { n: Number.NaN }]) {
+      let err: unknown;
+      try {
+        resolveInputs(spec, bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(PipewrightError);
+      expect((err as PipewrightError).code).toBe('INVALID_ARGUMENT');
+    }
   });
 });

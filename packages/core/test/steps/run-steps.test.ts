@@ -404,7 +404,8 @@ describe('runSteps', () => {
 
   it('fails an unregistered action clearly and maps NonRetryableError / RetryAfterError', async () => {
     const out = await runSteps(attemptOf([{ uses: 'actions/checkout@v4' }]), new FakeWorkspace(dir), context().ctx);
-    expect(out).toMatchObject({ status: 'failed', reason: 'infra', nonRetryable: true });
+    // The pipeline's own problem, not the platform's: a failure (CLI exit 1), never retried.
+    expect(out).toMatchObject({ status: 'failed', reason: 'exit_code', nonRetryable: true });
     expect(out.message).toContain(
       "action `actions/checkout@v4` is not registered; register it with engine.registerAction('actions/checkout@v4', fn)",
     );
@@ -436,7 +437,7 @@ describe('runSteps', () => {
       new FakeWorkspace(dir),
       context().ctx,
     );
-    expect(out).toMatchObject({ status: 'failed', reason: 'infra' });
+    expect(out).toMatchObject({ status: 'failed', reason: 'exit_code', nonRetryable: true });
     expect(out.message).toContain('reusable workflows (jobs.<id>.uses) are not supported');
   });
 

@@ -6,6 +6,7 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
 import {
+  abortReasonOf,
   DEFAULT_SHELL_TEMPLATE,
   FALLBACK_SHELL_TEMPLATE,
   PipewrightError,
@@ -242,27 +243,39 @@ export class ProcessWorkspace implements Workspace {
     ];
 
     const grace = Math.max(0, Math.min(req.killGraceMs, this.options.maxKillGraceMs ?? Number.POSITIVE_INFINITY));
-    let abortedAt: number | undefined;
+    /** When the group gets SIGKILL: set on abort; a forced cancel (second Ctrl-C) moves it to now. */
+    let deadline: number | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
+    let escalation: AbortSignal | undefined;
+    const killNow = () => {
+      deadline = Date.now();
+      if (graceTimer !== undefined) clearTimeout(graceTimer);
+      killGroup(pid, 'SIGKILL');
+    };
     const onAbort = () => {
-      abortedAt = Date.now();
+      const why = abortReasonOf(req.signal);
+      if (why?.force) return killNow();
+      deadline = Date.now() + grace;
       killGroup(pid, 'SIGTERM');
       graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), grace);
+      // A cancel is forced after the fact through the cleanup signal: the grace is cut short.
+      escalation = why?.cleanupSignal;
+      if (escalation?.aborted) killNow();
+      else escalation?.addEventListener('abort', killNow, { once: true });
     };
     req.signal.addEventListener('abort', onAbort, { once: true });
 
     let result: { code: number | null; signal: NodeJS.Signals | null };
     try {
       result = await exited;
-      if (abortedAt !== undefined) {
-        // The shell died of SIGTERM, but children that trap TERM get their grace before SIGKILL.
-        const deadline = abortedAt + grace;
-        while (Date.now() < deadline && (await groupAlive(pid))) await sleep(Math.min(25, deadline - Date.now()));
-      }
+      // The shell died of SIGTERM, but children that trap TERM get their grace before SIGKILL.
+      while (deadline !== undefined && Date.now() < deadline && (await groupAlive(pid)))
+        await sleep(Math.min(25, deadline - Date.now()));
       // Nothing a step starts outlives it: background children die with the step.
       killGroup(pid, 'SIGKILL');
     } finally {
       req.signal.removeEventListener('abort', onAbort);
+      escalation?.removeEventListener('abort', killNow);
       if (graceTimer !== undefined) clearTimeout(graceTimer);
     }
 

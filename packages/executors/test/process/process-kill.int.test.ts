@@ -99,6 +99,53 @@ describe('ProcessExecutor: stopping steps', () => {
     expect(out).toMatchObject({ status: 'failed', reason: 'timeout', message: 'job exceeded 1s' });
   });
 
+  it('a forced cancel (second Ctrl-C) cuts the kill-grace short: SIGKILL at once', async () => {
+    const file = join(pidsDir.dir, 'force');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const job = new AbortController();
+    const cleanup = new AbortController();
+    const { ctx } = collectingContext({ signal: job.signal });
+    const run = executor.runJob(
+      attemptOf([
+        { run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs: 60_000 },
+      ]),
+      ctx,
+    );
+    const [child] = await waitForPids(file, 1);
+    started.push(child as number);
+    // How the engine cancels: the first abort carries the signal that a later forced cancel aborts.
+    job.abort({ type: 'cancel', cleanupSignal: cleanup.signal });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await alive([child as number])).toEqual([child]);
+    const forcedAt = Date.now();
+    cleanup.abort({ type: 'cancel', force: true });
+    const out = await run;
+    expect(out.status).toBe('cancelled');
+    // Far below the 60 s grace: the forced cancel does not wait it out.
+    expect(Date.now() - forcedAt).toBeLessThan(10_000);
+    expect(await alive([child as number])).toEqual([]);
+  });
+
+  it('a cancel that is forced from the start gives no grace at all', async () => {
+    const file = join(pidsDir.dir, 'force-first');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const job = new AbortController();
+    const { ctx } = collectingContext({ signal: job.signal });
+    const run = executor.runJob(
+      attemptOf([
+        { run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs: 60_000 },
+      ]),
+      ctx,
+    );
+    const [child] = await waitForPids(file, 1);
+    started.push(child as number);
+    const abortedAt = Date.now();
+    job.abort({ type: 'cancel', force: true });
+    expect((await run).status).toBe('cancelled');
+    expect(Date.now() - abortedAt).toBeLessThan(10_000);
+    expect(await alive([child as number])).toEqual([]);
+  });
+
   it('respects kill-grace: a TERM-ignoring child lives through the grace, then dies', async () => {
     const file = join(pidsDir.dir, 'grace');
     const executor = new ProcessExecutor({ workRoot: root.dir });
