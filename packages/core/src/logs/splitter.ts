@@ -16,6 +16,7 @@ export interface LineSplitterOptions {
 
 const LF = 10;
 const CR = 13;
+const MARKER_BYTES = Buffer.byteLength(LINE_CONTINUATION_MARKER);
 
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -56,9 +57,14 @@ export class LineSplitter {
   /** Raw text held back from the last piece because a secret may straddle the cut. */
   #carry = '';
 
+  /** Bytes of text a continuation piece may hold: the marker counts against `maxLineBytes`. */
+  readonly #room: number;
+
   constructor(onLine: (text: string) => void, options: LineSplitterOptions = {}) {
     this.#onLine = onLine;
     this.#max = options.maxLineBytes ?? 64 * 1024;
+    // A limit too small to hold the marker and some text keeps the marker on top (only tests go that low).
+    this.#room = this.#max > 2 * MARKER_BYTES ? this.#max - MARKER_BYTES : this.#max;
     this.#masker = options.masker;
   }
 
@@ -124,19 +130,30 @@ export class LineSplitter {
       const nl = text.indexOf('\n', from);
       let line = nl === -1 ? text.slice(from) : text.slice(from, nl);
       if (line.charCodeAt(line.length - 1) === CR) line = line.slice(0, -1);
-      if (line.length > quickMax && Buffer.byteLength(line) > this.#max) this.#cutMasked(line);
+      if (line.length > quickMax && Buffer.byteLength(line) > this.#max) this.#emit(line, false);
       else onLine(line);
       if (nl === -1) return;
       from = nl + 1;
     }
   }
 
-  /** Cuts an already masked complete line that is too long. */
-  #cutMasked(line: string): void {
-    let buf = Buffer.from(line);
-    let first = true;
+  /**
+   * Hands out masked text as one line, or, when it is longer than `maxLineBytes` (a whole line,
+   * or a piece that a held-back secret prefix made longer), as pieces that each fit, the marker
+   * included.
+   */
+  #emit(text: string, continued: boolean): void {
+    const marker = continued ? LINE_CONTINUATION_MARKER : '';
+    const limit = continued ? this.#room : this.#max;
+    if (text.length * 3 <= limit || Buffer.byteLength(text) <= limit) {
+      this.#onLine(marker + text);
+      return;
+    }
+    let buf = Buffer.from(text);
+    let first = !continued;
     while (buf.length > 0) {
-      const cut = buf.length > this.#max ? cutPoint(buf, this.#max) : buf.length;
+      const room = first ? this.#max : this.#room;
+      const cut = buf.length > room ? cutPoint(buf, room) : buf.length;
       const piece = buf.toString('utf8', 0, cut);
       this.#onLine(first ? piece : LINE_CONTINUATION_MARKER + piece);
       first = false;
@@ -146,8 +163,11 @@ export class LineSplitter {
 
   /** Cuts raw (unmasked) bytes of a long line into pieces; returns the unemitted rest unless `final`. */
   #long(buf: Buffer, final: boolean): Buffer {
-    while (buf.length > this.#max) {
-      const cut = cutPoint(buf, this.#max);
+    for (;;) {
+      // The first piece may fill the limit; later ones leave room for the marker.
+      const room = this.#continued ? this.#room : this.#max;
+      if (buf.length <= room) break;
+      const cut = cutPoint(buf, room);
       this.#piece(buf.toString('utf8', 0, cut), false);
       buf = buf.subarray(cut);
     }
@@ -173,6 +193,6 @@ export class LineSplitter {
     this.#continued = !final && (continued || out !== '');
     // Nothing to show: all held back, or the empty tail of a line cut right before its end.
     if (out === '' && (continued || !final)) return;
-    this.#onLine(continued ? LINE_CONTINUATION_MARKER + out : out);
+    this.#emit(out, continued);
   }
 }

@@ -115,4 +115,29 @@ describe('LineSplitter', () => {
       for (const piece of got) expect(piece).not.toMatch(/SECRET|VALUE|ETVA/);
     }
   });
+
+  it('every piece of a cut line fits maxLineBytes with its marker (DESIGN §6: max line 64 KiB)', () => {
+    const masker = new SecretMasker();
+    masker.add('SECRETVALUE');
+    const body = `${'€a😀'.repeat(30_000)}SECRETVALUE${'z'.repeat(70_000)}`;
+    for (const max of [200, 64 * 1024]) {
+      for (const chunkSize of [Number.POSITIVE_INFINITY, 4096, 7]) {
+        if (max === 64 * 1024 && chunkSize === 7) continue; // slow and covered by the 200-byte case
+        const bytes = enc(`${body}\nnext\n`);
+        const chunks: Uint8Array[] = [];
+        for (let i = 0; i < bytes.length; i += Math.min(chunkSize, bytes.length)) {
+          chunks.push(bytes.subarray(i, i + Math.min(chunkSize, bytes.length)));
+        }
+        const got = split(chunks, { maxLineBytes: max, masker });
+        for (const piece of got)
+          expect(Buffer.byteLength(piece), `max ${max}, chunks ${chunkSize}`).toBeLessThanOrEqual(max);
+        expect(got.at(-1)).toBe('next');
+        const joined = got
+          .slice(0, -1)
+          .map((l) => l.replace(LINE_CONTINUATION_MARKER, ''))
+          .join('');
+        expect(joined).toBe(body.replace('SECRETVALUE', '***'));
+      }
+    }
+  });
 });
