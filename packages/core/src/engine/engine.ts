@@ -11,6 +11,7 @@ import type { LogBatch, LogLine, LogReadOptions, LogStore } from '../ports/logs.
 import type { SecretProvider } from '../ports/secrets.js';
 import {
   attachSpecJson,
+  type CancelRequest,
   isTerminalRun,
   type JobRecord,
   type RunQuery,
@@ -179,6 +180,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly leaseTtlMs: number;
   private readonly logOptions: LogPipelineOptions;
   private leaseTimer: NodeJS.Timeout | undefined;
+  private cancelPoll: NodeJS.Timeout | undefined;
   /** The one ref'd handle that keeps the host process alive while runs are active. */
   private loopHold: NodeJS.Timeout | undefined;
   /** Runs that left the scheduler but whose waiters are not resolved yet. */
@@ -332,11 +334,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async cancel(target: RunRef | { runId: string; job: string }, options: CancelOptions = {}): Promise<void> {
     const runId = 'runId' in Object(target) ? (target as { runId: string }).runId : runIdOf(target as RunRef);
-    if (!this.ownRuns.has(runId)) {
-      const stored = await this.store.getRun(runId);
-      if (!stored) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
-      return; // finished, or owned by another engine instance
-    }
+    if (!this.ownRuns.has(runId)) return this.requestCancel(runId, target, options);
     const event: SchedulerEvent = {
       type: 'cancel',
       runId,
@@ -448,7 +446,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       // waiting job or queued run competes for one. Runs taken before a store failure are kept.
       // Cancels that came while the runs were loading follow it.
       if (restored.length > 0) this.enqueue({ type: 'restoreAll', runs: restored });
-      for (const { run } of restored) this.restoring.delete(run.id);
+      for (const { run } of restored) {
+        this.restoring.delete(run.id);
+        // Asked for while nobody ran it (its engine had stopped).
+        if (run.requestedCancel) this.applyRequestedCancel(run.id, run.requestedCancel);
+      }
       for (const c of batch.cancels) this.enqueue(c);
       flushed();
     }
@@ -470,6 +472,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.closed = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.cancelPoll) clearInterval(this.cancelPoll);
     this.holdLoop();
     await Promise.all([...this.loggers.values()].map((l) => l.close().catch(() => undefined)));
     await Promise.all([...this.executors.values()].map((e) => e.close?.().catch(() => undefined)));
@@ -489,6 +492,57 @@ export class Engine extends EventEmitter<EngineEvents> {
       wait: () => this.wait(id),
       cancel: (o) => this.cancel(id, o),
     };
+  }
+
+  /**
+   * A cancel of a run this engine does not own: recorded in the store as `requestedCancel`
+   * for the owner to apply (see {@link pollCancelRequests}), or whoever recovers the run.
+   */
+  private async requestCancel(
+    runId: string,
+    target: RunRef | { runId: string; job: string },
+    options: CancelOptions,
+  ): Promise<void> {
+    const stored = await this.store.getRun(runId);
+    if (!stored) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
+    if (isTerminalRun(stored.status)) return; // finished: nothing to cancel
+    if ('job' in Object(target)) {
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `Run \`${runId}\` is run by another engine instance; cancel its job \`${(target as { job: string }).job}\` through that engine, or cancel the whole run here`,
+        { details: { runId } },
+      );
+    }
+    const request: CancelRequest = {
+      by: options.by ?? 'user',
+      reason: options.reason ?? 'cancelled',
+      at: this.clock.now(),
+      force: options.force ?? false,
+    };
+    // A forced request never turns back into a graceful one.
+    if (stored.requestedCancel?.force) request.force = true;
+    try {
+      await this.store.updateRun(runId, { requestedCancel: request }, { status: ['queued', 'running', 'cancelling'] });
+    } catch (err) {
+      // It finished in the meantime: nothing to cancel any more.
+      if (err instanceof PipewrightError && err.code === 'STORE_CONFLICT') return;
+      throw err;
+    }
+  }
+
+  /** Applies cancels other instances recorded for the runs this engine owns. */
+  private async pollCancelRequests(): Promise<void> {
+    for (const id of this.scheduler.runIds()) {
+      const stored = await this.store.getRun(id).catch(() => undefined);
+      const request = stored?.requestedCancel;
+      if (request) this.applyRequestedCancel(id, request);
+    }
+  }
+
+  private applyRequestedCancel(runId: string, request: CancelRequest): void {
+    const current = this.scheduler.runRecord(runId)?.cancel;
+    if (current && (current.force || !request.force)) return; // already applied
+    this.enqueue({ type: 'cancel', runId, reason: request.reason, by: request.by, force: request.force });
   }
 
   /** YAML text, a spec from parsePipeline/definePipeline, or a pipeline object in the YAML's own keys. */
@@ -782,6 +836,13 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private ensureLeaseTimer(): void {
     if (this.leaseTimer) return;
+    // Cancels recorded by other instances sharing the store reach the runs within about a second.
+    this.cancelPoll = setInterval(() => {
+      if (this.scheduler.activeRuns > 0 && !this.closing) {
+        this.pollCancelRequests().catch((err) => this.emit('error', err as Error));
+      }
+    }, CANCEL_POLL_MS);
+    this.cancelPoll.unref();
     this.leaseTimer = setInterval(
       () => {
         // Runs recover() is still loading too: they are not in the scheduler yet.
@@ -803,6 +864,9 @@ interface WriteProgress {
   added: number;
   jobsWritten: boolean;
 }
+
+/** How often an engine looks in the store for cancels other instances recorded for its runs. */
+const CANCEL_POLL_MS = 1000;
 
 /** A run as `wait`, `cancel` and `getRun` take it: its id, or the handle `submit` returned. */
 export type RunRef = string | { readonly id: string };

@@ -53,6 +53,12 @@ export interface RunRecord {
   reason?: Reason;
   message?: string;
   cancel?: CancelRequest;
+  /**
+   * A cancel asked for through an engine that does not own the run (DESIGN §4.8: instances
+   * share a store). The owner applies it within about a second, or the instance that
+   * recovers the run does; `cancel` records it once applied.
+   */
+  requestedCancel?: CancelRequest;
   /** Names of secrets the run may resolve (never their values). */
   secretNames: string[];
   createdAt: number;

@@ -62,4 +62,46 @@ describe('4.8 recover() and cancel()', () => {
     await e2.close();
     await e1.close();
   });
+
+  it('a cancel through another engine on the same store reaches the run (its owner applies it)', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const e2 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e2' });
+    const run = await e1.submit(YAML);
+    await e1.settle();
+    expect((await e1.getRun(run.id))?.jobs[0]?.status).toBe('running');
+    await e2.cancel(run.id, { reason: 'stopped from the dashboard', by: 'alice' });
+    const report = await e1.wait(run.id);
+    expect(report.run.status).toBe('cancelled');
+    expect(report.run.cancel).toMatchObject({ by: 'alice', reason: 'stopped from the dashboard', force: false });
+    expect(report.jobs[0]?.status).toBe('cancelled');
+    // A job of a run another engine owns cannot be cancelled from here: said, not silently dropped.
+    const other = await e1.submit(YAML);
+    await e1.settle();
+    await expect(e2.cancel({ runId: other.id, job: 'a' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await e2.cancel(other.id);
+    expect((await e1.wait(other.id)).run.status).toBe('cancelled');
+    await e2.close();
+    await e1.close();
+  });
+
+  it('a cancel recorded while no engine ran the run is applied by the one that recovers it', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const run = await e1.submit(YAML);
+    await e1.settle();
+    // e1 is abandoned (a crash): its lease is gone, so no one applies the request until recover().
+    await store.releaseLease(run.id, 'e1');
+    const e2 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e2' });
+    await e2.cancel(run.id, { reason: 'not needed any more', by: 'bob' });
+    expect((await store.getRun(run.id))?.requestedCancel).toMatchObject({ by: 'bob', force: false });
+    const e3 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e3' });
+    expect(await e3.recover()).toEqual([run.id]);
+    const report = await e3.wait(run.id);
+    expect(report.run.status).toBe('cancelled');
+    expect(report.run.cancel).toMatchObject({ by: 'bob', reason: 'not needed any more' });
+    await e3.close();
+    await e2.close();
+    await e1.close();
+  });
 });
