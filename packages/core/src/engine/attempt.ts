@@ -17,6 +17,8 @@ export interface AttemptHost {
   attemptEnded(key: string): void;
   readonly actions: ReadonlyMap<string, ActionHandler>;
   readonly now: () => number;
+  readonly random: () => number;
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 type StartCommand = Extract<SchedulerCommand, { type: 'start' }>;
@@ -38,6 +40,10 @@ export class RunningAttempt implements ExecContext {
   readonly actions: ReadonlyMap<string, ActionHandler>;
   readonly addMask: (value: string) => void;
   readonly now: () => number;
+  /** The engine's random source; shared, not per attempt. */
+  readonly random: () => number;
+  /** Waits on the engine's clock; shared, not per attempt. */
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   // Every member an executor may use is an own property, so a context that is spread, copied
   // with Object.assign or taken apart (`const { stepStarted } = ctx.events`) keeps working.
   /** Step output; may return a promise to apply backpressure. */
@@ -82,6 +88,8 @@ export class RunningAttempt implements ExecContext {
     this.actions = host.actions;
     this.addMask = logger.maskAdder;
     this.now = host.now;
+    this.random = host.random;
+    this.sleep = host.sleep;
     // An own, enumerable accessor: a spread copies the signal (the getter runs), a prototype getter was dropped.
     // One getter function for all attempts, so they all share one hidden class (a getter per attempt made
     // a new one each time).

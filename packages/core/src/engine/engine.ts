@@ -146,6 +146,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly executors = new Map<string, Executor>();
   private readonly secrets: SecretProvider | undefined;
   private readonly clock: Clock;
+  private readonly random: Random;
   private readonly scheduler: Scheduler;
   private readonly actions = new Map<string, ActionHandler>();
   private readonly queue: SchedulerEvent[] = [];
@@ -159,6 +160,18 @@ export class Engine extends EventEmitter<EngineEvents> {
     attemptEnded: (key) => this.attempts.delete(key),
     actions: this.actions,
     now: this.now,
+    random: () => this.random(),
+    sleep: (ms, signal) =>
+      new Promise<void>((resolve) => {
+        if (signal.aborted) return resolve();
+        const done = () => {
+          this.clock.clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = this.clock.setTimeout(done, ms);
+        signal.addEventListener('abort', done, { once: true });
+      }),
   };
   private readonly loggers = new Map<string, RunLogger>();
   private readonly waiters = new Map<string, Array<(r: RunReport) => void>>();
@@ -216,6 +229,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.logStore = new RetryingLogStore(options.logs, options.storeRetry);
     this.secrets = options.secrets;
     this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
     this.instanceId = options.instanceId ?? `engine-${this.ulid().toLowerCase()}`;
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
     this.logOptions = options.logOptions ?? {};
@@ -233,7 +247,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const route = options.route ?? defaultRoute;
     this.scheduler = new Scheduler({
       now: () => this.clock.now(),
-      random: options.random ?? Math.random,
+      random: this.random,
       concurrency,
       executors: names.map((name) => ({
         name,

@@ -114,6 +114,10 @@ export interface ExecContext {
   events?: StepEvents;
   /** Clock used for step timestamps. @default Date.now */
   now?(): number;
+  /** The engine's random source (seeded for replays): step-retry jitter draws from it. @default Math.random */
+  random?(): number;
+  /** Waits `ms` on the engine's clock (a fake clock in tests), ending early when `signal` aborts: step-retry backoff. */
+  sleep?(ms: number, signal: AbortSignal): Promise<void>;
   /**
    * Reports the worker the attempt landed on (a container, a remote agent) as soon as it is
    * known, so the store records it while the attempt runs (DESIGN §4.8) and a `lost` attempt

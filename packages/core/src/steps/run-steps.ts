@@ -32,9 +32,9 @@ import { shellTemplate } from './shell.js';
 
 /** Knobs of {@link runSteps} that tests and the engine may inject. */
 export interface RunStepsOptions {
-  /** Random source in [0, 1) for step-retry jitter. @default Math.random */
+  /** Random source in [0, 1) for step-retry jitter. @default `ctx.random`, else Math.random */
   random?: () => number;
-  /** Waits between step retries; must resolve early when `signal` aborts. @default a real timer */
+  /** Waits between step retries; must resolve early when `signal` aborts. @default `ctx.sleep`, else a real timer */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
@@ -107,8 +107,11 @@ class StepLoop {
     options: RunStepsOptions,
   ) {
     this.now = ctx.now ?? Date.now;
-    this.random = options.random ?? Math.random;
-    this.sleep = options.sleep ?? abortableSleep;
+    // The engine's random source and clock, so a step retry's delay replays and follows a fake clock.
+    const random = ctx.random;
+    const sleep = ctx.sleep;
+    this.random = options.random ?? (random ? () => random.call(ctx) : Math.random);
+    this.sleep = options.sleep ?? (sleep ? (ms, signal) => sleep.call(ctx, ms, signal) : abortableSleep);
     this.baseDir = join(workspace.hostDir, '.pipewright');
     this.runnerTemp = join(this.baseDir, 'tmp');
     this.wsPath = workspace.toWorkspacePath(workspace.hostDir);

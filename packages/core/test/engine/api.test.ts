@@ -1,4 +1,16 @@
-import { Engine, PipewrightError, parsePipeline, resolveInputs } from '@pipewright/core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type AttemptOutcome,
+  type AttemptSpec,
+  Engine,
+  type ExecContext,
+  PipewrightError,
+  parsePipeline,
+  resolveInputs,
+  runSteps,
+} from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
 import { runToEnd, setup } from './helpers.js';
@@ -164,6 +176,68 @@ jobs:
       }
       expect(err, JSON.stringify(bad)).toBeInstanceOf(PipewrightError);
       expect((err as PipewrightError).code).toBe('INVALID_ARGUMENT');
+    }
+  });
+
+  it("step retries wait on the engine's clock and draw jitter from its random source", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pw-step-retry-'));
+    const tries: number[] = [];
+    const env = setup();
+    // An executor that runs the real step loop; the first two tries of the step fail.
+    const stepLoop = {
+      name: 'process',
+      runJob: (attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome> =>
+        runSteps(
+          attempt,
+          {
+            hostDir: dir,
+            workerId: 'w',
+            toWorkspacePath: (p) => p,
+            exec: async () => {
+              tries.push(env.clock.now());
+              return { exitCode: tries.length < 3 ? 1 : 0, signal: null };
+            },
+            dispose: async () => {},
+          },
+          ctx,
+        ),
+    };
+    const clocked = setup(() => [{}], { executors: [stepLoop], clock: env.clock });
+    try {
+      const handle = await clocked.engine.submit(
+        `
+on: workflow_dispatch
+jobs:
+  a:
+    runs-on: local
+    steps:
+      - run: flaky
+        retry: { max-attempts: 3, on: [failure], backoff: { delay: 1h, factor: 1, jitter: full } }
+`,
+      );
+      let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+      void handle.wait().then((r) => {
+        report = r;
+      });
+      // The step loop writes real files between tries: give it real time, and the fake clock minutes.
+      for (let i = 0; i < 2000 && report === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 2));
+        await env.clock.advance(60_000);
+      }
+      expect(report?.jobs[0]?.status).toBe('succeeded');
+      expect(tries).toHaveLength(3);
+      // Full jitter within [0, 1 h] on the fake clock: the test never waited an hour.
+      const waits = [(tries[1] as number) - (tries[0] as number), (tries[2] as number) - (tries[1] as number)];
+      for (const w of waits) {
+        expect(w).toBeGreaterThanOrEqual(0);
+        expect(w).toBeLessThanOrEqual(3_600_000);
+      }
+      // Seeded (setup's seededRandom(42)): the same delays on every run of this test.
+      expect(waits.some((w) => w > 1000)).toBe(true);
+    } finally {
+      await clocked.engine.close();
+      await env.engine.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
