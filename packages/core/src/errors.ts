@@ -11,7 +11,9 @@ export type ErrorCode =
   | 'RUN_NOT_FOUND'
   | 'INVALID_ARGUMENT'
   | 'ACTION_NOT_FOUND'
-  | 'ENGINE_CLOSED';
+  | 'ENGINE_CLOSED'
+  /** A run, job or attempt was moved to a status its state machine does not allow (a bug). */
+  | 'ILLEGAL_TRANSITION';
 
 /** Where a problem sits in a pipeline file (1-based line and column). */
 export interface SourceLocation {

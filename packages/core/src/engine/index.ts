@@ -23,5 +23,7 @@ export {
   type SchedulerEmit,
   type SchedulerEvent,
   type SchedulerOptions,
+  transitionAttempt,
   transitionJob,
+  transitionRun,
 } from './scheduler.js';

@@ -1,3 +1,4 @@
+import { PipewrightError } from '../errors.js';
 import {
   type ExprContext,
   evaluateCondition,
@@ -12,12 +13,14 @@ import { expandJob, instanceIds, isDynamicMatrix } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSpec, FailureReason, StepResult } from '../ports/executor.js';
 import {
   type AttemptRecord,
+  type AttemptStatus,
   type CancelRequest,
   isTerminalRun,
   type JobRecord,
   type JobStatus,
   type Reason,
   type RunRecord,
+  type RunStatus,
   type StepRecord,
 } from '../ports/state.js';
 import { formatDuration } from '../spec/duration.js';
@@ -236,12 +239,46 @@ const JOB_TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
   skipped: [],
 };
 
-/** Moves a job to `to`, or throws when the transition is illegal. */
+/** Moves a job to `to`, or throws `ILLEGAL_TRANSITION`. */
 export function transitionJob(rec: JobRecord, to: JobStatus): void {
-  if (!JOB_TRANSITIONS[rec.status].includes(to)) {
-    throw new Error(`illegal job transition ${rec.status} -> ${to} (${rec.runId}/${rec.id})`);
-  }
+  if (!JOB_TRANSITIONS[rec.status].includes(to)) throw illegal('job', `${rec.runId}/${rec.id}`, rec.status, to);
   rec.status = to;
+}
+
+/** The guarded run transitions (DESIGN §3): a cancelled run always passes through `cancelling`. */
+const RUN_TRANSITIONS: Record<RunStatus, readonly RunStatus[]> = {
+  queued: ['running', 'cancelling'],
+  running: ['cancelling', 'succeeded', 'failed'],
+  cancelling: ['cancelled'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+};
+
+/** Moves a run to `to`, or throws `ILLEGAL_TRANSITION`. */
+export function transitionRun(rec: RunRecord, to: RunStatus): void {
+  if (!RUN_TRANSITIONS[rec.status].includes(to)) throw illegal('run', rec.id, rec.status, to);
+  rec.status = to;
+}
+
+/** The guarded attempt transitions: an attempt runs once and ends once. */
+const ATTEMPT_TRANSITIONS: Record<AttemptStatus, readonly AttemptStatus[]> = {
+  running: ['succeeded', 'failed', 'cancelled'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+};
+
+/** Moves an attempt to `to`, or throws `ILLEGAL_TRANSITION`. */
+export function transitionAttempt(a: AttemptRecord, to: AttemptStatus): void {
+  if (!ATTEMPT_TRANSITIONS[a.status].includes(to)) throw illegal('attempt', `#${a.number}`, a.status, to);
+  a.status = to;
+}
+
+function illegal(entity: string, id: string, from: string, to: string): PipewrightError {
+  return new PipewrightError('ILLEGAL_TRANSITION', `illegal ${entity} transition ${from} -> ${to} (${id})`, {
+    details: { entity, id, from, to },
+  });
 }
 
 /** The scheduling state machine. */
@@ -546,7 +583,7 @@ export class Scheduler {
 
   private startRun(run: SRun): void {
     const now = this.opts.now();
-    run.rec.status = 'running';
+    transitionRun(run.rec, 'running');
     run.rec.startedAt = now;
     if (run.rec.spec.timeoutMs !== undefined) run.deadline = now + run.rec.spec.timeoutMs;
     this.touchRun(run);
@@ -608,7 +645,7 @@ export class Scheduler {
       if (s === 'running') {
         const a = j.rec.attempts[j.rec.attempts.length - 1];
         if (a && a.status === 'running') {
-          a.status = 'failed';
+          transitionAttempt(a, 'failed');
           a.reason = 'lost';
           a.message = 'the engine that ran this attempt stopped; the attempt was lost';
           a.finishedAt = now;
@@ -720,7 +757,7 @@ export class Scheduler {
       status = 'cancelled';
       reason = 'cancelled';
     }
-    a.status = status;
+    transitionAttempt(a, status);
     if (reason !== undefined) a.reason = reason;
     else delete a.reason;
     if (outcome.message !== undefined) a.message = outcome.message;
@@ -814,12 +851,12 @@ export class Scheduler {
     if (e.timeout) run.rec.reason = 'timeout';
     if (run.rec.status === 'queued') {
       // Never started (waiting on its concurrency group): nothing to clean up.
-      run.rec.status = 'cancelling';
+      transitionRun(run.rec, 'cancelling');
       for (const j of run.jobs.values()) this.finishJob(run, j, 'cancelled', 'cancelled', `run cancelled: ${e.reason}`);
       this.checkRunDone(run);
       return;
     }
-    run.rec.status = 'cancelling';
+    if (run.rec.status !== 'cancelling') transitionRun(run.rec, 'cancelling');
     this.touchRun(run);
     this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
     this.applyCancel(run, run.rec.cancel.force);
@@ -1203,7 +1240,7 @@ export class Scheduler {
     // A placeholder stored by an older version becomes skipped-by-expansion unless reused.
     for (const p of placeholder) {
       if (p.virtual || added.some((a) => a.rec.id === p.rec.id)) continue;
-      p.rec.status = 'skipped';
+      transitionJob(p.rec, 'skipped');
       p.rec.reason = 'condition';
       p.rec.message = `expanded into ${combos.length} matrix instance(s)`;
       this.dirtyJobs.add(p.rec);
@@ -1404,7 +1441,7 @@ export class Scheduler {
     const jobs = [...run.jobs.values()];
     const now = this.opts.now();
     if (run.rec.cancel) {
-      run.rec.status = 'cancelled';
+      transitionRun(run.rec, 'cancelled');
       run.rec.reason ??= 'cancelled';
       run.rec.message = run.rec.cancel.reason;
     } else {
@@ -1412,10 +1449,10 @@ export class Scheduler {
         (j) => (j.rec.status === 'failed' && !j.continuedOnError) || j.rec.status === 'cancelled',
       );
       if (failed) {
-        run.rec.status = 'failed';
+        transitionRun(run.rec, 'failed');
         run.rec.reason = failed.rec.reason ?? 'exit_code';
         run.rec.message = `job ${failed.rec.id} ${failed.rec.status}${failed.rec.message ? `: ${failed.rec.message}` : ''}`;
-      } else run.rec.status = 'succeeded';
+      } else transitionRun(run.rec, 'succeeded');
     }
     run.rec.finishedAt = now;
     this.touchRun(run);

@@ -85,6 +85,8 @@ describe('scheduler invariants (property)', () => {
         let running = 0;
         let cancelledAt: number | undefined;
         const violations: string[] = [];
+        // A guarded transition that throws (ILLEGAL_TRANSITION) surfaces as an engine error.
+        engine.on('error', (err) => violations.push(`engine error: ${err.message}`));
         engine.on('attempt:started', (e) => {
           const b = baseOf(e.jobId);
           const spec = jobs[Number(b.slice(1))] as GenJob;
