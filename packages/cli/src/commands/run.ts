@@ -158,6 +158,8 @@ export async function runCommand(
       executors: [executor],
       secrets,
       concurrency: opts.concurrency,
+      // `run` runs its one file; taking over abandoned runs of a shared store is a service's job.
+      recoverOnStart: false,
     });
 
     const rows = orderedRows(spec);

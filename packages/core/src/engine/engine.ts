@@ -59,7 +59,11 @@ export interface EngineOptions {
   instanceId?: string;
   /** Lease TTL for owned runs. @default 30000 */
   leaseTtlMs?: number;
-  /** Run `recover()` when the engine starts. @default false */
+  /**
+   * Run `recover()` when the engine starts (DESIGN §4.8): unfinished runs in the store whose
+   * lease has expired are taken over. The first `recover()` call also returns the runs taken
+   * at start. Turn it off for an engine that must only run what it submits itself. @default true
+   */
   recoverOnStart?: boolean;
   /** How long store calls ride out an unreachable store before failing with `STORE_UNAVAILABLE`. @default {maxMs: 30000} */
   storeRetry?: StoreRetryOptions;
@@ -184,6 +188,8 @@ export class Engine extends EventEmitter<EngineEvents> {
    * after it drops the run), so this alone answers "is the run this engine's".
    */
   private readonly ownRuns = new Set<string>();
+  /** The recovery the constructor started, until a recover() call has reported its runs. */
+  private startRecovery: Promise<string[]> | undefined;
   /** Runs recover() has taken and is still loading, with the cancels that arrived meanwhile. */
   private readonly restoring = new Map<string, RestoreBatch>();
   private readonly secretRefs = new WeakMap<JobSpec, { env: object; names: string[] }>();
@@ -260,8 +266,11 @@ export class Engine extends EventEmitter<EngineEvents> {
         return typeof r === 'string' ? { executor: r } : r;
       },
     });
-    if (options.recoverOnStart) {
-      this.recover().catch((err) => this.emit('error', err as Error));
+    // DESIGN §4.8: recover() also runs at start; its runs are reported by the first recover() call.
+    if (options.recoverOnStart ?? true) {
+      const atStart = this.recoverRuns();
+      this.startRecovery = atStart;
+      atStart.catch((err) => this.emit('error', err as Error));
     }
   }
 
@@ -436,6 +445,15 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Loads unfinished runs from the store and continues them; attempts that were running are marked `lost`. */
   async recover(): Promise<string[]> {
     this.assertOpen();
+    // The runs the start-up recovery took are this call's too (once), then the store is looked at again.
+    const atStart = this.startRecovery;
+    this.startRecovery = undefined;
+    const early = atStart ? await atStart.catch(() => [] as string[]) : [];
+    const now = await this.recoverRuns();
+    return [...early, ...now.filter((id) => !early.includes(id))];
+  }
+
+  private async recoverRuns(): Promise<string[]> {
     const runs = await this.store.listRuns({ status: ['queued', 'running', 'cancelling'] });
     const taken: string[] = [];
     const restored: Array<{ run: RunRecord; jobs: JobRecord[] }> = [];
@@ -444,6 +462,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.ensureLeaseTimer();
     try {
       for (const run of runs.reverse()) {
+        // An engine being closed takes nothing more over.
+        if (this.closing || this.closed) break;
         if (this.ownRuns.has(run.id)) continue;
         const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
         if (!got) continue;
@@ -476,6 +496,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
+    // A start-up recovery still under way finishes first (taking nothing more), so its runs are closed too.
+    await this.startRecovery?.catch(() => undefined);
     for (const id of this.scheduler.runIds()) {
       this.enqueue({ type: 'cancel', runId: id, reason: 'engine closing', by: 'engine', force: true });
     }

@@ -92,15 +92,46 @@ describe('4.8 recover() and cancel()', () => {
     await e1.settle();
     // e1 is abandoned (a crash): its lease is gone, so no one applies the request until recover().
     await store.releaseLease(run.id, 'e1');
-    const e2 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e2' });
+    // A dashboard's engine: it runs nothing itself, so it takes nothing over at start.
+    const e2 = new Engine({
+      store,
+      logs: new MemoryLogStore(),
+      executors: [hanging],
+      instanceId: 'e2',
+      recoverOnStart: false,
+    });
     await e2.cancel(run.id, { reason: 'not needed any more', by: 'bob' });
     expect((await store.getRun(run.id))?.requestedCancel).toMatchObject({ by: 'bob', force: false });
+    // Recovery runs at start (DESIGN 4.8); the first recover() call reports what it took.
     const e3 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e3' });
     expect(await e3.recover()).toEqual([run.id]);
+    expect(await e3.recover()).toEqual([]);
     const report = await e3.wait(run.id);
     expect(report.run.status).toBe('cancelled');
     expect(report.run.cancel).toMatchObject({ by: 'bob', reason: 'not needed any more' });
     await e3.close();
+    await e2.close();
+    await e1.close();
+  });
+
+  it('an engine started on a store with an abandoned run takes it over without being asked', async () => {
+    const store = new MemoryStore();
+    const ok: Executor = {
+      name: 'process',
+      runJob: async () => ({ status: 'succeeded', workerId: 'w', steps: [], outputs: {} }),
+    };
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const run = await e1.submit(YAML);
+    await e1.settle();
+    await store.releaseLease(run.id, 'e1'); // e1 crashed: its lease is gone
+    const e2 = new Engine({ store, logs: new MemoryLogStore(), executors: [ok], instanceId: 'e2' });
+    const report = await new Promise<Awaited<ReturnType<Engine['wait']>>>((resolve) => {
+      e2.on('run:finished', async (e) => resolve(await e2.wait(e.runId)));
+    });
+    expect(report.run.id).toBe(run.id);
+    expect(report.run.status).toBe('succeeded');
+    // The attempt that was running under e1 was lost; the retry ran on e2.
+    expect(report.jobs[0]?.attempts.map((a) => a.reason ?? a.status)).toEqual(['lost', 'succeeded']);
     await e2.close();
     await e1.close();
   });
