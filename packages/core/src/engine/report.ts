@@ -51,7 +51,15 @@ export interface RunReport {
     status: string;
     reason: string | null;
     message: string | null;
-    cancel: { by: string; reason: string; at: string | null; force: boolean; supersededBy?: string } | null;
+    cancel: {
+      by: string;
+      reason: string;
+      at: string | null;
+      /** When what was running at the cancel has been stopped at the latest (its kill-grace). */
+      deadline: string | null;
+      force: boolean;
+      supersededBy?: string;
+    } | null;
     createdAt: string | null;
     startedAt: string | null;
     finishedAt: string | null;
@@ -138,6 +146,7 @@ function reportOf(run: RunRecord, jobs: readonly JobRecord[]): RunReport {
             by: run.cancel.by,
             reason: run.cancel.reason,
             at: iso(run.cancel.at),
+            deadline: iso(run.cancel.deadline),
             force: run.cancel.force,
             ...(run.cancel.supersededBy === undefined ? {} : { supersededBy: run.cancel.supersededBy }),
           }

@@ -848,6 +848,7 @@ export class Scheduler {
     const cancel: CancelRequest = { by: e.by, reason: e.reason, at: now, force: e.force };
     if (e.supersededBy !== undefined) cancel.supersededBy = e.supersededBy;
     run.rec.cancel = already ? { ...already, force: true } : cancel;
+    run.rec.cancel.deadline = e.force ? now : now + this.longestGrace(run);
     if (e.timeout) run.rec.reason = 'timeout';
     if (run.rec.status === 'queued') {
       // Never started (waiting on its concurrency group): nothing to clean up.
@@ -861,6 +862,19 @@ export class Scheduler {
     this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
     this.applyCancel(run, run.rec.cancel.force);
     this.checkRunDone(run);
+  }
+
+  /** The longest kill-grace among the run's running attempts that a graceful cancel aborts. */
+  private longestGrace(run: SRun): number {
+    let grace = 0;
+    for (const j of run.running) {
+      if (j.base.cleanup) continue;
+      let g = j.base.spec.killGraceMs;
+      for (const step of j.base.spec.steps)
+        if (step.killGraceMs !== undefined && step.killGraceMs > g) g = step.killGraceMs;
+      if (g > grace) grace = g;
+    }
+    return grace;
   }
 
   /** Applies a run cancel: abort running work, cancel what has not started; cleanup jobs survive unless forced. */

@@ -34,6 +34,12 @@ export interface CancelRequest {
   reason: string;
   at: number;
   force: boolean;
+  /**
+   * When what was running at the cancel has been stopped at the latest: `at` plus the longest
+   * `kill-grace` among the attempts it aborted (SIGKILL then); `at` when nothing ran or the
+   * cancel was forced. Cleanup jobs that run afterwards have their own timeouts.
+   */
+  deadline?: number;
   /** Set when a concurrency group superseded the run. */
   supersededBy?: string;
 }

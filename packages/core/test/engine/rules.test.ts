@@ -292,6 +292,30 @@ jobs:
     expect(j.notify?.status).toBe('succeeded');
   });
 
+  it('the cancel record says by when what was running is stopped: at + its kill-grace; at when forced', async () => {
+    const yaml = `
+jobs:
+  build: { runs-on: x, kill-grace: 30s, steps: [{ run: x }, { run: y, kill-grace: 45s }] }
+  lint: { runs-on: x, steps: [{ run: x }] }
+`;
+    for (const force of [false, true]) {
+      const env = setup(() => [{ hang: true }]);
+      const handle = await env.engine.submit(yaml);
+      let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
+      void handle.wait().then((r) => {
+        report = r;
+      });
+      await env.clock.advance(5000);
+      await handle.cancel({ reason: 'stop', by: 'alice', force });
+      await env.clock.runUntil(() => report !== undefined);
+      const cancel = report?.run.cancel;
+      // build's longest kill-grace is its second step's 45 s; a forced cancel kills at once.
+      const grace = force ? 0 : 45_000;
+      expect(cancel?.deadline, `force ${force}`).toBe(new Date(Date.parse(cancel?.at as string) + grace).toISOString());
+      await env.engine.close();
+    }
+  });
+
   it('a forced cancel also aborts running cleanup jobs', async () => {
     const env = setup(() => [{ hang: true }]);
     const handle = await env.engine.submit(`
