@@ -4,7 +4,7 @@ import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
-import { DEFAULT_SHELL_TEMPLATE, scriptExtension, shellArgv } from '@pipewright/core';
+import { abortReasonOf, DEFAULT_SHELL_TEMPLATE, scriptExtension, shellArgv } from '@pipewright/core';
 import type Docker from 'dockerode';
 
 /** Wraps a command so its pid (= its process group: docker execs are session leaders) lands in a file we can signal. */
@@ -120,9 +120,14 @@ export class DockerWorkspace implements Workspace {
 
     const onAbort = () => {
       void (async () => {
-        killedWith = 'SIGTERM';
-        await this.signalStep(pidHost, 'TERM');
-        if (await settlesWithin(ended, request.killGraceMs)) return;
+        const why = abortReasonOf(request.signal);
+        // A forced cancel gives no grace; one forced after the fact (second Ctrl-C) aborts the
+        // cleanup signal, which ends the grace there.
+        if (!why?.force) {
+          killedWith = 'SIGTERM';
+          await this.signalStep(pidHost, 'TERM');
+          if (await settlesWithin(ended, request.killGraceMs, why?.cleanupSignal)) return;
+        }
         killedWith = 'SIGKILL';
         await this.signalStep(pidHost, 'KILL');
         if (await settlesWithin(ended, AFTER_KILL_MS)) return;
@@ -287,14 +292,22 @@ async function exitCodeOf(exec: Docker.Exec, expectDone: boolean): Promise<numbe
   return null;
 }
 
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+/** Whether `p` settles within `ms`; false at once when `cutShort` aborts first. */
+function settlesWithin(p: Promise<unknown>, ms: number, cutShort?: AbortSignal): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
+  let onCut: (() => void) | undefined;
   return Promise.race([
     p.then(() => true),
     new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), ms);
+      if (cutShort?.aborted) resolve(false);
+      onCut = () => resolve(false);
+      cutShort?.addEventListener('abort', onCut, { once: true });
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => {
+    clearTimeout(timer);
+    if (onCut) cutShort?.removeEventListener('abort', onCut);
+  });
 }
 
 function delay(ms: number): Promise<void> {

@@ -205,6 +205,32 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     expect(containersOf(ex.options.engineId)).toEqual([]);
   });
 
+  it('a cancel forced after the fact (second Ctrl-C) SIGKILLs a SIGTERM-ignoring step without waiting out its grace', async () => {
+    const ex = executor();
+    const c = capture();
+    const cleanup = new AbortController();
+    const run = ex.runJob(
+      attempt(
+        job([step(0, "trap '' TERM; echo up; while :; do sleep 1; done")], {
+          container: container(),
+          killGraceMs: 60_000,
+        }),
+      ),
+      c.ctx,
+    );
+    const deadline = Date.now() + 10_000;
+    while (!c.text(0).includes('up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    c.controller.abort({ type: 'cancel', cleanupSignal: cleanup.signal });
+    await new Promise((r) => setTimeout(r, 500));
+    const forcedAt = Date.now();
+    cleanup.abort({ type: 'cancel', force: true });
+    const out = await run;
+    expect(Date.now() - forcedAt).toBeLessThan(10_000); // not the 60 s grace
+    expect(out.status).toBe('cancelled');
+    expect(out.steps[0]?.signal).toBe('SIGKILL');
+    expect(containersOf(ex.options.engineId)).toEqual([]);
+  });
+
   it('fails as infra, naming the image, when the image is missing and cannot be pulled', async () => {
     const events: unknown[] = [];
     const ex = executor({ onPullProgress: (e) => events.push(e) });
