@@ -66,6 +66,14 @@ class Sink {
     if (n <= MAX_DIAGNOSTICS) this.items.push(d);
   }
 
+  /** Pushes `make()` while there is room; past the cap only counts, so a huge list costs no diagnostics. */
+  pushLazy(severity: Diagnostic['severity'], make: () => Diagnostic): void {
+    const n = severity === 'error' ? this.errors + 1 : this.warnings + 1;
+    if (n <= MAX_DIAGNOSTICS) this.push(make());
+    else if (severity === 'error') this.errors = n;
+    else this.warnings = n;
+  }
+
   /** True once enough errors are collected; checks may stop early. */
   get full(): boolean {
     return this.errors >= MAX_DIAGNOSTICS;
@@ -561,17 +569,19 @@ export function validatePipeline(text: string, options: ParseOptions = {}): Vali
     return fatal(`YAML error: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (!doc) return fatal('the pipeline is empty; add a `jobs:` key');
-  const diagnostics: Diagnostic[] = [];
-  for (const e of doc.errors.slice(0, MAX_DIAGNOSTICS)) {
-    diagnostics.push(errorAt(e.pos[0], `YAML syntax: ${e.message.split('\n')[0] ?? e.message}`));
+  // Capped like every other check, with the same "... and N more" note.
+  const syntax = new Sink();
+  for (const e of doc.errors) {
+    syntax.pushLazy('error', () => errorAt(e.pos[0], `YAML syntax: ${e.message.split('\n')[0] ?? e.message}`));
   }
-  if (!diagnostics.length) {
+  if (syntax.errors === 0) {
     for (const offset of duplicateKeys(doc.contents)) {
-      if (diagnostics.length >= MAX_DIAGNOSTICS) break;
-      diagnostics.push(errorAt(offset.at, `duplicate key \`${offset.key}\`: each key may appear once in a mapping`));
+      syntax.pushLazy('error', () =>
+        errorAt(offset.at, `duplicate key \`${offset.key}\`: each key may appear once in a mapping`),
+      );
     }
   }
-  if (diagnostics.length) return { diagnostics: sortDiagnostics(diagnostics) };
+  if (syntax.errors > 0) return { diagnostics: syntax.finish() };
   const loc = new Locator(doc.contents as Node | null, lineCounter, file, text);
   let js: unknown;
   try {

@@ -87,6 +87,18 @@ describe('hostile input ends quickly in a clear PIPELINE_INVALID', () => {
     const { diagnostics } = validatePipeline(text);
     expect(performance.now() - started).toBeLessThan(10_000);
     expect(diagnostics[0]?.message).toBe('duplicate key `jobs`: each key may appear once in a mapping');
+    // Capped like the other checks, and the rest counted.
+    expect(diagnostics).toHaveLength(501);
+    expect(diagnostics.at(-1)?.message).toBe('... and 49500 more errors not shown');
+  });
+
+  it('YAML syntax errors are capped the same way, with the rest counted', () => {
+    // 800 lines, one syntax error each (a plain scalar after a quoted one).
+    const text = 'k: "a" b\n'.repeat(800);
+    const { diagnostics } = validatePipeline(text);
+    expect(diagnostics).toHaveLength(501);
+    expect(diagnostics[0]?.message).toMatch(/^YAML syntax: /);
+    expect(diagnostics.at(-1)?.message).toBe('... and 300 more errors not shown');
   });
 });
 
