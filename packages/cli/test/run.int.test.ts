@@ -174,20 +174,39 @@ jobs:
     expect(r.stderr).not.toMatch(/`connection`|\.\./);
   });
 
-  it('2 when a job runs in a container and the executor is process', async () => {
-    const file = tmp.file(
-      'container.yml',
-      `jobs:
-  a:
+  // DESIGN §2: `container:` jobs run in Docker, label jobs on this machine, with no flag needed.
+  const dockerUp = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
+  const MIXED = `jobs:
+  boxed:
     runs-on: local
-    container: alpine:3
+    container: pipewright-test/busybox:latest
     steps:
-      - run: echo hi
-`,
-    );
-    const r = await runCli(['run', file]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/job `a` runs in a container; run with --executor docker/);
+      - run: echo "in a container as $(id -u), hostname $(hostname)"
+  local:
+    runs-on: local
+    needs: boxed
+    steps:
+      - run: echo "on the host"
+`;
+  it.skipIf(!dockerUp && !process.env.CI)(
+    'runs container: jobs in Docker and the others as processes, without --executor',
+    async () => {
+      const r = await runCli(['run', tmp.file('mixed.yml', MIXED), '--logs', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/boxed\/Run echo .*\| in a container as 0, hostname [0-9a-f]{12}/);
+      expect(r.stderr).toContain('| on the host');
+      const report = JSON.parse(r.stdout);
+      const exec = Object.fromEntries(
+        report.jobs.map((j: { id: string; attempts: Array<{ executor: string }> }) => [j.id, j.attempts[0]?.executor]),
+      );
+      expect(exec).toEqual({ boxed: 'docker', local: 'process' });
+    },
+  );
+
+  it('3 when a container: job needs Docker and no engine answers', async () => {
+    const r = await runCli(['run', tmp.file('mixed-down.yml', MIXED)], { env: { DOCKER_HOST: 'tcp://127.0.0.1:1' } });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/the Docker engine at \S+127\.0\.0\.1:1 does not answer/);
   });
 });
 

@@ -151,11 +151,15 @@ export async function runCommand(
       throw err;
     }
     onEarlyInterrupt = undefined;
-    const executor = await createExecutor(opts.executor);
+    // `container:` jobs run in Docker whatever --executor says (DESIGN §2); the others run on
+    // the executor it names. The engine's default route sends each job to its executor.
+    const hasContainerJobs = Object.values(spec.jobs).some((j) => j.container);
+    const executors = [await createExecutor(opts.executor)];
+    if (hasContainerJobs && opts.executor !== 'docker') executors.push(await createExecutor('docker'));
     engine = new Engine({
       store: stores.store,
       logs: stores.logs,
-      executors: [executor],
+      executors,
       secrets,
       concurrency: opts.concurrency,
       // `run` runs its one file; taking over abandoned runs of a shared store is a service's job.
@@ -281,14 +285,6 @@ export function exitCodeFor(report: RunReport, engineError = false): number {
 
 /** Checks what the engine would only find out at run time, so it is a usage error (exit 2) up front. */
 function checkRunnable(spec: PipelineSpec, opts: ResolvedRunOptions): void {
-  if (opts.executor === 'process') {
-    const inContainer = Object.values(spec.jobs).filter((j) => j.container);
-    if (inContainer.length) {
-      throw new CliError(
-        `job${inContainer.length > 1 ? 's' : ''} ${inContainer.map((j) => `\`${j.id}\``).join(', ')} run${inContainer.length > 1 ? '' : 's'} in a container; run with --executor docker`,
-      );
-    }
-  }
   const declared = Object.keys(spec.inputs);
   if (declared.length) {
     const unknown = Object.keys(opts.inputs).filter((k) => !declared.includes(k));

@@ -168,13 +168,17 @@ export class RunningAttempt implements ExecContext {
   async #endStep(step: number): Promise<void> {
     const sinks = this.#sinks;
     if (!sinks) return;
+    // Both streams hand over their last line now, in this turn: waiting for stdout's flush before
+    // ending stderr let the next step's lines get their seq before this step's stderr tail.
+    const ending: Promise<void>[] = [];
     for (const stream of ['stdout', 'stderr'] as const) {
       const k = `${step}:${stream}`;
       const s = sinks.get(k);
       if (s) {
         sinks.delete(k);
-        await s.end();
+        ending.push(s.end());
       }
     }
+    await Promise.all(ending);
   }
 }

@@ -146,7 +146,7 @@ const optionsSchema = z.object({
  */
 export class Engine extends EventEmitter<EngineEvents> {
   private readonly store: RetryingStateStore;
-  private readonly logStore: LogStore;
+  private readonly logStore: RetryingLogStore;
   private readonly executors = new Map<string, Executor>();
   private readonly secrets: SecretProvider | undefined;
   private readonly clock: Clock;
@@ -427,6 +427,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     options: LogReadOptions & { follow?: boolean; signal?: AbortSignal } = {},
   ): AsyncIterable<LogLine[]> {
     const { follow, signal, ...read } = options;
+    // An unknown id is an error, as for wait(): following it would wait for a run that never comes.
+    if (!this.ownRuns.has(runId) && !(await this.store.getRun(runId))) {
+      throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
+    }
     if (follow) {
       const opts: { after?: number; signal?: AbortSignal } = {};
       if (read.after !== undefined) opts.after = read.after;
@@ -468,10 +472,14 @@ export class Engine extends EventEmitter<EngineEvents> {
         const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
         if (!got) continue;
         const jobs = await this.store.getJobs(run.id);
+        // The engine that wrote the run's lines so far numbered them: go on after its last one,
+        // or the store would drop the first lines of this engine as resends.
+        const lastSeq = await this.logStore.lastSeq(run.id);
         // A submit() of this engine may have claimed it while we waited on the store.
         if (this.ownRuns.has(run.id)) continue;
         taken.push(run.id);
         this.ownRuns.add(run.id);
+        this.logger(run.id, lastSeq);
         this.restoring.set(run.id, batch);
         restored.push({ run, jobs });
       }
@@ -737,11 +745,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     (this.emit as (name: string, payload: unknown) => boolean)(event, payload);
   }
 
-  private logger(runId: string): RunLogger {
+  private logger(runId: string, startSeq = 0): RunLogger {
     let l = this.loggers.get(runId);
     if (!l) {
       l = new RunLogger(this.logStore, runId, {
         ...this.logOptions,
+        startSeq,
         onBatch: (batch: LogBatch) => this.emit('log', batch),
       });
       this.loggers.set(runId, l);

@@ -262,6 +262,16 @@ export class RetryingLogStore implements LogStore {
     return retryStoreCall('end', () => this.inner.end(runId), this.#o);
   }
 
+  /** The inner store's `lastSeq`, or, for a store without one, the last line of the whole log read once. */
+  lastSeq(runId: string): Promise<number> {
+    const inner = this.inner;
+    return retryStoreCall(
+      'lastSeq',
+      async () => (inner.lastSeq ? inner.lastSeq(runId) : ((await inner.read(runId)).at(-1)?.seq ?? 0)),
+      this.#o,
+    );
+  }
+
   async close(): Promise<void> {
     await this.inner.close?.();
   }

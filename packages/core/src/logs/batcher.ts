@@ -21,6 +21,8 @@ export interface MicroBatcherOptions {
   onBatch?: ((batch: LogBatch) => void) | undefined;
   onError?: ((error: PipewrightError) => void) | undefined;
   clock?: LogClock;
+  /** `seq` of the run's last stored line: numbering goes on after it (a run taken over after a restart). @default 0 */
+  startSeq?: number;
 }
 
 /** Memory estimate of one buffered line beyond its text (object, array slot). */
@@ -81,6 +83,8 @@ export class MicroBatcher {
     this.#onBatch = options.onBatch;
     this.#onError = options.onError;
     this.#clock = options.clock ?? systemLogClock;
+    this.#seq = options.startSeq ?? 0;
+    this.#storedSeq = this.#seq;
   }
 
   /** `seq` of the last line added (0 before the first). */

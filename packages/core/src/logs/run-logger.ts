@@ -58,12 +58,14 @@ export class RunLogger {
   readonly #open = new Set<StreamSink>();
   #closed = false;
 
-  constructor(store: LogStore, runId: string, options: LogPipelineOptions = {}) {
-    this.#options = resolveLogPipelineOptions(options);
+  /** `startSeq`: the `seq` of the run's last stored line, when another engine wrote some before (recovery). */
+  constructor(store: LogStore, runId: string, options: LogPipelineOptions & { startSeq?: number } = {}) {
+    const { startSeq, ...pipeline } = options;
+    this.#options = resolveLogPipelineOptions(pipeline);
     this.#store = store;
     this.#runId = runId;
     this.masker = new SecretMasker({ minLength: this.#options.minMaskLength });
-    this.#batcher = new MicroBatcher(store, runId, this.#options);
+    this.#batcher = new MicroBatcher(store, runId, { ...this.#options, startSeq: startSeq ?? 0 });
   }
 
   /** The run these lines belong to. */
@@ -128,10 +130,14 @@ export class RunLogger {
     }
     try {
       await this.#batcher.flush();
-      await this.#store.end(this.#runId);
     } finally {
-      this.#batcher.dispose();
-      this.masker.clear();
+      try {
+        // Also after a failed flush: followers must learn that the log is over, not wait forever.
+        await this.#store.end(this.#runId);
+      } finally {
+        this.#batcher.dispose();
+        this.masker.clear();
+      }
     }
   }
 

@@ -53,5 +53,11 @@ export interface LogStore {
   follow(runId: string, options?: LogFollowOptions): AsyncIterable<LogBatch>;
   /** Marks a run's log complete: followers end once they have read everything. */
   end(runId: string): Promise<void>;
+  /**
+   * The `seq` of the run's last stored line (0 when it has none). An engine that takes a
+   * run over goes on numbering from there, so its lines are not dropped as resends. Without
+   * it the engine reads the whole log once to find out.
+   */
+  lastSeq?(runId: string): Promise<number>;
   close?(): Promise<void>;
 }

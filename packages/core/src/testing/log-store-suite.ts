@@ -118,6 +118,16 @@ export function describeLogStore(factory: LogStoreFactory, options: LogStoreSuit
         expect(await store.read(runId)).toStrictEqual(lines);
       });
 
+      it('lastSeq (when the store has it) is the last stored seq, also after end(); 0 for a run without lines', async (ctx) => {
+        if (!store.lastSeq) return ctx.skip();
+        const runId = newRunId();
+        expect(await store.lastSeq(runId)).toBe(0);
+        await appendAll(runId, makeLines(runId, 1, 37), 10);
+        expect(await store.lastSeq(runId)).toBe(37);
+        await store.end(runId);
+        expect(await store.lastSeq(runId)).toBe(37);
+      });
+
       it('keeps runs apart', async () => {
         const ids = Array.from({ length: 8 }, newRunId);
         const all = new Map(ids.map((id, i) => [id, makeLines(id, 1, 10 + i)]));

@@ -240,4 +240,59 @@ jobs:
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("a step's unterminated stdout and stderr tails are numbered before the next step's lines, even on a slow store", async () => {
+    const inner = new MemoryLogStore();
+    const slow = Object.assign(Object.create(inner) as MemoryLogStore, {
+      append: async (runId: string, batch: Parameters<MemoryLogStore['append']>[1]) => {
+        await new Promise((r) => setTimeout(r, 30));
+        return inner.append(runId, batch);
+      },
+    });
+    const text = (t: string) => new TextEncoder().encode(t);
+    const step = (index: number) => ({
+      index,
+      name: `s${index}`,
+      status: 'succeeded' as const,
+      outcome: 'success' as const,
+      conclusion: 'success' as const,
+      outputs: {},
+    });
+    const writer = {
+      name: 'process',
+      runJob: async (_a: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome> => {
+        ctx.events?.stepStarted(0, 's0', Date.now());
+        await ctx.output('stdout', 0, text('first\nout-tail'));
+        await ctx.output('stderr', 0, text('err-tail'));
+        ctx.events?.stepFinished(step(0));
+        ctx.events?.stepStarted(1, 's1', Date.now());
+        await ctx.output('stdout', 1, text('next\n'));
+        ctx.events?.stepFinished(step(1));
+        return { status: 'succeeded', workerId: 'w', steps: [step(0), step(1)], outputs: {} };
+      },
+    };
+    const engine = new Engine({ store: new MemoryStore(), logs: slow, executors: [writer] });
+    const run = await engine.submit('jobs:\n  a: {runs-on: x, steps: [{run: x}, {run: y}]}\n');
+    await run.wait();
+    const lines = await inner.read(run.id);
+    expect(lines.map((l) => `${l.step}:${l.stream}:${l.text}`)).toEqual([
+      '0:stdout:first',
+      '0:stdout:out-tail',
+      '0:stderr:err-tail',
+      '1:stdout:next',
+    ]);
+    expect(lines.map((l) => l.seq)).toEqual([1, 2, 3, 4]);
+    await engine.close();
+  });
+
+  it('logs() of an unknown run is RUN_NOT_FOUND, also when following', async () => {
+    const env = setup();
+    for (const follow of [false, true]) {
+      const err = await (async () => {
+        for await (const _ of env.engine.logs('no-such-run', { follow })) return undefined;
+      })().catch((e: unknown) => e);
+      expect((err as PipewrightError).code, `follow ${follow}`).toBe('RUN_NOT_FOUND');
+    }
+    await env.engine.close();
+  });
 });

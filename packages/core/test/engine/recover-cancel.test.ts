@@ -135,4 +135,32 @@ describe('4.8 recover() and cancel()', () => {
     await e2.close();
     await e1.close();
   });
+
+  it("the engine that takes a run over numbers its log lines after the old engine's, dropping none", async () => {
+    const store = new MemoryStore();
+    const logs = new MemoryLogStore();
+    const say = (who: string): Executor => ({
+      name: 'process',
+      runJob: async (_a, ctx) => {
+        for (let i = 1; i <= 3; i++) await ctx.output('stdout', 0, new TextEncoder().encode(`${who} line ${i}\n`));
+        // A "dies" with the attempt running (it ends only when its engine closes).
+        if (who === 'A') return hanging.runJob(_a, ctx);
+        return { status: 'succeeded', workerId: 'w', steps: [], outputs: {} };
+      },
+    });
+    const e1 = new Engine({ store, logs, executors: [say('A')], instanceId: 'e1' });
+    const run = await e1.submit(YAML);
+    // A's lines are stored before it "crashes".
+    for (let i = 0; i < 100 && (await logs.read(run.id)).length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    await store.releaseLease(run.id, 'e1');
+    const e2 = new Engine({ store, logs, executors: [say('B')], instanceId: 'e2' });
+    expect(await e2.recover()).toEqual([run.id]);
+    expect((await e2.wait(run.id)).run.status).toBe('succeeded');
+    const lines = (await logs.read(run.id)).filter((l) => l.stream === 'stdout');
+    expect(lines.map((l) => l.text)).toEqual(['A line 1', 'A line 2', 'A line 3', 'B line 1', 'B line 2', 'B line 3']);
+    const seqs = (await logs.read(run.id)).map((l) => l.seq);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    await e2.close();
+    await e1.close();
+  });
 });

@@ -18,6 +18,29 @@ const ctx = (step = 0, stream: 'stdout' | 'stderr' = 'stdout', jobId = 'build') 
 const lines = (n: number, prefix = 'l') => enc(Array.from({ length: n }, (_, i) => `${prefix}${i}\n`).join(''));
 
 describe('RunLogger', () => {
+  it('close() still ends the run log when the store failed, so followers do not wait forever', async () => {
+    const store = new TestLogStore({ fail: new PipewrightError('STORE_UNAVAILABLE', 'store down') });
+    const logger = new RunLogger(store, 'run-f', {});
+    const out = logger.stream(ctx());
+    out.write(enc('one\n'));
+    await out.end().catch(() => undefined);
+    await expect(logger.close()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(store.ended).toEqual(['run-f']);
+  });
+
+  it('goes on numbering after startSeq (a run taken over after a restart)', async () => {
+    const store = new TestLogStore();
+    const logger = new RunLogger(store, 'run-s', { startSeq: 41 });
+    const out = logger.stream(ctx());
+    out.write(enc('a\nb\n'));
+    await out.end();
+    await logger.close();
+    expect(store.lines().map((l) => [l.seq, l.text])).toEqual([
+      [42, 'a'],
+      [43, 'b'],
+    ]);
+  });
+
   it('numbers lines per run from 1 without gaps across many streams, jobs and system lines', async () => {
     const store = new TestLogStore();
     const batches: LogBatch[] = [];

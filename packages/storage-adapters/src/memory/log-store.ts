@@ -88,6 +88,10 @@ export class MemoryLogStore implements LogStore {
     if (added) this.#wake(log);
   }
 
+  async lastSeq(runId: string): Promise<number> {
+    return this.#runs.get(runId)?.lines.at(-1)?.seq ?? 0;
+  }
+
   async read(runId: string, options: LogReadOptions = {}): Promise<LogLine[]> {
     const log = this.#runs.get(runId);
     if (!log) return [];

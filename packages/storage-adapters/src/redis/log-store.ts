@@ -87,6 +87,15 @@ export class RedisLogStore implements LogStore {
     await this.#conn.call('log append', () => this.#r.pwLogAppend(...args));
   }
 
+  async lastSeq(runId: string): Promise<number> {
+    // Entry ids are `<seq>-0` for lines and `<lastSeq>-1` for the end marker: the newest id says it.
+    const entries = (await this.#conn.call('log last seq', () =>
+      this.#r.xrevrange(this.#key(runId), '+', '-', 'COUNT', 1),
+    )) as Entry[];
+    const id = entries[0]?.[0];
+    return id === undefined ? 0 : Number.parseInt(id, 10);
+  }
+
   async read(runId: string, options: LogReadOptions = {}): Promise<LogLine[]> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const out: LogLine[] = [];

@@ -415,6 +415,14 @@ export class S3LogStore implements LogStore {
     return { lines: out, ended: ended && out.length < limit };
   }
 
+  async lastSeq(runId: string): Promise<number> {
+    this.#checkRunId(runId);
+    // Lines this store is still gathering into a chunk count too.
+    const w = this.#writers.get(runId);
+    if (w) return (await w).lastSeq;
+    return (await this.#loadIndex(runId)).lastSeq;
+  }
+
   async read(runId: string, options: LogReadOptions = {}): Promise<LogLine[]> {
     return (await this.#readFrom(runId, options)).lines;
   }
