@@ -193,7 +193,8 @@ export class DockerExecutor implements Executor {
     if (extra.shmSize !== undefined) hostConfig.ShmSize = extra.shmSize;
     if (extra.addHosts.length) hostConfig.ExtraHosts = extra.addHosts;
 
-    const env = { ...spec.env, ...extra.env };
+    // `container.env` wins over `-e` in `container.options`, like every other field over its option.
+    const env = { ...extra.env, ...spec.env };
     const create: Docker.ContainerCreateOptions = {
       Image: image,
       Entrypoint: KEEPALIVE.slice(0, 1),

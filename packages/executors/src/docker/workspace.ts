@@ -1,10 +1,10 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
-import { abortReasonOf, DEFAULT_SHELL_TEMPLATE, scriptExtension, shellArgv } from '@pipewright/core';
+import { abortReasonOf, DEFAULT_SHELL_TEMPLATE, PipewrightError, scriptExtension, shellArgv } from '@pipewright/core';
 import type Docker from 'dockerode';
 
 /** Wraps a command so its pid (= its process group: docker execs are session leaders) lands in a file we can signal. */
@@ -86,6 +86,7 @@ export class DockerWorkspace implements Workspace {
     if (this.disposing) throw new Error(`the container ${this.workerId} was already removed`);
     // Nothing was started, so report the step as killed before it ran.
     if (request.signal.aborted) return { exitCode: null, signal: 'SIGTERM' };
+    await this.checkWorkingDir(request.workingDirectory);
     const n = ++this.seq;
     const template = request.shell;
     const isDefault = template === DEFAULT_SHELL_TEMPLATE;
@@ -187,6 +188,26 @@ export class DockerWorkspace implements Workspace {
       }
     })();
     return this.disposing;
+  }
+
+  /**
+   * A working directory inside the workspace must exist, as with the process executor: a
+   * missing one is an exec rejection (`infra`) naming it, not Docker's exit 126 in the step's
+   * output. Paths outside the workspace (the image's own) are left to Docker.
+   */
+  private async checkWorkingDir(wd: string | undefined): Promise<void> {
+    if (wd === undefined || wd === '') return;
+    const inside = this.workingDir(wd);
+    const rel = posix.relative(this.containerDir, inside);
+    if (rel.startsWith('..') || posix.isAbsolute(rel)) return;
+    const host = join(this.hostDir, ...rel.split('/'));
+    const st = await stat(host).catch(() => undefined);
+    if (st?.isDirectory()) return;
+    throw new PipewrightError(
+      'EXECUTOR_UNAVAILABLE',
+      `working-directory \`${wd}\` does not exist in the workspace (${inside}): create it in an earlier step or fix the path`,
+      { details: { workingDirectory: wd } },
+    );
   }
 
   private workingDir(wd: string | undefined): string {

@@ -268,7 +268,13 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     const ex = executor();
     const c = capture();
     const spec = job([step(0, 'echo "FOO=$FOO BAR=$BAR host=$(hostname)"; sleep 1')], {
-      container: container({ cpus: 0.5, memory: '64m', env: { FOO: 'foo' }, options: '--hostname pw-box -e BAR=bar' }),
+      // `env` wins over `-e` for the same name, as every field wins over its option.
+      container: container({
+        cpus: 0.5,
+        memory: '64m',
+        env: { FOO: 'foo' },
+        options: '--hostname pw-box -e BAR=bar -e FOO=from-options',
+      }),
     });
     const a = attempt(spec, 3);
     const run = ex.runJob(a, c.ctx);
@@ -292,6 +298,29 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
       'pipewright.attempt': '3',
       'pipewright.engine': ex.options.engineId,
     });
+  });
+
+  it('a working-directory missing from the workspace fails the step as infra naming it; one made by an earlier step works', async () => {
+    const ex = executor();
+    const c = capture();
+    const out = await ex.runJob(
+      attempt(
+        job(
+          [
+            step(0, 'mkdir -p made/here'),
+            step(1, 'pwd', { workingDirectory: 'made/here' }),
+            step(2, 'echo never', { workingDirectory: 'missing' }),
+          ],
+          { container: container() },
+        ),
+      ),
+      c.ctx,
+    );
+    expect(c.text(1).trim()).toBe('/__w/workspace/made/here');
+    expect(out.status).toBe('failed');
+    expect(out.reason).toBe('infra');
+    expect(out.steps[2]?.message).toMatch(/working-directory `missing` does not exist in the workspace/);
+    expect(c.text(2)).toBe('');
   });
 
   it('rejects unsupported container options clearly, without retry', async () => {
