@@ -125,6 +125,56 @@ describe.skipIf(!available)('Redis restart', () => {
     await server?.stop();
   });
 
+  it('a follower ends when its signal aborts, also while Redis is gone', async () => {
+    const gone = await startRedisServer();
+    const logs = new RedisLogStore({ url: gone.url, prefix: 'gone', unavailableAfterMs: 300 });
+    try {
+      await logs.append('g1', { runId: 'g1', lines: lines('g1', 1, 2) });
+      const controller = new AbortController();
+      const seen: number[] = [];
+      const following = (async () => {
+        for await (const b of logs.follow('g1', { signal: controller.signal })) seen.push(...b.lines.map((l) => l.seq));
+      })();
+      for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      await gone.kill();
+      await new Promise((r) => setTimeout(r, 300));
+      const abortedAt = Date.now();
+      controller.abort();
+      await following;
+      expect(Date.now() - abortedAt).toBeLessThan(2_000);
+      expect(seen).toEqual([1, 2]);
+    } finally {
+      await logs.close();
+      await gone.stop();
+    }
+  });
+
+  it('a frozen server (connection open, no answer) fails calls with STORE_UNAVAILABLE in bounded time', async () => {
+    const frozen = await startRedisServer();
+    const store = new RedisStore({ url: frozen.url, prefix: 'frz', unavailableAfterMs: 300 });
+    const logs = new RedisLogStore({ url: frozen.url, prefix: 'frz', unavailableAfterMs: 300 });
+    try {
+      await store.createRun(run('frz-1'), [job('frz-1', 'a')]);
+      frozen.signal('SIGSTOP');
+      const started = Date.now();
+      const results = await Promise.allSettled([store.getRun('frz-1'), logs.read('frz-1')]);
+      const took = Date.now() - started;
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect(((r as PromiseRejectedResult).reason as PipewrightError).code).toBe('STORE_UNAVAILABLE');
+      }
+      // 3 x unavailableAfterMs, with room for a loaded machine; before, they waited until SIGCONT.
+      expect(took).toBeLessThan(5_000);
+      frozen.signal('SIGCONT');
+      expect((await store.getRun('frz-1'))?.id).toBe('frz-1');
+    } finally {
+      frozen.signal('SIGCONT');
+      await store.close();
+      await logs.close();
+      await frozen.stop();
+    }
+  });
+
   it('calls during an outage succeed after reconnect or fail with STORE_UNAVAILABLE; data written before survives', async () => {
     const store = new RedisStore({ url: server.url, unavailableAfterMs: 2000 });
     const logs = new RedisLogStore({ url: server.url, unavailableAfterMs: 2000 });

@@ -185,6 +185,19 @@ describe('S3LogStore', () => {
     }
   });
 
+  it('a bucket that does not exist is STORE_UNAVAILABLE naming it, not an empty log', async () => {
+    const store = new S3LogStore({ ...s3Options(server!, 'nb/'), bucket: 'no-such-bucket-here' });
+    try {
+      for (const call of [() => store.read('run1'), () => store.lastSeq('run1')]) {
+        const err = await call().catch((e: unknown) => e);
+        expect((err as { code?: string }).code).toBe('STORE_UNAVAILABLE');
+        expect(String((err as Error).message)).toMatch(/no-such-bucket-here/);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses run ids that cannot name objects', async () => {
     const store = new S3LogStore(s3Options(server!, `r${++n}/`));
     try {

@@ -207,6 +207,13 @@ export function describeLogStore(factory: LogStoreFactory, options: LogStoreSuit
         expect(await following).toStrictEqual(lines.slice(25));
       });
 
+      it('with after past the last line of an ended log, ends at once with nothing', async () => {
+        const runId = newRunId();
+        await appendAll(runId, makeLines(runId, 1, 3), 3);
+        await store.end(runId);
+        expect(await collect(store.follow(runId, { after: 10 }), followTimeout)).toEqual([]);
+      });
+
       it('ends when its signal aborts', async () => {
         const runId = newRunId();
         const lines = makeLines(runId, 1, 5);

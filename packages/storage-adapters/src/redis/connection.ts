@@ -33,6 +33,9 @@ export function checkPositive(name: string, value: number | undefined): void {
   }
 }
 
+/** How many times `unavailableAfterMs` a call may wait on an open connection that does not answer. */
+const STALLED_FACTOR = 3;
+
 /** True for errors that mean "the connection is gone", as opposed to a command error. */
 function isConnectionError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : '';
@@ -130,13 +133,20 @@ export class RedisConnection {
 
   /** Runs one store operation under the unavailability policy. */
   async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + this.#unavailableAfterMs;
+    const started = Date.now();
+    const deadline = started + this.#unavailableAfterMs;
     await this.#waitReady(deadline, op);
     let timer: ReturnType<typeof setTimeout> | undefined;
     // A command in flight when the connection drops is resent on reconnect; bound that wait too.
+    // On a connection that stays open, a long answer may be a big script at work, so it gets
+    // longer; but a server that answers nothing at all (frozen, SIGSTOPped) must not hang the
+    // caller for ever: past STALLED_FACTOR x unavailableAfterMs the call fails as well.
+    const stalledAt = started + STALLED_FACTOR * this.#unavailableAfterMs;
     const bound = new Promise<never>((_, reject) => {
       const check = () => {
-        if (this.client.status === 'ready') timer = setTimeout(check, this.#unavailableAfterMs);
+        const left = stalledAt - Date.now();
+        if (this.client.status === 'ready' && left > 0)
+          timer = setTimeout(check, Math.min(this.#unavailableAfterMs, left));
         else reject(this.#unavailable(op));
       };
       timer = setTimeout(check, Math.max(0, deadline - Date.now()));

@@ -122,20 +122,35 @@ export class RedisLogStore implements LogStore {
   async *follow(runId: string, options: LogFollowOptions = {}): AsyncGenerator<LogBatch> {
     const { signal } = options;
     if (signal?.aborted) return;
+    const key = this.#key(runId);
+    const after = options.after ?? 0;
+    // Reading from past the stored end would miss the end marker (`<lastSeq>-1` sorts before
+    // `<after>-0`): start at the last stored seq instead and skip what is not after `after`.
+    const known = after > 0 ? await this.lastSeq(runId) : 0;
+    let last = `${Math.min(after, known)}-0`;
     // A blocking XREAD holds its connection, so each follower gets its own.
     const conn = this.#conn.duplicate();
     this.#followers.add(conn);
-    const onAbort = () => conn.disconnect();
+    // An XREAD queued while Redis is unreachable does not settle when its connection is closed:
+    // the abort must end the follower on its own.
+    let abortNow: (() => void) | undefined;
+    const aborted = new Promise<null>((resolve) => {
+      abortNow = () => resolve(null);
+    });
+    const onAbort = () => {
+      abortNow?.();
+      conn.disconnect();
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
-    const key = this.#key(runId);
-    let last = `${options.after ?? 0}-0`;
     try {
       for (;;) {
         let reply: [string, Entry[]][] | null;
         try {
-          reply = (await conn.xread('COUNT', this.#pageSize, 'BLOCK', this.#blockMs, 'STREAMS', key, last)) as
-            | [string, Entry[]][]
-            | null;
+          const read = conn.xread('COUNT', this.#pageSize, 'BLOCK', this.#blockMs, 'STREAMS', key, last) as Promise<
+            [string, Entry[]][] | null
+          >;
+          read.catch(() => undefined); // settles (if ever) after an abort: nobody waits for it then
+          reply = await Promise.race([read, aborted]);
         } catch (err) {
           if (signal?.aborted || conn.status === 'end') return;
           throw err;
@@ -148,8 +163,8 @@ export class RedisLogStore implements LogStore {
         let ended = false;
         for (const e of entries) {
           const line = decode(runId, e);
-          if (line) lines.push(line);
-          else ended = true;
+          if (!line) ended = true;
+          else if (line.seq > after) lines.push(line);
         }
         if (lines.length > 0) yield { runId, lines };
         if (ended || signal?.aborted) return;

@@ -99,8 +99,10 @@ const pad = (seq: number) => String(seq).padStart(15, '0');
 const emptyIndex = (): Index => ({ v: 1, lastSeq: 0, ended: false, chunks: [] });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** No such object (a run without lines yet), as opposed to no such bucket, which is a configuration error. */
 function isNotFound(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  if (e?.name === 'NoSuchBucket' || e?.Code === 'NoSuchBucket') return false;
   return e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 

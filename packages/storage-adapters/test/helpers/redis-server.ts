@@ -60,6 +60,8 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts it again on the same port (after {@link RedisServer.kill}). */
   start(): Promise<void>;
+  /** Sends a signal (SIGSTOP freezes it with its connections open, SIGCONT wakes it). */
+  signal(sig: NodeJS.Signals): void;
   /** Kills it and removes its data dir. */
   stop(): Promise<void>;
 }
@@ -104,7 +106,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     url: `redis://127.0.0.1:${port}`,
     kill,
     start,
+    signal(sig) {
+      child?.kill(sig);
+    },
     async stop() {
+      child?.kill('SIGCONT'); // a frozen server cannot die of SIGKILL's wait otherwise
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },
