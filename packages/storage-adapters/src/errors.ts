@@ -1,5 +1,5 @@
 import type { Expect } from '@pipewright/core';
-import { PipewrightError } from '@pipewright/core';
+import { PipewrightError, RUN_STATUSES } from '@pipewright/core';
 
 /** The run does not exist in the store. */
 export function runNotFound(runId: string): PipewrightError {
@@ -71,10 +71,42 @@ export function applyPatch<T extends { id: string }>(record: T, patch: Partial<O
   const out: Record<string, unknown> = { ...record };
   for (const [k, v] of Object.entries(patch)) {
     if (k === 'id') continue;
-    if (v === undefined) delete out[k];
-    else out[k] = v;
+    if (v === undefined) {
+      if (!REQUIRED_RUN_FIELDS.has(k)) delete out[k];
+    } else out[k] = v;
   }
   return out as T;
+}
+
+/**
+ * Fields a run record cannot be without: an `undefined` for one of them in an `updateRun`
+ * patch leaves it as it is, in every store (only optional fields are removed that way).
+ */
+export const REQUIRED_RUN_FIELDS: ReadonlySet<string> = new Set([
+  'id',
+  'pipelineName',
+  'specHash',
+  'spec',
+  'inputs',
+  'trigger',
+  'priority',
+  'status',
+  'secretNames',
+  'createdAt',
+]);
+
+/** A run status a store can hold, or INVALID_ARGUMENT. */
+export function checkRunStatus(status: unknown, what: string): void {
+  if (!(RUN_STATUSES as readonly unknown[]).includes(status)) {
+    throw invalid(`${what} has unknown status "${String(status)}"; use one of ${RUN_STATUSES.join(', ')}.`);
+  }
+}
+
+/** `listRuns`' `limit`: absent or a non-negative integer. */
+export function checkLimit(limit: number | undefined): void {
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+    throw invalid(`Expected \`limit\` to be a non-negative integer, got \`${limit}\`.`);
+  }
 }
 
 /** Throws when a TTL is not a positive finite number of ms. */

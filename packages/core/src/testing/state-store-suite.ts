@@ -296,6 +296,15 @@ export function describeStateStore(factory: StateStoreFactory, name = 'adapter')
         expect('message' in ((await store.getRun(run.id)) ?? {})).toBe(false);
       });
 
+      it('keeps a field a run cannot lack when its patch value is undefined', async () => {
+        const run = makeRun();
+        await store.createRun(run, []);
+        const patch = { status: undefined, spec: undefined, createdAt: undefined } as unknown as Partial<RunRecord>;
+        const updated = await store.updateRun(run.id, patch);
+        expect(updated).toStrictEqual(run);
+        expect(await store.getRun(run.id)).toStrictEqual(run);
+      });
+
       it('applies a write whose expected status matches (one or a list)', async () => {
         const run = makeRun();
         await store.createRun(run, []);
@@ -627,6 +636,20 @@ export function describeStateStore(factory: StateStoreFactory, name = 'adapter')
       const statuses: RunStatus[] = ['queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'];
       for (const status of statuses) await store.createRun(makeRun({ status }), []);
       for (const status of statuses) expect(await store.listRuns({ status: [status] })).toHaveLength(1);
+    });
+
+    it('refuses an unknown run status and a limit that is not a non-negative integer (INVALID_ARGUMENT)', async () => {
+      const code = (p: Promise<unknown>) =>
+        p.then(
+          () => 'resolved',
+          (e: { code?: string }) => e.code,
+        );
+      expect(await code(store.createRun(makeRun({ status: 'bogus' as RunStatus }), []))).toBe('INVALID_ARGUMENT');
+      const run = makeRun();
+      await store.createRun(run, []);
+      expect(await code(store.updateRun(run.id, { status: 'bogus' as RunStatus }))).toBe('INVALID_ARGUMENT');
+      expect((await store.getRun(run.id))?.status).toBe(run.status);
+      for (const limit of [-1, 1.5]) expect(await code(store.listRuns({ limit }))).toBe('INVALID_ARGUMENT');
     });
   });
 }

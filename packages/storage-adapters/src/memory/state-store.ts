@@ -12,6 +12,8 @@ import { specJsonOf } from '@pipewright/core';
 import {
   applyPatch,
   checkJobs,
+  checkLimit,
+  checkRunStatus,
   checkTtl,
   conflict,
   duplicateRun,
@@ -87,6 +89,7 @@ export class MemoryStore implements StateStore {
     }
     if (this.#runs.has(run.id)) throw duplicateRun(run.id);
     checkJobs(run.id, jobs);
+    checkRunStatus(run.status, `Run "${run.id}"`);
     const stored: StoredRun = {
       ...encodeRun(run),
       status: run.status,
@@ -105,6 +108,7 @@ export class MemoryStore implements StateStore {
   }
 
   async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
+    checkLimit(query.limit);
     const wanted = query.status ? new Set<RunStatus>(query.status) : undefined;
     const matches: [string, StoredRun][] = [];
     for (const entry of this.#runs) if (!wanted || wanted.has(entry[1].status)) matches.push(entry);
@@ -121,6 +125,7 @@ export class MemoryStore implements StateStore {
     const stored = this.#runs.get(runId);
     if (!stored) throw runNotFound(runId);
     if (expect && !statusList(expect).includes(stored.status)) throw conflict(`Run "${runId}"`, expect, stored.status);
+    if (patch.status !== undefined) checkRunStatus(patch.status, `Run "${runId}"`);
     const { spec, ...rest } = patch;
     const next = applyPatch(JSON.parse(stored.head) as Omit<RunRecord, 'spec'>, rest);
     stored.head = JSON.stringify(next);

@@ -12,10 +12,13 @@ import { isTerminalRun, specJsonOf } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import {
   checkJobs,
+  checkLimit,
+  checkRunStatus,
   checkTtl,
   conflict,
   duplicateRun,
   invalid,
+  REQUIRED_RUN_FIELDS,
   runNotFound,
   statusList,
   unknownJob,
@@ -161,9 +164,7 @@ export class RedisStore implements StateStore {
 
   async createRun(run: RunRecord, jobs: JobRecord[]): Promise<CreateRunResult> {
     checkJobs(run.id, jobs);
-    if (!(RUN_STATUSES as readonly string[]).includes(run.status)) {
-      throw invalid(`Run "${run.id}" has unknown status "${run.status}"; use one of ${RUN_STATUSES.join(', ')}.`);
-    }
+    checkRunStatus(run.status, `Run "${run.id}"`);
     const k = this.#runKeys(run.id);
     const idem = run.idempotencyKey;
     const fields: string[] = [];
@@ -217,9 +218,7 @@ export class RedisStore implements StateStore {
 
   async listRuns(query: RunQuery = {}): Promise<RunRecord[]> {
     const limit = query.limit;
-    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
-      throw invalid(`Expected \`limit\` to be a non-negative integer, got \`${limit}\`.`);
-    }
+    checkLimit(limit);
     if (limit === 0) return [];
     const indexes =
       query.status === undefined ? [this.#conn.key('runs')] : query.status.map((s) => this.#conn.key('runs', s));
@@ -294,12 +293,12 @@ export class RedisStore implements StateStore {
     const del: string[] = [];
     for (const [f, v] of Object.entries(patch)) {
       if (f === 'id') continue;
-      if (v === undefined) del.push(f);
-      else set.push(f, JSON.stringify(v));
+      // A run cannot lack a required field: `undefined` removes optional ones only (as in MemoryStore).
+      if (v === undefined) {
+        if (!REQUIRED_RUN_FIELDS.has(f)) del.push(f);
+      } else set.push(f, JSON.stringify(v));
     }
-    if (patch.status !== undefined && !(RUN_STATUSES as readonly string[]).includes(patch.status)) {
-      throw invalid(`Unknown run status "${patch.status}"; use one of ${RUN_STATUSES.join(', ')}.`);
-    }
+    if (patch.status !== undefined) checkRunStatus(patch.status, `Run "${runId}"`);
     const k = this.#runKeys(runId);
     // A patch that writes the spec invalidates what this client holds: the script must send the new one.
     if ('spec' in patch) this.#uncacheSpec(runId);
