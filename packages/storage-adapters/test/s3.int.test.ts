@@ -1,4 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { LogLine, LogStore } from '@pipewright/core';
 import { describeLogStore } from '@pipewright/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,6 +182,39 @@ describe('S3LogStore', () => {
     } finally {
       await writer.close();
       await reader.close();
+    }
+  });
+
+  it('keeps every chunk within maxChunkBytes of UTF-8, and the index says its real size', async () => {
+    const prefix = `sz${++n}/`;
+    const store = new S3LogStore({ ...s3Options(server!, prefix), maxChunkBytes: 600 });
+    const client = new S3Client({ ...s3Options(server!, prefix), forcePathStyle: true });
+    try {
+      const multiByte = lines('run1', 1, 40).map((l) => ({ ...l, text: `${'ü'.repeat(40)} ${l.seq}` }));
+      await store.append('run1', { runId: 'run1', lines: multiByte });
+      await store.flush('run1');
+      const index = JSON.parse(
+        await (
+          await client.send(new GetObjectCommand({ Bucket: server!.bucket, Key: `${prefix}run1/index.json` }))
+        ).Body!.transformToString(),
+      ) as { chunks: Array<[number, number, number]> };
+      expect(index.chunks.length).toBeGreaterThan(1);
+      for (const [first, , bytes] of index.chunks) {
+        const body = await (
+          await client.send(
+            new GetObjectCommand({
+              Bucket: server!.bucket,
+              Key: `${prefix}run1/chunk-${String(first).padStart(15, '0')}.jsonl`,
+            }),
+          )
+        ).Body!.transformToByteArray();
+        expect(body.length).toBe(bytes);
+        expect(bytes).toBeLessThanOrEqual(600);
+      }
+      expect(await store.read('run1')).toStrictEqual(multiByte);
+    } finally {
+      client.destroy();
+      await store.close();
     }
   });
 

@@ -68,6 +68,8 @@ interface Index {
 interface Pending {
   seq: number;
   row: string;
+  /** UTF-8 bytes of the row and its newline. */
+  bytes: number;
 }
 
 interface Writer {
@@ -282,8 +284,9 @@ export class S3LogStore implements LogStore {
     for (const l of batch.lines) {
       if (l.seq <= w.lastSeq) continue;
       const row = encode(l);
-      w.pending.push({ seq: l.seq, row });
-      w.pendingBytes += row.length + 1;
+      const bytes = Buffer.byteLength(row) + 1;
+      w.pending.push({ seq: l.seq, row, bytes });
+      w.pendingBytes += bytes;
       w.lastSeq = l.seq;
       added = true;
     }
@@ -325,8 +328,11 @@ export class S3LogStore implements LogStore {
       while (w.pending.length > 0) {
         let take = 0;
         let bytes = 0;
-        while (take < w.pending.length && (take === 0 || bytes < this.#maxChunkBytes)) {
-          bytes += w.pending[take]!.row.length + 1;
+        // Up to maxChunkBytes of UTF-8; a single longer row still makes a chunk of its own.
+        while (take < w.pending.length) {
+          const next = w.pending[take]!.bytes;
+          if (take > 0 && bytes + next > this.#maxChunkBytes) break;
+          bytes += next;
           take++;
         }
         const chunk = w.pending.slice(0, take);
