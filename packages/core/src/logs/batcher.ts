@@ -57,8 +57,9 @@ export class MicroBatcher {
   /** The batch being filled. */
   #open: LogLine[] = [];
   #openBytes = 0;
-  /** Full batches waiting for the in-flight append, oldest first. */
+  /** Full batches waiting for the in-flight append, oldest first, and their UTF-8 sizes. */
   #sealed: LogLine[][] = [];
+  #sealedBytes: number[] = [];
   /** Text size and line count of open + sealed lines. */
   #bytes = 0;
   #count = 0;
@@ -107,8 +108,11 @@ export class MicroBatcher {
     return this.#failed;
   }
 
-  /** Adds one (already masked) line and returns its `seq`; returns 0 (line discarded) after a store failure. */
-  add(ctx: LogStreamContext, text: string, ts: number): number {
+  /**
+   * Adds one (already masked) line and returns its `seq`; returns 0 (line discarded) after a store
+   * failure. `bytes` is the text's UTF-8 size, when the caller has it already.
+   */
+  add(ctx: LogStreamContext, text: string, ts: number, bytes = Buffer.byteLength(text)): number {
     if (this.#failed !== undefined) return 0;
     const seq = ++this.#seq;
     const open = this.#open;
@@ -122,8 +126,9 @@ export class MicroBatcher {
       stream: ctx.stream,
       text,
     });
-    this.#openBytes += text.length;
-    this.#bytes += text.length;
+    // UTF-8 bytes, as `maxBatchBytes` says: a line of non-ASCII text weighs up to 3x its length.
+    this.#openBytes += bytes;
+    this.#bytes += bytes;
     this.#count++;
     if (open.length >= this.#maxLines || this.#openBytes >= this.#maxBytes) {
       this.#seal();
@@ -172,6 +177,7 @@ export class MicroBatcher {
   #seal(): void {
     if (this.#open.length === 0) return;
     this.#sealed.push(this.#open);
+    this.#sealedBytes.push(this.#openBytes);
     this.#open = [];
     this.#openBytes = 0;
     if (this.#timer !== undefined) {
@@ -181,10 +187,9 @@ export class MicroBatcher {
   }
 
   #pump(): void {
-    const batch = this.#sealed.shift();
-    if (batch === undefined || this.#failed !== undefined) return;
-    let bytes = 0;
-    for (const line of batch) bytes += line.text.length;
+    if (this.#sealed.length === 0 || this.#failed !== undefined) return;
+    const batch = this.#sealed.shift() as LogLine[];
+    const bytes = this.#sealedBytes.shift() as number;
     this.#bytes -= bytes;
     this.#count -= batch.length;
     this.#inFlight = true;
@@ -241,6 +246,7 @@ export class MicroBatcher {
     this.#open = [];
     this.#openBytes = 0;
     this.#sealed = [];
+    this.#sealedBytes = [];
     this.#bytes = 0;
     this.#count = 0;
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);

@@ -212,14 +212,16 @@ class StreamSink implements LogSink {
     return this.#ended;
   }
 
-  readonly #onLine = (text: string): void => {
+  readonly #onLine = (text: string, known?: number): void => {
+    // One UTF-8 size per line serves the cap, the drop count and the batcher's byte bound.
+    const bytes = known ?? Buffer.byteLength(text);
     if (this.#unstored >= this.#cap) {
-      this.#dropped += Buffer.byteLength(text) + 1;
+      this.#dropped += bytes + 1;
       return;
     }
     if (this.#dropped > 0) this.#emitDropped();
-    this.#unstored += text.length;
-    this.#batcher.add(this.#ctx, text, this.#ts);
+    this.#unstored += bytes;
+    this.#batcher.add(this.#ctx, text, this.#ts, bytes);
   };
 
   #emitDropped(): void {

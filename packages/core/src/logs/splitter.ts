@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import type { SecretMasker } from './masker.js';
 
 /** Starts every piece of a cut line after the first, so a reader sees the line was split. */
@@ -44,7 +45,7 @@ function cutPoint(buf: Buffer, max: number): number {
  * {@link LINE_CONTINUATION_MARKER}. {@link end} flushes a final unterminated line.
  */
 export class LineSplitter {
-  readonly #onLine: (text: string) => void;
+  readonly #onLine: (text: string, bytes?: number) => void;
   readonly #max: number;
   readonly #masker: Pick<SecretMasker, 'mask' | 'maskPrefix'> | undefined;
   /** Bytes of the current unterminated line (never more than `max` in total after a push). */
@@ -60,7 +61,8 @@ export class LineSplitter {
   /** Bytes of text a continuation piece may hold: the marker counts against `maxLineBytes`. */
   readonly #room: number;
 
-  constructor(onLine: (text: string) => void, options: LineSplitterOptions = {}) {
+  /** `onLine` gets each line, and its UTF-8 size when that is known for free (ASCII text). */
+  constructor(onLine: (text: string, bytes?: number) => void, options: LineSplitterOptions = {}) {
     this.#onLine = onLine;
     this.#max = options.maxLineBytes ?? 64 * 1024;
     // A limit too small to hold the marker and some text keeps the marker on top (only tests go that low).
@@ -122,6 +124,9 @@ export class LineSplitter {
   /** Complete lines `buf[start, end)` separated by `\n`. */
   #block(buf: Buffer, start: number, end: number): void {
     let text = buf.toString('utf8', start, end);
+    // ASCII lines weigh their length in UTF-8, also once masked (`***` is ASCII too): the
+    // consumer is spared a byteLength per line.
+    const ascii = isAscii(buf.subarray(start, end));
     if (this.#masker !== undefined) text = this.#masker.mask(text);
     const onLine = this.#onLine;
     const quickMax = this.#max / 3; // a UTF-16 code unit is at most 3 UTF-8 bytes
@@ -131,7 +136,7 @@ export class LineSplitter {
       let line = nl === -1 ? text.slice(from) : text.slice(from, nl);
       if (line.charCodeAt(line.length - 1) === CR) line = line.slice(0, -1);
       if (line.length > quickMax && Buffer.byteLength(line) > this.#max) this.#emit(line, false);
-      else onLine(line);
+      else onLine(line, ascii ? line.length : undefined);
       if (nl === -1) return;
       from = nl + 1;
     }

@@ -117,6 +117,20 @@ describe('RunLogger', () => {
     await logger.close();
   });
 
+  it('counts maxBatchBytes in UTF-8 bytes: 20 euro signs weigh 60', async () => {
+    const clock = new FakeClock();
+    const store = new TestLogStore();
+    const logger = new RunLogger(store, 'r', { clock, maxBatchBytes: 100, flushIntervalMs: 1000 });
+    const s = logger.stream(ctx());
+    s.write(enc(`${'€'.repeat(20)}\n`)); // 60 bytes, 20 characters
+    await settle();
+    expect(store.count).toBe(0);
+    s.write(enc(`${'€'.repeat(14)}\n`)); // 42 more bytes: 102 >= 100, while 34 characters would not be
+    await settle();
+    expect(store.batches.map((b) => b.lines.map((l) => l.text.length))).toEqual([[20, 14]]);
+    await logger.close();
+  });
+
   it('flushes flushIntervalMs after the first buffered line (fake clock)', async () => {
     const clock = new FakeClock();
     const store = new TestLogStore();
