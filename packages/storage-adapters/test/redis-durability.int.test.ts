@@ -1,5 +1,6 @@
 import type { JobRecord, LogLine, RunRecord } from '@pipewright/core';
 import { PipewrightError } from '@pipewright/core';
+import { jobRecord } from '@pipewright/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLogStore } from '../src/redis/log-store.js';
 import { RedisStore } from '../src/redis/state-store.js';
@@ -20,17 +21,7 @@ const run = (id: string, extra: Partial<RunRecord> = {}): RunRecord => ({
   createdAt: Date.now(),
   ...extra,
 });
-const job = (runId: string, id: string): JobRecord => ({
-  runId,
-  id,
-  job: id,
-  matrix: {},
-  needs: [],
-  status: 'pending',
-  outputs: {},
-  attempts: [],
-  createdAt: 1,
-});
+const job = (runId: string, id: string): JobRecord => jobRecord(runId, id);
 const lines = (runId: string, from: number, to: number): LogLine[] =>
   Array.from({ length: to - from + 1 }, (_, i) => ({
     seq: from + i,

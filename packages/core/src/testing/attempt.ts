@@ -1,5 +1,5 @@
 import type { AttemptSpec, ExecContext, OutputStream } from '../ports/executor.js';
-import type { RunRecord } from '../ports/state.js';
+import type { JobRecord, RunRecord } from '../ports/state.js';
 import type { JobSpec, StepSpec } from '../spec/types.js';
 import { DEFAULT_RETRY } from '../spec/types.js';
 
@@ -83,6 +83,22 @@ export function runRecord(spec: RunRecord['spec'], over: Partial<RunRecord> = {}
     priority: 0,
     status: 'queued',
     secretNames: [],
+    createdAt: 1,
+    ...over,
+  };
+}
+
+/** A pending job record `id` of run `runId` (created at 1) with the given fields replaced. */
+export function jobRecord(runId: string, id: string, over: Partial<JobRecord> = {}): JobRecord {
+  return {
+    runId,
+    id,
+    job: id,
+    matrix: {},
+    needs: [],
+    status: 'pending',
+    outputs: {},
+    attempts: [],
     createdAt: 1,
     ...over,
   };

@@ -1,6 +1,6 @@
 import type { JobRecord, RunRecord, StateStore } from '@pipewright/core';
 import { isTransientStoreError, PipewrightError, RetryingStateStore, retryStoreCall } from '@pipewright/core';
-import { runRecord } from '@pipewright/core/testing';
+import { jobRecord, runRecord } from '@pipewright/core/testing';
 import { MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
 import { interceptStore } from './helpers.js';
@@ -31,17 +31,8 @@ function flaky(inner: StateStore, method: keyof StateStore, n: number, landFirst
 const run = (id: string): RunRecord => runRecord({ inputs: {}, env: {}, defaults: {}, jobs: {} }, { id });
 const jobOf =
   (runId: string) =>
-  (id: string, status: JobRecord['status']): JobRecord => ({
-    runId,
-    id,
-    job: id,
-    matrix: {},
-    needs: [],
-    status,
-    outputs: {},
-    attempts: [],
-    createdAt: 1,
-  });
+  (id: string, status: JobRecord['status']): JobRecord =>
+    jobRecord(runId, id, { status });
 
 describe('store retry', () => {
   it('classifies outages as transient and answers (conflicts, bad arguments) as final', () => {

@@ -1,6 +1,5 @@
 import {
   type AttemptRecord,
-  type JobRecord,
   PipewrightError,
   parsePipeline,
   type RunRecord,
@@ -8,7 +7,7 @@ import {
   transitionJob,
   transitionRun,
 } from '@pipewright/core';
-import { runRecord } from '@pipewright/core/testing';
+import { jobRecord, runRecord } from '@pipewright/core/testing';
 import { describe, expect, it } from 'vitest';
 
 // DESIGN §3: every transition is one guarded function; an illegal one throws and changes nothing.
@@ -44,17 +43,7 @@ describe('3 state machines', () => {
   });
 
   it('a job never leaves a terminal status; a retry goes through retrying and queued', () => {
-    const job: JobRecord = {
-      runId: 'r1',
-      id: 'a',
-      job: 'a',
-      matrix: {},
-      needs: [],
-      status: 'pending',
-      outputs: {},
-      attempts: [],
-      createdAt: 1,
-    };
+    const job = jobRecord('r1', 'a');
     expect(codeOf(() => transitionJob(job, 'running'))).toBe('ILLEGAL_TRANSITION');
     transitionJob(job, 'queued');
     transitionJob(job, 'running');

@@ -30,6 +30,27 @@ function treeScript(file: string): string {
   ].join('\n');
 }
 
+/**
+ * Starts a one-step job whose child ignores SIGTERM (asking for `killGraceMs`, bounded by the
+ * executor's `executorGraceMs`); resolves once the child runs.
+ */
+async function startStubborn(name: string, killGraceMs: number, executorGraceMs?: number) {
+  const file = join(pidsDir.dir, name);
+  const executor = new ProcessExecutor({
+    workRoot: root.dir,
+    ...(executorGraceMs === undefined ? {} : { killGraceMs: executorGraceMs }),
+  });
+  const job = new AbortController();
+  const { ctx } = collectingContext({ signal: job.signal });
+  const run = executor.runJob(
+    attemptOf([{ run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs }]),
+    ctx,
+  );
+  const [child] = await waitForPids(file, 1);
+  started.push(child as number);
+  return { run, job, child: child as number };
+}
+
 describe('ProcessExecutor: stopping steps', () => {
   it('a step timeout kills the whole tree, TERM-ignoring child and background sleeper included', async () => {
     const file = join(pidsDir.dir, 'pids');
@@ -100,98 +121,56 @@ describe('ProcessExecutor: stopping steps', () => {
   });
 
   it('a forced cancel (second Ctrl-C) cuts the kill-grace short: SIGKILL at once', async () => {
-    const file = join(pidsDir.dir, 'force');
-    const executor = new ProcessExecutor({ workRoot: root.dir });
-    const job = new AbortController();
-    const cleanup = new AbortController();
-    const { ctx } = collectingContext({ signal: job.signal });
-    const run = executor.runJob(
-      attemptOf([
-        { run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs: 60_000 },
-      ]),
-      ctx,
-    );
-    const [child] = await waitForPids(file, 1);
-    started.push(child as number);
+    const { run, job, child } = await startStubborn('force', 60_000);
     // How the engine cancels: the first abort carries the signal that a later forced cancel aborts.
+    const cleanup = new AbortController();
     job.abort({ type: 'cancel', cleanupSignal: cleanup.signal });
     await new Promise((r) => setTimeout(r, 300));
-    expect(await alive([child as number])).toEqual([child]);
+    expect(await alive([child])).toEqual([child]);
     const forcedAt = Date.now();
     cleanup.abort({ type: 'cancel', force: true });
     const out = await run;
     expect(out.status).toBe('cancelled');
     // Far below the 60 s grace: the forced cancel does not wait it out.
     expect(Date.now() - forcedAt).toBeLessThan(10_000);
-    expect(await alive([child as number])).toEqual([]);
+    expect(await alive([child])).toEqual([]);
   });
 
   it('a cancel that is forced from the start gives no grace at all', async () => {
-    const file = join(pidsDir.dir, 'force-first');
-    const executor = new ProcessExecutor({ workRoot: root.dir });
-    const job = new AbortController();
-    const { ctx } = collectingContext({ signal: job.signal });
-    const run = executor.runJob(
-      attemptOf([
-        { run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs: 60_000 },
-      ]),
-      ctx,
-    );
-    const [child] = await waitForPids(file, 1);
-    started.push(child as number);
+    const { run, job, child } = await startStubborn('force-first', 60_000);
     const abortedAt = Date.now();
     job.abort({ type: 'cancel', force: true });
     expect((await run).status).toBe('cancelled');
     expect(Date.now() - abortedAt).toBeLessThan(10_000);
-    expect(await alive([child as number])).toEqual([]);
+    expect(await alive([child])).toEqual([]);
   });
 
   it('respects kill-grace: a TERM-ignoring child lives through the grace, then dies', async () => {
-    const file = join(pidsDir.dir, 'grace');
-    const executor = new ProcessExecutor({ workRoot: root.dir });
-    const job = new AbortController();
-    const { ctx } = collectingContext({ signal: job.signal });
     const grace = 1500;
-    const run = executor.runJob(
-      attemptOf([{ run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs: grace }]),
-      ctx,
-    );
+    const { run, job, child } = await startStubborn('grace', grace);
     let settled = false;
     void run.then(() => {
       settled = true;
     });
-    const [child] = await waitForPids(file, 1);
-    started.push(child as number);
     const abortedAt = Date.now();
     job.abort({ type: 'cancel' });
     await new Promise((r) => setTimeout(r, 500));
-    expect(await alive([child as number])).toEqual([child]);
+    expect(await alive([child])).toEqual([child]);
     expect(settled).toBe(false);
     const out = await run;
     const took = Date.now() - abortedAt;
     expect(out.status).toBe('cancelled');
     expect(took).toBeGreaterThanOrEqual(grace - 50);
     expect(took).toBeLessThan(grace + 10_000);
-    expect(await alive([child as number])).toEqual([]);
+    expect(await alive([child])).toEqual([]);
   });
 
   it('the executor killGraceMs bounds the grace a step asks for', async () => {
-    const file = join(pidsDir.dir, 'cap');
-    const executor = new ProcessExecutor({ workRoot: root.dir, killGraceMs: 100 });
-    const job = new AbortController();
-    const { ctx } = collectingContext({ signal: job.signal });
-    const run = executor.runJob(
-      attemptOf([
-        { run: `bash -c 'trap "" TERM; echo $$ >> "${file}"; exec sleep 1000' &\nwait`, killGraceMs: 60_000 },
-      ]),
-      ctx,
-    );
-    const [child] = await waitForPids(file, 1);
-    started.push(child as number);
+    const { run, job, child } = await startStubborn('cap', 60_000, 100);
     const t0 = Date.now();
     job.abort({ type: 'cancel' });
     await run;
     expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(await alive([child as number])).toEqual([]);
+    expect(await alive([child])).toEqual([]);
   });
 });
