@@ -1,11 +1,12 @@
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
-import { abortReasonOf, DEFAULT_SHELL_TEMPLATE, PipewrightError, scriptExtension, shellArgv } from '@pipewright/core';
+import { abortReasonOf, DEFAULT_SHELL_TEMPLATE, scriptExtension, shellArgv } from '@pipewright/core';
 import type Docker from 'dockerode';
+import { assertWorkingDir } from '../working-dir.js';
 
 /** Wraps a command so its pid (= its process group: docker execs are session leaders) lands in a file we can signal. */
 const PID_WRAPPER = 'echo $$ > "$0"; exec "$@"';
@@ -200,14 +201,7 @@ export class DockerWorkspace implements Workspace {
     const inside = this.workingDir(wd);
     const rel = posix.relative(this.containerDir, inside);
     if (rel.startsWith('..') || posix.isAbsolute(rel)) return;
-    const host = join(this.hostDir, ...rel.split('/'));
-    const st = await stat(host).catch(() => undefined);
-    if (st?.isDirectory()) return;
-    throw new PipewrightError(
-      'EXECUTOR_UNAVAILABLE',
-      `working-directory \`${wd}\` does not exist in the workspace (${inside}): create it in an earlier step or fix the path`,
-      { details: { workingDirectory: wd } },
-    );
+    await assertWorkingDir(join(this.hostDir, ...rel.split('/')), wd, inside);
   }
 
   private workingDir(wd: string | undefined): string {

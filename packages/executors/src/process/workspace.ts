@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { close, constants, open, write } from 'node:fs';
-import { access, lstat, mkdir, mkdtemp, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { access, lstat, mkdir, mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -14,6 +14,7 @@ import {
   shellArgv,
   shellTemplate,
 } from '@pipewright/core';
+import { assertWorkingDir } from '../working-dir.js';
 import { groupAlive, killGroup } from './process-group.js';
 
 /** Options of {@link ProcessWorkspace}. */
@@ -184,7 +185,7 @@ export class ProcessWorkspace implements Workspace {
     const cwd = resolve(this.hostDir, req.workingDirectory ?? '.');
     // The workspace root exists (we made it); only a step's own working-directory needs checking
     // up front. A root removed under us is diagnosed below if the spawn fails.
-    if (req.workingDirectory !== undefined) await this.checkCwd(cwd, req.workingDirectory);
+    if (req.workingDirectory !== undefined) await assertWorkingDir(cwd, req.workingDirectory);
     // Beside the step loop's files, which already made the directory: no mkdir on the usual path.
     const scripts = join(this.hostDir, '.pipewright');
     const file = join(scripts, `script-${++this.seq}${scriptExtension(template)}`);
@@ -220,7 +221,7 @@ export class ProcessWorkspace implements Workspace {
       await closed;
       const code = (e as NodeJS.ErrnoException).code;
       // spawn says ENOENT for a missing cwd as for a missing program.
-      if (code === 'ENOENT') await this.checkCwd(cwd, req.workingDirectory ?? '.');
+      if (code === 'ENOENT') await assertWorkingDir(cwd, req.workingDirectory ?? '.');
       throw new PipewrightError(
         'EXECUTOR_UNAVAILABLE',
         `could not start \`${program}\` (${code ?? (e as Error).message})${code === 'ENOENT' ? ': is it installed and on PATH?' : ''}`,
@@ -307,16 +308,6 @@ export class ProcessWorkspace implements Workspace {
       );
     }
     return { exitCode: result.code, signal: result.signal };
-  }
-
-  private async checkCwd(cwd: string, given: string): Promise<void> {
-    const st = await stat(cwd).catch(() => undefined);
-    if (st?.isDirectory()) return;
-    throw new PipewrightError(
-      'EXECUTOR_UNAVAILABLE',
-      `working-directory \`${given}\` does not exist in the workspace (${cwd}): create it in an earlier step or fix the path`,
-      { details: { workingDirectory: given } },
-    );
   }
 
   /**
