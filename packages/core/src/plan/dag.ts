@@ -34,6 +34,22 @@ export function findCycle(graph: ReadonlyMap<string, readonly string[]>): string
 }
 
 /**
+ * Every separate cycle of `graph`, up to `max`: once a cycle is found its nodes are taken out
+ * and the search goes on, so each tangle of nodes is reported once (as one of its cycles).
+ */
+export function findCycles(graph: ReadonlyMap<string, readonly string[]>, max = 100): string[][] {
+  const rest = new Map(graph);
+  const cycles: string[][] = [];
+  while (cycles.length < max) {
+    const cycle = findCycle(rest);
+    if (!cycle) break;
+    cycles.push(cycle);
+    for (const node of cycle) rest.delete(node);
+  }
+  return cycles;
+}
+
+/**
  * Orders nodes so every node comes after the nodes it needs (Kahn's algorithm);
  * ties keep the input order. Throws if there is a cycle.
  */

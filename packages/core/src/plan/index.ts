@@ -1,4 +1,4 @@
-export { findCycle, topologicalOrder } from './dag.js';
+export { findCycle, findCycles, topologicalOrder } from './dag.js';
 export { expandMatrix, matrixInstanceLabel } from './matrix.js';
 export {
   expandJob,

@@ -16,7 +16,7 @@ import {
 import type { z } from 'zod';
 import { type Diagnostic, PipelineInvalidError, PipewrightError } from '../errors.js';
 import { checkExpressionSyntax } from '../expr/index.js';
-import { findCycle } from '../plan/dag.js';
+import { findCycles } from '../plan/dag.js';
 import { expandJob, isDynamicMatrix } from '../plan/plan.js';
 import { normalizePipeline } from './normalize.js';
 import { IGNORED_KEYS, KNOWN_KEYS, type PipelineRaw, pipelineRaw } from './schema.js';
@@ -292,7 +292,10 @@ function duplicateKeys(root: unknown): Array<{ key: string; at: number }> {
 function levelOf(path: readonly PathSeg[]): keyof typeof KNOWN_KEYS | undefined {
   const n = path.length;
   if (n === 0) return 'pipeline';
-  if (path[0] !== 'jobs') return path[n - 1] === 'defaults' ? 'defaults' : path[n - 1] === 'run' ? 'run' : undefined;
+  if (path[0] !== 'jobs') {
+    const last = path[n - 1];
+    return last === 'defaults' || last === 'run' || last === 'concurrency' ? last : undefined;
+  }
   if (n === 2) return 'job';
   if (n === 4 && path[2] === 'steps') return 'step';
   const last = path[n - 1];
@@ -375,9 +378,83 @@ function eachString(value: unknown, path: PathSeg[], fn: (s: string, path: PathS
 }
 
 /** Checks that do not fit a schema: steps, ids, needs and the DAG, expressions, ignored keys. */
+const INPUT_KEYS = ['description', 'required', 'default', 'type', 'options'];
+const INPUT_TYPES = ['string', 'boolean', 'number', 'choice', 'environment'];
+
+/**
+ * `on.workflow_dispatch.inputs`: the engine applies them at submit, so they are checked as
+ * GitHub checks them (known keys and types, `choice` with options, a default of the type).
+ * Trigger filters (push branches, paths...) are for webhook ingestion and stay unchecked.
+ */
+function inputChecks(on: unknown, loc: Locator, out: Sink): void {
+  const dispatch = (on as { workflow_dispatch?: unknown } | null | undefined)?.workflow_dispatch;
+  const inputs = (dispatch as { inputs?: unknown } | null | undefined)?.inputs;
+  if (typeof on !== 'object' || on === null || typeof inputs !== 'object' || inputs === null) return;
+  for (const [name, def] of Object.entries(inputs as Record<string, unknown>)) {
+    const at = ['on', 'workflow_dispatch', 'inputs', name];
+    if (def === null || typeof def !== 'object' || Array.isArray(def)) {
+      out.push(
+        loc.diag('error', at, `input \`${name}\` must be a mapping (description, required, default, type, options)`),
+      );
+      continue;
+    }
+    const d = def as Record<string, unknown>;
+    for (const key of Object.keys(d)) {
+      if (INPUT_KEYS.includes(key)) continue;
+      const hint = didYouMean(key, INPUT_KEYS);
+      out.push(
+        loc.diag(
+          'error',
+          [...at, key],
+          `unknown key \`${key}\` in an input${hint ? `; did you mean \`${hint}\`?` : ` (expected one of: ${INPUT_KEYS.join(', ')})`}`,
+          true,
+        ),
+      );
+    }
+    const type = d.type ?? 'string';
+    if (typeof type !== 'string' || !INPUT_TYPES.includes(type)) {
+      const hint = typeof type === 'string' ? didYouMean(type, INPUT_TYPES) : undefined;
+      out.push(
+        loc.diag(
+          'error',
+          [...at, 'type'],
+          `input type must be one of ${INPUT_TYPES.join(', ')}${hint ? `; did you mean \`${hint}\`?` : ''}`,
+        ),
+      );
+      continue;
+    }
+    if (d.required !== undefined && typeof d.required !== 'boolean') {
+      out.push(loc.diag('error', [...at, 'required'], 'expected true or false'));
+    }
+    const options = d.options;
+    if (type === 'choice' && (!Array.isArray(options) || options.length === 0)) {
+      out.push(loc.diag('error', at, `input \`${name}\` of type choice needs a non-empty \`options\` list`));
+    }
+    if (d.default === undefined) continue;
+    const fits =
+      type === 'boolean'
+        ? typeof d.default === 'boolean' || d.default === 'true' || d.default === 'false'
+        : type === 'number'
+          ? typeof d.default === 'number' || (typeof d.default === 'string' && Number.isFinite(Number(d.default)))
+          : type === 'choice'
+            ? Array.isArray(options) && options.map(String).includes(String(d.default))
+            : ['string', 'number', 'boolean'].includes(typeof d.default);
+    if (!fits) {
+      out.push(
+        loc.diag(
+          'error',
+          [...at, 'default'],
+          type === 'choice' ? 'the default must be one of the options' : `the default must be a ${type}`,
+        ),
+      );
+    }
+  }
+}
+
 function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, out: Sink): void {
   const jobIds = Object.keys(raw.jobs);
   const actions = new Set(options.actions ?? []);
+  inputChecks(raw.on, loc, out);
   for (const key of IGNORED_KEYS.pipeline) {
     if (key in raw) out.push(loc.diag('warning', [key], `\`${key}\` is a GitHub key pipewright ignores`, true));
   }
@@ -501,8 +578,8 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
       needs.filter((n) => n !== id && Object.hasOwn(raw.jobs, n)),
     );
   }
-  const cycle = findCycle(graph);
-  if (cycle) {
+  // Every separate cycle, not only the first: each is an error of its own.
+  for (const cycle of findCycles(graph)) {
     const [from, to] = cycle as [string, string];
     const job = raw.jobs[from];
     const i = Array.isArray(job?.needs) ? job.needs.indexOf(to) : -1;
@@ -624,7 +701,16 @@ function validateValue(js: unknown, loc: Locator, options: ParseOptions): Valida
   for (const job of Object.values(spec.jobs)) {
     if (job.strategy?.matrix === undefined || isDynamicMatrix(job.strategy.matrix)) continue;
     try {
-      expandJob(job);
+      if (expandJob(job).length === 0) {
+        // GitHub rejects it ("Matrix must define at least one vector"); planned, the job would vanish.
+        out.push(
+          loc.diag(
+            'error',
+            ['jobs', job.id, 'strategy', 'matrix'],
+            'the matrix yields no job: it has no axis and no `include`, or `exclude` removes every combination; give it at least one combination',
+          ),
+        );
+      }
     } catch (err) {
       if (!(err instanceof PipewrightError)) throw err;
       out.push(loc.diag('error', ['jobs', job.id, 'strategy', 'matrix'], err.message));

@@ -23,9 +23,17 @@ const stringOrList = z.union([z.string(), z.array(z.string(), { error: 'expected
   error: 'expected a string or a list of strings',
 });
 
-const durationString = z.string().refine((s) => parseDuration(s) !== undefined, {
-  error: 'expected a duration such as `90s`, `5m` or `1h30m`',
-});
+const durationString = z
+  .string({
+    // A bare number has no unit: say so, rather than zod's "expected string, received number".
+    error: (issue) =>
+      typeof issue.input === 'number'
+        ? `expected a duration with its unit, such as \`${issue.input}s\` or \`${issue.input}m\` (a bare number is not a duration)`
+        : 'expected a duration such as `90s`, `5m` or `1h30m`',
+  })
+  .refine((s) => parseDuration(s) !== undefined, {
+    error: 'expected a duration such as `90s`, `5m` or `1h30m`',
+  });
 /**
  * A value or an expression string. A plain union would report a non-expression string with the
  * expression branch's message alone (`expected an expression`), hiding that a value was allowed.

@@ -56,6 +56,63 @@ describe('parsePipeline: broken pipelines point at the right line and column', (
     expect(err.message).toContain('p.yml:3:12');
   });
 
+  it('reports every separate cycle of a file, still as PIPELINE_CYCLE', () => {
+    const text = `jobs:
+  a: {needs: b, steps: [{run: x}]}
+  b: {needs: a, steps: [{run: x}]}
+  c: {needs: d, steps: [{run: x}]}
+  d: {needs: c, steps: [{run: x}]}
+`;
+    expect(errors(text)).toEqual([
+      '2:14 jobs.a.needs: dependency cycle: a -> b -> a',
+      '4:14 jobs.c.needs: dependency cycle: c -> d -> c',
+    ]);
+    expect(thrown(() => parsePipeline(text, { file: 'p.yml' })).code).toBe('PIPELINE_CYCLE');
+  });
+
+  it('rejects a static matrix that yields no job (no axis, or every combination excluded)', () => {
+    const text = `jobs:
+  a:
+    strategy: {matrix: {os: [linux], exclude: [{os: Linux}]}}
+    steps: [{run: x}]
+  e:
+    strategy: {matrix: {}}
+    steps: [{run: x}]
+  b:
+    needs: [a, e]
+    steps: [{run: x}]
+`;
+    expect(errors(text)).toEqual([
+      '3:24 jobs.a.strategy.matrix: the matrix yields no job: it has no axis and no `include`, or `exclude` removes every combination; give it at least one combination',
+      '6:24 jobs.e.strategy.matrix: the matrix yields no job: it has no axis and no `include`, or `exclude` removes every combination; give it at least one combination',
+    ]);
+  });
+
+  it('checks workflow_dispatch inputs as GitHub does: keys, types, choice options, defaults of the type', () => {
+    const text = `on:
+  workflow_dispatch:
+    inputs:
+      a: {type: strng, defualt: 1}
+      b: {type: choice}
+      c: {type: boolean, default: maybe}
+      d: {type: choice, options: [x, y], default: z}
+      e: {type: number, default: '3'}
+      f: {type: boolean, default: 'true'}
+jobs:
+  j: {runs-on: x, steps: [{run: x}]}
+`;
+    expect(errors(text)).toEqual([
+      '4:17 on.workflow_dispatch.inputs.a.type: input type must be one of string, boolean, number, choice, environment; did you mean `string`?',
+      '4:24 on.workflow_dispatch.inputs.a.defualt: unknown key `defualt` in an input; did you mean `default`?',
+      '5:10 on.workflow_dispatch.inputs.b: input `b` of type choice needs a non-empty `options` list',
+      '6:35 on.workflow_dispatch.inputs.c.default: the default must be a boolean',
+      '7:51 on.workflow_dispatch.inputs.d.default: the default must be one of the options',
+    ]);
+    // Quoted defaults of number and boolean inputs are taken as numbers and booleans.
+    const ok = text.replace(/ {6}[abcd]: .*\n/g, '');
+    expect(parsePipeline(ok).spec.inputs).toMatchObject({ e: { default: 3 }, f: { default: true } });
+  });
+
   it('reports an unknown need with the job list, and a self need', () => {
     const text = `jobs:
   build:
@@ -121,6 +178,14 @@ describe('parsePipeline: broken pipelines point at the right line and column', (
     ]);
   });
 
+  it('suggests the key for a typo in the run-level concurrency too', () => {
+    expect(
+      errors('concurrency: {group: g, cancel-in-progres: true}\njobs:\n  a: {runs-on: x, steps: [{run: x}]}\n'),
+    ).toEqual([
+      '1:25 concurrency.cancel-in-progres: unknown key `cancel-in-progres` in a concurrency; did you mean `cancel-in-progress`?',
+    ]);
+  });
+
   it('lists the known keys when an unknown key is not close to any', () => {
     const [msg] = errors('jobs:\n  a:\n    steps: [{run: x}]\nzzzzzz: 1\n');
     expect(msg).toMatch(/^4:1 zzzzzz: unknown key `zzzzzz` in a pipeline \(expected one of: name, .*jobs/);
@@ -173,6 +238,10 @@ jobs:
       '5:17 jobs.a.kill-grace: expected a non-negative number of seconds, got `-3` (number)',
       '7:24 jobs.a.retry.backoff.delay: expected a duration such as `90s`, `5m` or `1h30m`, got `"2x"` (string)',
       '10:18 jobs.a.steps[0].timeout: expected a duration such as `90s`, `5m` or `1h30m`, got `"1h30"` (string)',
+    ]);
+    // A bare number is the likeliest mistake: the message says a unit is missing.
+    expect(errors('jobs:\n  a:\n    timeout: 90\n    steps: [{run: x}]\n')).toEqual([
+      '3:14 jobs.a.timeout: expected a duration with its unit, such as `90s` or `90m` (a bare number is not a duration), got `90` (number)',
     ]);
   });
 
