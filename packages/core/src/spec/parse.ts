@@ -230,8 +230,13 @@ function scalarOffset(
     for (let i = 1; i < before.length; i++) abs += (lines[i]?.length ?? 0) + 1;
     return abs + indent + (before[before.length - 1]?.length ?? 0);
   }
+  // Escapes and folding only ever make the source longer than the value, so the text sits at or
+  // after `valueOffset` in it: searching from there keeps two equal snippets (the same expression
+  // used twice) at their own positions instead of both at the first.
   for (let len = Math.min(40, value.length - valueOffset); len >= 3; len = Math.floor(len / 2)) {
-    const at = raw.indexOf(value.slice(valueOffset, valueOffset + len));
+    const snippet = value.slice(valueOffset, valueOffset + len);
+    let at = raw.indexOf(snippet, Math.min(valueOffset, raw.length));
+    if (at < 0) at = raw.indexOf(snippet);
     if (at >= 0) return range[0] + at;
   }
   return undefined;

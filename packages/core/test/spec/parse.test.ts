@@ -279,6 +279,19 @@ jobs:
     expect(errs[3]).toMatch(/^10:29 jobs\.a\.steps\[2\]\.run: invalid expression: /);
   });
 
+  it('keeps two equal bad expressions apart in escaped and folded scalars', () => {
+    const text = `jobs:
+  a:
+    runs-on: x
+    steps:
+      - run: "echo \\"q\\" \${{ foo }} and \${{ foo }}"
+      - run: >
+          echo \${{ foo }}
+          echo \${{ foo }}
+`;
+    expect(errors(text).map((e) => e.split(' ')[0])).toEqual(['5:30', '5:45', '7:20', '8:20']);
+  });
+
   it('reports an unterminated ${{', () => {
     expect(errors('jobs:\n  a:\n    steps:\n      - run: echo ${{ github.sha\n')).toEqual([
       '4:19 jobs.a.steps[0].run: invalid expression: The expression is not closed: this `${{` has no matching `}}`',
