@@ -1,6 +1,6 @@
 import { type Diagnostic, PipelineInvalidError } from '../errors.js';
 import type { JobSpec, MatrixSpec, PipelineSpec } from '../spec/types.js';
-import { findCycle, topologicalOrder } from './dag.js';
+import { findCycles, topologicalOrder } from './dag.js';
 import { expandMatrix, matrixInstanceLabel } from './matrix.js';
 
 /** One job instance of a plan (one per static matrix combination). */
@@ -77,9 +77,10 @@ export function planPipeline(spec: PipelineSpec): Plan {
     path,
     message,
   });
+  const cycles: Diagnostic[] = [];
   for (const [id, job] of Object.entries(spec.jobs)) {
     for (const n of job.needs) {
-      if (n === id) problems.push(at(`jobs.${id}.needs`, `job \`${id}\` needs itself`));
+      if (n === id) cycles.push(at(`jobs.${id}.needs`, `dependency cycle: ${id} -> ${id} (the job needs itself)`));
       else if (!Object.hasOwn(spec.jobs, n))
         problems.push(at(`jobs.${id}.needs`, `job \`${id}\` needs unknown job \`${n}\``));
     }
@@ -88,13 +89,11 @@ export function planPipeline(spec: PipelineSpec): Plan {
       job.needs.filter((n) => n !== id && Object.hasOwn(spec.jobs, n)),
     );
   }
-  if (problems.length) throw new PipelineInvalidError(problems);
-  const cycle = findCycle(graph);
-  if (cycle)
-    throw new PipelineInvalidError(
-      [at(`jobs.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`)],
-      'PIPELINE_CYCLE',
-    );
+  if (problems.length) throw new PipelineInvalidError([...problems, ...cycles]);
+  for (const cycle of findCycles(graph)) {
+    cycles.push(at(`jobs.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`));
+  }
+  if (cycles.length) throw new PipelineInvalidError(cycles, 'PIPELINE_CYCLE');
   const order = topologicalOrder(graph);
   const jobs: PlannedJob[] = [];
   for (const id of order) jobs.push(...expandJob(spec.jobs[id] as JobSpec));

@@ -562,7 +562,9 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     const needsPath = (i: number): PathSeg[] =>
       typeof job.needs === 'string' ? [...jp, 'needs'] : [...jp, 'needs', i];
     needs.forEach((n, i) => {
-      if (n === id) out.push(loc.diag('error', needsPath(i), `job \`${id}\` needs itself`));
+      // The shortest cycle: reported (and coded PIPELINE_CYCLE) like any other.
+      if (n === id)
+        out.push(loc.diag('error', needsPath(i), `dependency cycle: ${id} -> ${id} (the job needs itself)`));
       else if (!Object.hasOwn(raw.jobs, n)) {
         const hint = didYouMean(n, jobIds);
         out.push(

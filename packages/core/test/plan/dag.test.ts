@@ -85,7 +85,9 @@ describe('planPipeline', () => {
       throw new Error('expected planPipeline to throw');
     };
     expect(err(withNeeds(['zz'], [])).diagnostics[0]?.message).toBe('job `a` needs unknown job `zz`');
-    expect(err(withNeeds(['a'], [])).diagnostics[0]?.message).toBe('job `a` needs itself');
+    const self = err(withNeeds(['a'], []));
+    expect(self.diagnostics[0]?.message).toBe('dependency cycle: a -> a (the job needs itself)');
+    expect(self.code).toBe('PIPELINE_CYCLE');
     const cycle = err(withNeeds(['b'], ['a']));
     expect(cycle.code).toBe('PIPELINE_CYCLE');
     expect(cycle.diagnostics[0]?.message).toBe('dependency cycle: a -> b -> a');

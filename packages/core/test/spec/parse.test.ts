@@ -123,7 +123,7 @@ jobs:
 `;
     expect(errors(text)).toEqual([
       '5:20 jobs.test.needs[1]: job `test` needs unknown job `deploy` (jobs: build, test)',
-      '5:28 jobs.test.needs[2]: job `test` needs itself',
+      '5:28 jobs.test.needs[2]: dependency cycle: test -> test (the job needs itself)',
     ]);
     expect(thrown(() => parsePipeline(text)).code).toBe('PIPELINE_INVALID');
   });
