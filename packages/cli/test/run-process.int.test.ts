@@ -190,6 +190,30 @@ describe('Ctrl-C, harder cases', () => {
     expect(alive(pid)).toBe(false);
   });
 
+  it('SIGINT while a Docker engine that does not answer is being pinged ends with 130 at once', async () => {
+    const { createServer } = await import('node:net');
+    // Accepts connections and never answers: the ping waits its full timeout.
+    const silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const file = tmp.file(
+        'boxed.yml',
+        'jobs:\n  a:\n    runs-on: local\n    container: pipewright-test/busybox:latest\n    steps: [{run: "true"}]\n',
+      );
+      const cli = startCli(['run', file, '--json'], { env: { DOCKER_HOST: `tcp://127.0.0.1:${port}` } });
+      await new Promise((r) => setTimeout(r, 1000));
+      const at = Date.now();
+      cli.child.kill('SIGINT');
+      const r = await cli.done;
+      expect(r.code).toBe(130);
+      expect(Date.now() - at).toBeLessThan(3000);
+      expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'CANCELLED' } });
+    } finally {
+      silent.close();
+    }
+  });
+
   it('SIGINT while the store is still connecting ends with 130 and, under --json, one error document', async () => {
     const file = tmp.file('early.yml', 'jobs:\n  a:\n    runs-on: local\n    steps: [{run: "true"}]\n');
     // Nothing listens on port 1: the store keeps retrying for seconds, so the signal lands during set-up.

@@ -134,6 +134,18 @@ describe.skipIf(!available)('Redis restart', () => {
       await following;
       expect(Date.now() - abortedAt).toBeLessThan(2_000);
       expect(seen).toEqual([1, 2]);
+      // One started with `after` (it looks up the last seq first) ends on abort too.
+      const late = new AbortController();
+      const resuming = (async () => {
+        for await (const _ of logs.follow('g1', { after: 1, signal: late.signal })) {
+          // nothing arrives while Redis is gone
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 50));
+      const lateAt = Date.now();
+      late.abort();
+      await resuming.catch(() => undefined);
+      expect(Date.now() - lateAt).toBeLessThan(2_000);
     } finally {
       await logs.close();
       await gone.stop();

@@ -1,6 +1,7 @@
 import {
   type Diagnostic,
   Engine,
+  type Executor,
   formatDiagnostic,
   initialJobs,
   type LogBatch,
@@ -143,19 +144,29 @@ export async function runCommand(
     });
     interrupted.catch(() => undefined);
     if (interrupts > 0) onEarlyInterrupt?.();
-    try {
-      stores = await Promise.race([opening, interrupted]);
-    } catch (err) {
-      // Stores that connect after all are closed, so they cannot hold the process open.
-      opening.then((s) => s.close()).catch(() => undefined);
-      throw err;
-    }
-    onEarlyInterrupt = undefined;
+    /** `step` unless Ctrl-C comes first; what it makes after all is disposed of, so nothing holds the process. */
+    const unlessInterrupted = async <T>(step: Promise<T>, dispose: (made: T) => unknown): Promise<T> => {
+      try {
+        return await Promise.race([step, interrupted]);
+      } catch (err) {
+        step.then(dispose).catch(() => undefined);
+        throw err;
+      }
+    };
+    stores = await unlessInterrupted(opening, (s) => s.close());
     // `container:` jobs run in Docker whatever --executor says (DESIGN §2); the others run on
     // the executor it names. The engine's default route sends each job to its executor.
     const hasContainerJobs = Object.values(spec.jobs).some((j) => j.container);
-    const executors = [await createExecutor(opts.executor)];
-    if (hasContainerJobs && opts.executor !== 'docker') executors.push(await createExecutor('docker'));
+    const kinds = hasContainerJobs && opts.executor !== 'docker' ? [opts.executor, 'docker' as const] : [opts.executor];
+    const executors: Executor[] = [];
+    try {
+      // Docker is pinged (up to 5 s when it does not answer): Ctrl-C still ends the command meanwhile.
+      for (const kind of kinds) executors.push(await unlessInterrupted(createExecutor(kind), (e) => e.close?.()));
+    } catch (err) {
+      await Promise.all(executors.map((e) => e.close?.().catch(() => undefined)));
+      throw err;
+    }
+    onEarlyInterrupt = undefined;
     engine = new Engine({
       store: stores.store,
       logs: stores.logs,

@@ -23,6 +23,8 @@ export interface AttemptHost {
 
 type StartCommand = Extract<SchedulerCommand, { type: 'start' }>;
 
+const OUTCOME_STATUSES: ReadonlySet<unknown> = new Set(['succeeded', 'failed', 'cancelled']);
+
 /** The descriptor of every attempt's `signal`; set in the class's static block. */
 let SIGNAL_PROPERTY: PropertyDescriptor;
 
@@ -121,7 +123,22 @@ export class RunningAttempt implements ExecContext {
   }
 
   /** Records the outcome once every open log stream has ended. */
-  finish(outcome: AttemptOutcome): void {
+  finish(given: AttemptOutcome): void {
+    // A plain-JS executor may return anything: a status the attempt cannot end in is an
+    // executor error, not a transition the scheduler would refuse (and the run would hang on).
+    let outcome = OUTCOME_STATUSES.has(given?.status)
+      ? given
+      : infraOutcome(
+          `executor returned an attempt status of \`${String(given?.status)}\`; expected succeeded, failed or cancelled`,
+        );
+    // Missing lists are empty ones: `{status: 'succeeded'}` is a fair answer from a no-op executor.
+    if (!Array.isArray(outcome.steps) || typeof outcome.outputs !== 'object' || outcome.outputs === null) {
+      outcome = {
+        ...outcome,
+        steps: Array.isArray(outcome.steps) ? outcome.steps : [],
+        outputs: typeof outcome.outputs === 'object' && outcome.outputs !== null ? outcome.outputs : {},
+      };
+    }
     // Secret values are dropped with the context when the attempt ends.
     this.secrets = {};
     const sinks = this.#sinks;

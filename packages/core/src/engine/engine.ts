@@ -190,6 +190,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly ownRuns = new Set<string>();
   /** The recovery the constructor started, until a recover() call has reported its runs. */
   private startRecovery: Promise<string[]> | undefined;
+  /** Recovery passes under way (start-up and recover() calls). */
+  private readonly recoveries = new Set<Promise<string[]>>();
   /** Runs recover() has taken and is still loading, with the cancels that arrived meanwhile. */
   private readonly restoring = new Map<string, RestoreBatch>();
   private readonly secretRefs = new WeakMap<JobSpec, { env: object; names: string[] }>();
@@ -200,6 +202,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly logOptions: LogPipelineOptions;
   private leaseTimer: NodeJS.Timeout | undefined;
   private cancelPoll: NodeJS.Timeout | undefined;
+  /** A cancel-request poll is under way. */
+  private polling = false;
   /** The one ref'd handle that keeps the host process alive while runs are active. */
   private loopHold: NodeJS.Timeout | undefined;
   /** Runs that left the scheduler but whose waiters are not resolved yet. */
@@ -345,7 +349,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.ownRuns.delete(id);
       return handle;
     }
-    await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => false);
+    const leased = await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => true);
+    if (!leased) {
+      // Another engine took the run between createRun and here: it runs it, not this one.
+      this.ownRuns.delete(id);
+      return handle;
+    }
     this.ensureLeaseTimer();
     this.enqueue({ type: 'submit', run, jobs });
     return handle;
@@ -457,7 +466,16 @@ export class Engine extends EventEmitter<EngineEvents> {
     return [...early, ...now.filter((id) => !early.includes(id))];
   }
 
-  private async recoverRuns(): Promise<string[]> {
+  /** One pass over the store, tracked so close() can wait for every pass under way. */
+  private recoverRuns(): Promise<string[]> {
+    const pass = this.recoverPass();
+    this.recoveries.add(pass);
+    const done = () => this.recoveries.delete(pass);
+    pass.then(done, done);
+    return pass;
+  }
+
+  private async recoverPass(): Promise<string[]> {
     const runs = await this.store.listRuns({ status: ['queued', 'running', 'cancelling'] });
     const taken: string[] = [];
     const restored: Array<{ run: RunRecord; jobs: JobRecord[] }> = [];
@@ -469,12 +487,25 @@ export class Engine extends EventEmitter<EngineEvents> {
         // An engine being closed takes nothing more over.
         if (this.closing || this.closed) break;
         if (this.ownRuns.has(run.id)) continue;
+        // A run stored a moment ago and not started may be one another engine's submit() has
+        // created and is about to lease: leave it that long (an abandoned one waits one TTL).
+        if (
+          run.status === 'queued' &&
+          run.startedAt === undefined &&
+          this.clock.now() - run.createdAt < this.leaseTtlMs
+        )
+          continue;
         const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
         if (!got) continue;
         const jobs = await this.store.getJobs(run.id);
         // The engine that wrote the run's lines so far numbered them: go on after its last one,
         // or the store would drop the first lines of this engine as resends.
         const lastSeq = await this.logStore.lastSeq(run.id);
+        // close() began while the run was loading: hand it back instead of running it.
+        if (this.closing || this.closed) {
+          await this.store.releaseLease(run.id, this.instanceId).catch(() => undefined);
+          break;
+        }
         // A submit() of this engine may have claimed it while we waited on the store.
         if (this.ownRuns.has(run.id)) continue;
         taken.push(run.id);
@@ -504,8 +535,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
-    // A start-up recovery still under way finishes first (taking nothing more), so its runs are closed too.
-    await this.startRecovery?.catch(() => undefined);
+    // Recoveries under way finish first (taking nothing more), so the runs they took are closed too.
+    await Promise.all([...this.recoveries].map((p) => p.catch(() => undefined)));
     for (const id of this.scheduler.runIds()) {
       this.enqueue({ type: 'cancel', runId: id, reason: 'engine closing', by: 'engine', force: true });
     }
@@ -883,9 +914,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (this.leaseTimer) return;
     // Cancels recorded by other instances sharing the store reach the runs within about a second.
     this.cancelPoll = setInterval(() => {
-      if (this.scheduler.activeRuns > 0 && !this.closing) {
-        this.pollCancelRequests().catch((err) => this.emit('error', err as Error));
-      }
+      // One poll at a time: a slow or failing store must not pile them up.
+      if (this.scheduler.activeRuns === 0 || this.closing || this.polling) return;
+      this.polling = true;
+      this.pollCancelRequests()
+        .catch((err) => this.emit('error', err as Error))
+        .finally(() => {
+          this.polling = false;
+        });
     }, CANCEL_POLL_MS);
     this.cancelPoll.unref();
     this.leaseTimer = setInterval(
@@ -927,11 +963,14 @@ function isPipelineSpec(x: unknown): x is PipelineSpec {
   if (typeof x !== 'object' || x === null) return false;
   const spec = x as Partial<PipelineSpec>;
   if (typeof spec.jobs !== 'object' || spec.jobs === null || typeof spec.inputs !== 'object') return false;
+  // Every job, and at least one: anything else goes through validation.
+  let jobs = 0;
   for (const key in spec.jobs) {
     const job = spec.jobs[key] as Partial<JobSpec>;
-    return Array.isArray(job?.runsOn) && Array.isArray(job.steps) && typeof job.timeoutMs === 'number';
+    if (!(Array.isArray(job?.runsOn) && Array.isArray(job.steps) && typeof job.timeoutMs === 'number')) return false;
+    jobs++;
   }
-  return true;
+  return jobs > 0;
 }
 
 /** The runs one recover() call is loading: cancels wait for them to reach the scheduler. */

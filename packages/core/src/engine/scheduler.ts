@@ -747,7 +747,6 @@ export class Scheduler {
     const a = j.rec.attempts[number - 1];
     if (a?.status !== 'running') return;
     const now = this.opts.now();
-    this.release(run, j);
     let status = outcome.status;
     let reason: Reason | undefined = outcome.reason;
     if (j.aborting === 'timeout' && status !== 'succeeded') {
@@ -757,7 +756,9 @@ export class Scheduler {
       status = 'cancelled';
       reason = 'cancelled';
     }
+    // The guard first: a refused transition must leave everything as it was, the slot included.
     transitionAttempt(a, status);
+    this.release(run, j);
     if (reason !== undefined) a.reason = reason;
     else delete a.reason;
     if (outcome.message !== undefined) a.message = outcome.message;

@@ -130,14 +130,19 @@ export class RunLogger {
     }
     try {
       await this.#batcher.flush();
+    } catch (err) {
+      // Followers must still learn that the log is over, but a store that just failed may take its
+      // whole retry time to answer: end it in the background and report the failure now.
+      this.#store.end(this.#runId).catch(() => undefined);
+      this.#batcher.dispose();
+      this.masker.clear();
+      throw err;
+    }
+    try {
+      await this.#store.end(this.#runId);
     } finally {
-      try {
-        // Also after a failed flush: followers must learn that the log is over, not wait forever.
-        await this.#store.end(this.#runId);
-      } finally {
-        this.#batcher.dispose();
-        this.masker.clear();
-      }
+      this.#batcher.dispose();
+      this.masker.clear();
     }
   }
 

@@ -180,7 +180,7 @@ function inputsOf(on: unknown): Record<string, InputSpec> {
       i.default = def.default as string | number | boolean;
     if (typeof def.type === 'string') i.type = def.type;
     // A quoted default of a boolean or number input is that value, as the validator accepted it.
-    if (typeof i.default === 'string' && def.type === 'boolean') i.default = i.default === 'true';
+    if (typeof i.default === 'string' && def.type === 'boolean') i.default = i.default.toLowerCase() === 'true';
     if (typeof i.default === 'string' && def.type === 'number') i.default = Number(i.default);
     if (Array.isArray(def.options)) i.options = def.options.map(String);
     out[name] = i;

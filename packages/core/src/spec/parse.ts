@@ -438,9 +438,10 @@ function inputChecks(on: unknown, loc: Locator, out: Sink): void {
     if (d.default === undefined) continue;
     const fits =
       type === 'boolean'
-        ? typeof d.default === 'boolean' || d.default === 'true' || d.default === 'false'
+        ? typeof d.default === 'boolean' || (typeof d.default === 'string' && /^(true|false)$/i.test(d.default))
         : type === 'number'
-          ? typeof d.default === 'number' || (typeof d.default === 'string' && Number.isFinite(Number(d.default)))
+          ? typeof d.default === 'number' ||
+            (typeof d.default === 'string' && d.default.trim() !== '' && Number.isFinite(Number(d.default)))
           : type === 'choice'
             ? Array.isArray(options) && options.map(String).includes(String(d.default))
             : ['string', 'number', 'boolean'].includes(typeof d.default);

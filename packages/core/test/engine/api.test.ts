@@ -295,4 +295,23 @@ jobs:
     }
     await env.engine.close();
   });
+
+  it('an executor that answers with a status an attempt cannot have fails the attempt as infra; the run ends', async () => {
+    const answers: unknown[] = [{ status: 'success' }, {}, { status: 'succeeded' }];
+    for (const answer of answers) {
+      const odd = { name: 'process', runJob: async () => answer as AttemptOutcome };
+      const engine = new Engine({ store: new MemoryStore(), logs: new MemoryLogStore(), executors: [odd] });
+      const report = await (await engine.submit(TWO_JOBS)).wait();
+      const first = report.jobs[0];
+      if ((answer as { status?: string }).status === 'succeeded') {
+        // Missing steps and outputs are empty lists, not a crash.
+        expect(report.run.status).toBe('succeeded');
+      } else {
+        expect(report.run.status).toBe('failed');
+        expect(first?.reason).toBe('infra');
+        expect(first?.attempts[0]?.message).toMatch(/executor returned an attempt status of/);
+      }
+      await engine.close();
+    }
+  });
 });

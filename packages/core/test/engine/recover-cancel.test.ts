@@ -87,10 +87,14 @@ describe('4.8 recover() and cancel()', () => {
 
   it('a cancel recorded while no engine ran the run is applied by the one that recovers it', async () => {
     const store = new MemoryStore();
-    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    let crashed = false;
+    // After its "crash" e1 sees nothing in the store, so it cannot be the one that applies the request.
+    const e1Store = interceptStore(store, { getRun: async (original, id) => (crashed ? undefined : original(id)) });
+    const e1 = new Engine({ store: e1Store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
     const run = await e1.submit(YAML);
     await e1.settle();
     // e1 is abandoned (a crash): its lease is gone, so no one applies the request until recover().
+    crashed = true;
     await store.releaseLease(run.id, 'e1');
     // A dashboard's engine: it runs nothing itself, so it takes nothing over at start.
     const e2 = new Engine({
@@ -161,6 +165,73 @@ describe('4.8 recover() and cancel()', () => {
     const seqs = (await logs.read(run.id)).map((l) => l.seq);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     await e2.close();
+    await e1.close();
+  });
+
+  it("a new engine's start-up recovery leaves a run another engine is still submitting (stored, not yet leased)", async () => {
+    const store = new MemoryStore();
+    const ran: string[] = [];
+    const named = (who: string): Executor => ({
+      name: 'process',
+      runJob: async () => {
+        ran.push(who);
+        return { status: 'succeeded', workerId: who, steps: [], outputs: {} };
+      },
+    });
+    // A's lease comes late: the run is in the store without a lease for a while.
+    const slowLease = interceptStore(store, {
+      acquireLease: async (original, ...args) => {
+        await new Promise((r) => setTimeout(r, 50));
+        return original(...args);
+      },
+    });
+    const a = new Engine({ store: slowLease, logs: new MemoryLogStore(), executors: [named('A')], instanceId: 'a' });
+    const submitting = a.submit(YAML);
+    await new Promise((r) => setTimeout(r, 10));
+    const b = new Engine({ store, logs: new MemoryLogStore(), executors: [named('B')], instanceId: 'b' });
+    const run = await submitting;
+    expect((await a.wait(run.id)).run.status).toBe('succeeded');
+    expect(await b.recover()).toEqual([]);
+    expect(ran).toEqual(['A']);
+    await b.close();
+    await a.close();
+  });
+
+  it('close() during a recovery pass hands the run back instead of running or cancelling it', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const run = await e1.submit(YAML);
+    await e1.settle();
+    await store.releaseLease(run.id, 'e1'); // e1 crashed
+    let calls = 0;
+    let loading!: () => void;
+    const atLoad = new Promise<void>((r) => (loading = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = interceptStore(store, {
+      getJobs: async (original, id) => {
+        loading();
+        await gate;
+        return original(id);
+      },
+    });
+    const counting: Executor = {
+      name: 'process',
+      runJob: async (a, ctx) => {
+        calls++;
+        return hanging.runJob(a, ctx);
+      },
+    };
+    const e2 = new Engine({ store: slow, logs: new MemoryLogStore(), executors: [counting], instanceId: 'e2' });
+    await atLoad; // the start-up recovery holds the run's lease and is loading its jobs
+    const closing = e2.close();
+    release();
+    await closing;
+    expect(calls).toBe(0);
+    const stored = await store.getRun(run.id);
+    expect(stored?.status).toBe('running'); // not cancelled by an engine that was closing
+    // Its lease is free again for an engine that will run it.
+    expect(await store.acquireLease(run.id, 'e3', 30_000)).toBe(true);
     await e1.close();
   });
 });

@@ -201,7 +201,7 @@ export class DockerWorkspace implements Workspace {
     const inside = this.workingDir(wd);
     const rel = posix.relative(this.containerDir, inside);
     if (rel.startsWith('..') || posix.isAbsolute(rel)) return;
-    await assertWorkingDir(join(this.hostDir, ...rel.split('/')), wd, inside);
+    await assertWorkingDir(join(this.hostDir, ...rel.split('/')), wd, inside, true);
   }
 
   private workingDir(wd: string | undefined): string {

@@ -307,9 +307,11 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
       attempt(
         job(
           [
-            step(0, 'mkdir -p made/here'),
+            step(0, 'mkdir -p made/here && ln -s /etc tooldir'),
             step(1, 'pwd', { workingDirectory: 'made/here' }),
-            step(2, 'echo never', { workingDirectory: 'missing' }),
+            // A link into the container's own filesystem: the host cannot judge it, Docker can.
+            step(2, 'test -f passwd && echo in-etc', { workingDirectory: 'tooldir' }),
+            step(3, 'echo never', { workingDirectory: 'missing' }),
           ],
           { container: container() },
         ),
@@ -317,10 +319,11 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
       c.ctx,
     );
     expect(c.text(1).trim()).toBe('/__w/workspace/made/here');
+    expect(c.text(2).trim()).toBe('in-etc');
     expect(out.status).toBe('failed');
     expect(out.reason).toBe('infra');
-    expect(out.steps[2]?.message).toMatch(/working-directory `missing` does not exist in the workspace/);
-    expect(c.text(2)).toBe('');
+    expect(out.steps[3]?.message).toMatch(/working-directory `missing` does not exist in the workspace/);
+    expect(c.text(3)).toBe('');
   });
 
   it('rejects unsupported container options clearly, without retry', async () => {

@@ -124,15 +124,11 @@ export class RedisLogStore implements LogStore {
     if (signal?.aborted) return;
     const key = this.#key(runId);
     const after = options.after ?? 0;
-    // Reading from past the stored end would miss the end marker (`<lastSeq>-1` sorts before
-    // `<after>-0`): start at the last stored seq instead and skip what is not after `after`.
-    const known = after > 0 ? await this.lastSeq(runId) : 0;
-    let last = `${Math.min(after, known)}-0`;
     // A blocking XREAD holds its connection, so each follower gets its own.
     const conn = this.#conn.duplicate();
     this.#followers.add(conn);
     // An XREAD queued while Redis is unreachable does not settle when its connection is closed:
-    // the abort must end the follower on its own.
+    // the abort must end the follower on its own. Listened for before anything is awaited.
     let abortNow: (() => void) | undefined;
     const aborted = new Promise<null>((resolve) => {
       abortNow = () => resolve(null);
@@ -143,6 +139,11 @@ export class RedisLogStore implements LogStore {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      // Reading from past the stored end would miss the end marker (`<lastSeq>-1` sorts before
+      // `<after>-0`): start at the last stored seq instead and skip what is not after `after`.
+      const known = after > 0 ? await Promise.race([this.lastSeq(runId), aborted.then(() => after)]) : 0;
+      if (signal?.aborted) return;
+      let last = `${Math.min(after, known)}-0`;
       for (;;) {
         let reply: [string, Entry[]][] | null;
         try {
