@@ -28,6 +28,21 @@ describe('RunLogger', () => {
     expect(store.ended).toEqual(['run-f']);
   });
 
+  it('close() after a failed flush does not wait for end() (a failing store may retry it for long)', async () => {
+    const store = new TestLogStore({ fail: new PipewrightError('STORE_UNAVAILABLE', 'store down') });
+    let endCalled = false;
+    store.end = () => {
+      endCalled = true;
+      return new Promise<void>(() => {}); // never answers
+    };
+    const logger = new RunLogger(store, 'run-h', {});
+    const out = logger.stream(ctx());
+    out.write(enc('one\n'));
+    await out.end().catch(() => undefined);
+    await expect(logger.close()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(endCalled).toBe(true);
+  });
+
   it('goes on numbering after startSeq (a run taken over after a restart)', async () => {
     const store = new TestLogStore();
     const logger = new RunLogger(store, 'run-s', { startSeq: 41 });
