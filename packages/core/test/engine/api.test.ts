@@ -69,7 +69,8 @@ describe('Engine API: what callers pass', () => {
     const bad = env.engine.submit({ jobs: { hello: { 'runs-on': 'local', steps: 3 } } } as never);
     await expect(bad).rejects.toMatchObject({ code: 'PIPELINE_INVALID' });
     await expect(bad).rejects.toThrow(/jobs\.hello\.steps/);
-    for (const junk of [null, 42, [], {}])
+    // Not a spec just because it has spec-like keys: validated, and rejected.
+    for (const junk of [null, 42, [], {}, { inputs: {}, jobs: {} }])
       expect(await codeOf(env.engine.submit(junk as never))).toBe('PIPELINE_INVALID');
     expect((await env.store.listRuns()).length).toBe(1);
     await env.engine.close();
