@@ -168,13 +168,20 @@ export class DockerWorkspace implements Workspace {
       return false;
     }
     // cgroup v2 (memory.events) or v1 (memory.oom_control) counters; Docker only flags OOM of PID 1.
-    const r = await this.helper([
-      'sh',
-      '-c',
-      'cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null',
-    ]).catch(() => undefined);
-    const m = r && /^oom_kill (\d+)$/m.exec(r.stdout);
-    return m !== undefined && m !== null && Number(m[1]) > 0;
+    // The reading helper runs in the same cgroup: while the step's other processes still hold the
+    // memory (a `head` still writing after its `tail` was killed), the helper itself can be
+    // OOM-killed and read nothing. Then it tries once more, once they have gone.
+    for (let tries = 0; tries < 3; tries++) {
+      if (tries > 0) await delay(200);
+      const r = await this.helper([
+        'sh',
+        '-c',
+        'cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null',
+      ]).catch(() => undefined);
+      const m = r && /^oom_kill (\d+)$/m.exec(r.stdout);
+      if (m) return Number(m[1]) > 0;
+    }
+    return false;
   }
 
   /** Removes the container (force, with anonymous volumes) and the host directory; safe to call twice. */
