@@ -21,7 +21,7 @@ import { expandJob, isDynamicMatrix } from '../plan/plan.js';
 import { normalizePipeline } from './normalize.js';
 import { IGNORED_KEYS, KNOWN_KEYS, type PipelineRaw, pipelineRaw } from './schema.js';
 import { didYouMean } from './suggest.js';
-import type { PipelineSpec } from './types.js';
+import type { JobSpec, PipelineSpec } from './types.js';
 
 /** Options of {@link parsePipeline}. */
 export interface ParseOptions {
@@ -699,14 +699,27 @@ function validateValue(js: unknown, loc: Locator, options: ParseOptions): Valida
         // the schema errors already describe the problem
       }
     }
+    matrixChecksOfValidJobs(js, loc, out);
     return { diagnostics: out.finish() };
   }
   semanticChecks(parsed.data, loc, options, out);
-  if (out.errors) return { diagnostics: out.finish() };
+  if (out.errors) {
+    matrixChecks(Object.values(normalizePipeline(parsed.data).jobs), loc, out);
+    return { diagnostics: out.finish() };
+  }
   const spec = normalizePipeline(parsed.data);
-  // Static matrices expand now, so a matrix GitHub would reject (an empty axis, an exclude naming
-  // no axis, more than 256 instances) fails validation, not the run.
-  for (const job of Object.values(spec.jobs)) {
+  matrixChecks(Object.values(spec.jobs), loc, out);
+  if (out.errors) return { diagnostics: out.finish() };
+  if (options.file !== undefined) spec.file = options.file;
+  return { spec, diagnostics: out.finish() };
+}
+
+/**
+ * Static matrices expand at validation, so a matrix GitHub would reject (an empty axis, an exclude
+ * naming no axis, no combination left, more than 256 instances) fails validation, not the run.
+ */
+function matrixChecks(jobs: readonly JobSpec[], loc: Locator, out: Sink): void {
+  for (const job of jobs) {
     if (job.strategy?.matrix === undefined || isDynamicMatrix(job.strategy.matrix)) continue;
     try {
       if (expandJob(job).length === 0) {
@@ -724,9 +737,28 @@ function validateValue(js: unknown, loc: Locator, options: ParseOptions): Valida
       out.push(loc.diag('error', ['jobs', job.id, 'strategy', 'matrix'], err.message));
     }
   }
-  if (out.errors) return { diagnostics: out.finish() };
-  if (options.file !== undefined) spec.file = options.file;
-  return { spec, diagnostics: out.finish() };
+}
+
+/**
+ * The same checks beside schema errors elsewhere in the file: every job whose own shape is valid
+ * is normalized on its own and its matrix expanded, so a bad matrix is not hidden by a typo in
+ * another job.
+ */
+function matrixChecksOfValidJobs(js: unknown, loc: Locator, out: Sink): void {
+  const jobs = (js as { jobs?: unknown }).jobs;
+  if (typeof jobs !== 'object' || jobs === null || Array.isArray(jobs)) return;
+  const specs: JobSpec[] = [];
+  for (const [id, job] of Object.entries(jobs as Record<string, unknown>)) {
+    const one = pipelineRaw.safeParse({ jobs: { [id]: job } });
+    if (!one.success) continue;
+    try {
+      const spec = normalizePipeline(one.data).jobs[id];
+      if (spec) specs.push(spec);
+    } catch {
+      // a job the schema let through but normalization cannot take: its other errors say why
+    }
+  }
+  matrixChecks(specs, loc, out);
 }
 
 /** Keeps only well-shaped jobs/steps so semantic checks can run beside schema errors. */

@@ -113,6 +113,23 @@ jobs:
     expect(parsePipeline(ok).spec.inputs).toMatchObject({ e: { default: 3 }, f: { default: true } });
   });
 
+  it('reports a bad matrix also when the file has other errors', () => {
+    const text = `jobs:
+  a:
+    runs-on: x
+    strategy: {matrix: {os: []}}
+    steps: [{run: x}]
+  b:
+    runs-on: x
+    timeout-minutez: 3
+    steps: [{run: x}]
+`;
+    expect(errors(text)).toEqual([
+      "4:24 jobs.a.strategy.matrix: Matrix axis 'os' does not contain any values; give it at least one.",
+      '8:5 jobs.b.timeout-minutez: unknown key `timeout-minutez` in a job; did you mean `timeout-minutes`?',
+    ]);
+  });
+
   it('reports an unknown need with the job list, and a self need', () => {
     const text = `jobs:
   build:
