@@ -25,6 +25,12 @@ type StartCommand = Extract<SchedulerCommand, { type: 'start' }>;
 
 const OUTCOME_STATUSES: ReadonlySet<unknown> = new Set(['succeeded', 'failed', 'cancelled']);
 
+function isStepResult(s: unknown): s is StepResult {
+  return (
+    typeof s === 'object' && s !== null && Number.isInteger((s as StepResult).index) && (s as StepResult).index >= 0
+  );
+}
+
 /** The descriptor of every attempt's `signal`; set in the class's static block. */
 let SIGNAL_PROPERTY: PropertyDescriptor;
 
@@ -124,20 +130,24 @@ export class RunningAttempt implements ExecContext {
 
   /** Records the outcome once every open log stream has ended. */
   finish(given: AttemptOutcome): void {
-    // A plain-JS executor may return anything: a status the attempt cannot end in is an
-    // executor error, not a transition the scheduler would refuse (and the run would hang on).
-    let outcome = OUTCOME_STATUSES.has(given?.status)
-      ? given
-      : infraOutcome(
-          `executor returned an attempt status of \`${String(given?.status)}\`; expected succeeded, failed or cancelled`,
-        );
-    // Missing lists are empty ones: `{status: 'succeeded'}` is a fair answer from a no-op executor.
-    if (!Array.isArray(outcome.steps) || typeof outcome.outputs !== 'object' || outcome.outputs === null) {
-      outcome = {
-        ...outcome,
-        steps: Array.isArray(outcome.steps) ? outcome.steps : [],
-        outputs: typeof outcome.outputs === 'object' && outcome.outputs !== null ? outcome.outputs : {},
-      };
+    // A plain-JS executor may return anything: a status the attempt cannot end in is an executor
+    // error (logged like a crash), not a transition the scheduler would refuse and hang on.
+    if (!OUTCOME_STATUSES.has(given?.status)) {
+      this.crashed(
+        new Error(
+          `it returned an attempt status of \`${String(given?.status)}\`; expected succeeded, failed or cancelled`,
+        ),
+      );
+      return;
+    }
+    let outcome = given;
+    // Missing lists are empty ones (`{status: 'succeeded'}` is a fair answer from a no-op
+    // executor); step entries that are not step results are left out.
+    const steps = Array.isArray(outcome.steps) ? outcome.steps : [];
+    const goodSteps = steps.filter(isStepResult);
+    const outputs = typeof outcome.outputs === 'object' && outcome.outputs !== null ? outcome.outputs : undefined;
+    if (goodSteps.length !== steps.length || steps !== outcome.steps || outputs === undefined) {
+      outcome = { ...outcome, steps: goodSteps, outputs: outputs ?? {} };
     }
     // Secret values are dropped with the context when the attempt ends.
     this.secrets = {};

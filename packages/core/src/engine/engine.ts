@@ -349,7 +349,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.ownRuns.delete(id);
       return handle;
     }
-    const leased = await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => true);
+    let leased = await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => true);
+    if (leased) {
+      // Another engine's recovery may have taken the run between createRun and here, run it and
+      // let go of the lease already: then it is done, not this engine's to start.
+      const stored = await this.store.getRun(id).catch(() => undefined);
+      if (stored && (stored.status !== 'queued' || stored.startedAt !== undefined)) {
+        leased = false;
+        await this.store.releaseLease(id, this.instanceId).catch(() => undefined);
+      }
+    }
     if (!leased) {
       // Another engine took the run between createRun and here: it runs it, not this one.
       this.ownRuns.delete(id);
@@ -487,20 +496,23 @@ export class Engine extends EventEmitter<EngineEvents> {
         // An engine being closed takes nothing more over.
         if (this.closing || this.closed) break;
         if (this.ownRuns.has(run.id)) continue;
-        // A run stored a moment ago and not started may be one another engine's submit() has
-        // created and is about to lease: leave it that long (an abandoned one waits one TTL).
-        if (
-          run.status === 'queued' &&
-          run.startedAt === undefined &&
-          this.clock.now() - run.createdAt < this.leaseTtlMs
-        )
-          continue;
+        // A run another engine's submit() has stored but not leased yet may be taken here: that
+        // engine then finds the lease taken and leaves the run to this one (see submit), so it
+        // still runs once.
         const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
         if (!got) continue;
-        const jobs = await this.store.getJobs(run.id);
-        // The engine that wrote the run's lines so far numbered them: go on after its last one,
-        // or the store would drop the first lines of this engine as resends.
-        const lastSeq = await this.logStore.lastSeq(run.id);
+        let jobs: JobRecord[];
+        let lastSeq: number;
+        try {
+          jobs = await this.store.getJobs(run.id);
+          // The engine that wrote the run's lines so far numbered them: go on after its last one,
+          // or the store would drop the first lines of this engine as resends.
+          lastSeq = await this.logStore.lastSeq(run.id);
+        } catch (err) {
+          // Not loaded, not ours: the lease goes back for a later recovery.
+          await this.store.releaseLease(run.id, this.instanceId).catch(() => undefined);
+          throw err;
+        }
         // close() began while the run was loading: hand it back instead of running it.
         if (this.closing || this.closed) {
           await this.store.releaseLease(run.id, this.instanceId).catch(() => undefined);

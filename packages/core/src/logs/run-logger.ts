@@ -133,7 +133,9 @@ export class RunLogger {
     } catch (err) {
       // Followers must still learn that the log is over, but a store that just failed may take its
       // whole retry time to answer: end it in the background and report the failure now.
-      this.#store.end(this.#runId).catch(() => undefined);
+      Promise.resolve()
+        .then(() => this.#store.end(this.#runId))
+        .catch(() => undefined);
       this.#batcher.dispose();
       this.masker.clear();
       throw err;

@@ -298,7 +298,12 @@ jobs:
   });
 
   it('an executor that answers with a status an attempt cannot have fails the attempt as infra; the run ends', async () => {
-    const answers: unknown[] = [{ status: 'success' }, {}, { status: 'succeeded' }];
+    const answers: unknown[] = [
+      { status: 'success' },
+      {},
+      { status: 'succeeded' },
+      { status: 'succeeded', steps: [null] },
+    ];
     for (const answer of answers) {
       const odd = { name: 'process', runJob: async () => answer as AttemptOutcome };
       const engine = new Engine({ store: new MemoryStore(), logs: new MemoryLogStore(), executors: [odd] });
@@ -310,7 +315,11 @@ jobs:
       } else {
         expect(report.run.status).toBe('failed');
         expect(first?.reason).toBe('infra');
-        expect(first?.attempts[0]?.message).toMatch(/executor returned an attempt status of/);
+        expect(first?.attempts[0]?.message).toMatch(/process executor error: it returned an attempt status of/);
+        // In the job's log too, like any executor error.
+        const lines: string[] = [];
+        for await (const batch of engine.logs(report.run.id)) for (const l of batch) lines.push(l.text);
+        expect(lines.join('\n')).toMatch(/returned an attempt status of/);
       }
       await engine.close();
     }

@@ -168,7 +168,7 @@ describe('4.8 recover() and cancel()', () => {
     await e1.close();
   });
 
-  it("a new engine's start-up recovery leaves a run another engine is still submitting (stored, not yet leased)", async () => {
+  it('a run that a start-up recovery takes while another engine is still submitting it runs exactly once', async () => {
     const store = new MemoryStore();
     const ran: string[] = [];
     const named = (who: string): Executor => ({
@@ -178,7 +178,8 @@ describe('4.8 recover() and cancel()', () => {
         return { status: 'succeeded', workerId: who, steps: [], outputs: {} };
       },
     });
-    // A's lease comes late: the run is in the store without a lease for a while.
+    // A's lease comes late: the run is in the store without a lease for a while, and B's
+    // start-up recovery may take it in between.
     const slowLease = interceptStore(store, {
       acquireLease: async (original, ...args) => {
         await new Promise((r) => setTimeout(r, 50));
@@ -190,11 +191,31 @@ describe('4.8 recover() and cancel()', () => {
     await new Promise((r) => setTimeout(r, 10));
     const b = new Engine({ store, logs: new MemoryLogStore(), executors: [named('B')], instanceId: 'b' });
     const run = await submitting;
+    // Whichever engine holds the lease runs it; the other's wait() reads the store.
     expect((await a.wait(run.id)).run.status).toBe('succeeded');
-    expect(await b.recover()).toEqual([]);
-    expect(ran).toEqual(['A']);
+    expect((await b.wait(run.id)).run.status).toBe('succeeded');
+    expect(ran).toHaveLength(1);
     await b.close();
     await a.close();
+  });
+
+  it('an engine restarted with the same instanceId takes back its queued runs at once', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'pod-1' });
+    const holder = await e1.submit('concurrency: deploy\njobs:\n  a: {runs-on: x, steps: [{run: x}]}\n');
+    const waiter = await e1.submit('concurrency: deploy\njobs:\n  a: {runs-on: x, steps: [{run: x}]}\n');
+    await e1.settle();
+    expect((await store.getRun(waiter.id))?.status).toBe('queued'); // waits for the group
+    // The same pod comes back (its leases are still its own) and recovers both at start.
+    const ok: Executor = {
+      name: 'process',
+      runJob: async () => ({ status: 'succeeded', workerId: 'w', steps: [], outputs: {} }),
+    };
+    const e2 = new Engine({ store, logs: new MemoryLogStore(), executors: [ok], instanceId: 'pod-1' });
+    expect((await e2.recover()).sort()).toEqual([holder.id, waiter.id].sort());
+    expect((await e2.wait(waiter.id)).run.status).toBe('succeeded');
+    await e2.close();
+    await e1.close();
   });
 
   it('close() during a recovery pass hands the run back instead of running or cancelling it', async () => {

@@ -44,6 +44,8 @@ describe('runs this engine owns, before the loop has taken them', () => {
       // The loop is now waiting on the gated write, so the next runs sit in its queue, unknown to the scheduler.
       const second = await engine.submit(PIPELINE);
       const third = await engine.submit(PIPELINE);
+      // submit() reads each run back once, right after leasing it; what follows must read nothing.
+      store.reads = 0;
       const waited = second.wait();
       const cancelled = third.cancel({ reason: 'changed my mind' });
       store.open();

@@ -208,7 +208,7 @@ export class DockerWorkspace implements Workspace {
     const inside = this.workingDir(wd);
     const rel = posix.relative(this.containerDir, inside);
     if (rel.startsWith('..') || posix.isAbsolute(rel)) return;
-    await assertWorkingDir(join(this.hostDir, ...rel.split('/')), wd, inside, true);
+    await assertWorkingDir(join(this.hostDir, ...rel.split('/')), wd, inside, { root: this.hostDir });
   }
 
   private workingDir(wd: string | undefined): string {

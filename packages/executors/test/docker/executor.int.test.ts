@@ -307,11 +307,12 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
       attempt(
         job(
           [
-            step(0, 'mkdir -p made/here && ln -s /etc tooldir'),
+            step(0, 'mkdir -p made/here /opt/pwtool/sub && ln -s /etc tooldir && ln -s /opt/pwtool app'),
             step(1, 'pwd', { workingDirectory: 'made/here' }),
-            // A link into the container's own filesystem: the host cannot judge it, Docker can.
+            // Links into the container's own filesystem, last part or a parent: the host cannot judge them.
             step(2, 'test -f passwd && echo in-etc', { workingDirectory: 'tooldir' }),
-            step(3, 'echo never', { workingDirectory: 'missing' }),
+            step(3, 'pwd -P', { workingDirectory: 'app/sub' }),
+            step(4, 'echo never', { workingDirectory: 'missing' }),
           ],
           { container: container() },
         ),
@@ -320,10 +321,11 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     );
     expect(c.text(1).trim()).toBe('/__w/workspace/made/here');
     expect(c.text(2).trim()).toBe('in-etc');
+    expect(c.text(3).trim()).toBe('/opt/pwtool/sub');
     expect(out.status).toBe('failed');
     expect(out.reason).toBe('infra');
-    expect(out.steps[3]?.message).toMatch(/working-directory `missing` does not exist in the workspace/);
-    expect(c.text(3)).toBe('');
+    expect(out.steps[4]?.message).toMatch(/working-directory `missing` does not exist in the workspace/);
+    expect(c.text(4)).toBe('');
   });
 
   it('rejects unsupported container options clearly, without retry', async () => {
