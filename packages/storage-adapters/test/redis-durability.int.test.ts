@@ -152,6 +152,30 @@ describe.skipIf(!available)('Redis restart', () => {
     }
   });
 
+  it('retentionMs expires finished runs and their idempotency key, also runs stored already finished', async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'ret', retentionMs: 60_000 });
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(server.url);
+    try {
+      await store.createRun(run('ret-live', { idempotencyKey: 'k-live' }), [job('ret-live', 'a')]);
+      await store.createRun(run('ret-done', { status: 'succeeded', idempotencyKey: 'k-done' }), [job('ret-done', 'a')]);
+      const ttl = async (pattern: string) => {
+        const keys = await raw.keys(pattern);
+        expect(keys.length).toBeGreaterThan(0);
+        return Promise.all(keys.map((k) => raw.pttl(k)));
+      };
+      // Unfinished: kept for good; finished at creation: every key of it expires.
+      for (const t of await ttl('{ret}:run:ret-live*')) expect(t).toBe(-1);
+      for (const t of await ttl('{ret}:run:ret-done*')) expect(t).toBeGreaterThan(0);
+      for (const t of await ttl('{ret}:idem:k-done')) expect(t).toBeGreaterThan(0);
+      await store.updateRun('ret-live', { status: 'failed' });
+      for (const t of await ttl('{ret}:run:ret-live*')) expect(t).toBeGreaterThan(0);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   it('a frozen server (connection open, no answer) fails calls with STORE_UNAVAILABLE in bounded time', async () => {
     const frozen = await startRedisServer();
     const store = new RedisStore({ url: frozen.url, prefix: 'frz', unavailableAfterMs: 300 });
