@@ -383,6 +383,71 @@ function eachString(value: unknown, path: PathSeg[], fn: (s: string, path: PathS
 }
 
 /** Checks that do not fit a schema: steps, ids, needs and the DAG, expressions, ignored keys. */
+/** GitHub's workflow trigger events (docs: "Events that trigger workflows"). */
+const EVENTS = [
+  'branch_protection_rule',
+  'check_run',
+  'check_suite',
+  'create',
+  'delete',
+  'deployment',
+  'deployment_status',
+  'discussion',
+  'discussion_comment',
+  'fork',
+  'gollum',
+  'image_version',
+  'issue_comment',
+  'issues',
+  'label',
+  'merge_group',
+  'milestone',
+  'page_build',
+  'project',
+  'project_card',
+  'project_column',
+  'public',
+  'pull_request',
+  'pull_request_comment',
+  'pull_request_review',
+  'pull_request_review_comment',
+  'pull_request_target',
+  'push',
+  'registry_package',
+  'release',
+  'repository_dispatch',
+  'schedule',
+  'status',
+  'watch',
+  'workflow_call',
+  'workflow_dispatch',
+  'workflow_run',
+];
+
+/** An `on:` event GitHub does not know is most likely a typo: a warning, since `run` ignores triggers. */
+function eventChecks(on: unknown, loc: Locator, out: Sink): void {
+  const names: Array<{ name: string; path: PathSeg[] }> = [];
+  if (typeof on === 'string') names.push({ name: on, path: ['on'] });
+  else if (Array.isArray(on)) {
+    on.forEach((e, i) => {
+      if (typeof e === 'string') names.push({ name: e, path: ['on', i] });
+    });
+  } else if (typeof on === 'object' && on !== null)
+    for (const name of Object.keys(on)) names.push({ name, path: ['on', name] });
+  for (const { name, path } of names) {
+    if (EVENTS.includes(name)) continue;
+    const hint = didYouMean(name, EVENTS);
+    out.push(
+      loc.diag(
+        'warning',
+        path,
+        `\`${name}\` is not a GitHub event${hint ? `; did you mean \`${hint}\`?` : ''}`,
+        typeof path[path.length - 1] === 'string' && path.length > 1,
+      ),
+    );
+  }
+}
+
 const INPUT_KEYS = ['description', 'required', 'default', 'type', 'options'];
 const INPUT_TYPES = ['string', 'boolean', 'number', 'choice', 'environment'];
 
@@ -460,6 +525,7 @@ function inputChecks(on: unknown, loc: Locator, out: Sink): void {
 function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, out: Sink): void {
   const jobIds = Object.keys(raw.jobs);
   const actions = new Set(options.actions ?? []);
+  eventChecks(raw.on, loc, out);
   inputChecks(raw.on, loc, out);
   for (const key of IGNORED_KEYS.pipeline) {
     if (key in raw) out.push(loc.diag('warning', [key], `\`${key}\` is a GitHub key pipewright ignores`, true));

@@ -383,6 +383,16 @@ jobs:
     expect(Object.keys(spec.jobs)).toEqual(['deploy']);
   });
 
+  it('warns about an `on:` event GitHub does not know, with the closest one', () => {
+    expect(
+      warnings('on: {pusj: {branches: [main]}, workflow_dispatch: {}}\njobs:\n  a: {runs-on: x, steps: [{run: x}]}\n'),
+    ).toEqual(['1:6 on.pusj: `pusj` is not a GitHub event; did you mean `push`?']);
+    expect(warnings('on: [push, pul_request]\njobs:\n  a: {runs-on: x, steps: [{run: x}]}\n')).toEqual([
+      '1:12 on[1]: `pul_request` is not a GitHub event; did you mean `pull_request`?',
+    ]);
+    expect(warnings('on: schedule\njobs:\n  a: {runs-on: x, steps: [{run: x}]}\n')).toEqual([]);
+  });
+
   it('warns about unregistered `uses:` steps but not registered ones', () => {
     const text = `jobs:
   a:
