@@ -13,7 +13,7 @@ import {
 } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
-import { runToEnd, setup } from './helpers.js';
+import { runToEnd, settledOnClock, setup } from './helpers.js';
 
 const TWO_JOBS = `
 on: workflow_dispatch
@@ -43,11 +43,8 @@ describe('Engine API: what callers pass', () => {
     await env.clock.runUntil(async () => (await env.engine.getRun(handle))?.jobs[0]?.status === 'running');
     expect((await env.engine.getRun(handle))?.run.id).toBe(handle.id);
     await env.engine.cancel(handle, { reason: 'by handle' });
-    let report: Awaited<ReturnType<Engine['wait']>> | undefined;
-    void env.engine.wait(handle).then((r) => {
-      report = r;
-    });
-    await env.clock.runUntil(() => report !== undefined, { step: 1000, maxMs: 60_000 });
+    const waiting = env.engine.wait(handle);
+    const report = await settledOnClock(env.clock, waiting, { step: 1000, maxMs: 60_000 });
     expect(report?.run.status).toBe('cancelled');
     expect(report?.run.cancel?.reason).toBe('by handle');
     await env.engine.close();
@@ -59,11 +56,8 @@ describe('Engine API: what callers pass', () => {
       on: 'workflow_dispatch',
       jobs: { hello: { 'runs-on': 'local', steps: [{ run: 'echo hi' }] } },
     });
-    let status: string | undefined;
-    void handle.wait().then((r) => {
-      status = r.run.status;
-    });
-    await env.clock.runUntil(() => status !== undefined, { step: 1000, maxMs: 60_000 });
+    const waiting = handle.wait();
+    const status = (await settledOnClock(env.clock, waiting, { step: 1000, maxMs: 60_000 })).run.status;
     expect(status).toBe('succeeded');
     // Bad objects are PIPELINE_INVALID with the path, never a TypeError.
     const bad = env.engine.submit({ jobs: { hello: { 'runs-on': 'local', steps: 3 } } } as never);
@@ -97,11 +91,8 @@ describe('Engine API: what callers pass', () => {
     expect(err).toBeInstanceOf(PipewrightError);
     expect((err as PipewrightError).code).toBe('INVALID_ARGUMENT');
     expect((err as Error).message).toMatch(/no job `tset`.*build, test/);
-    let status: string | undefined;
-    void handle.wait().then((r) => {
-      status = r.run.status;
-    });
-    await env.clock.runUntil(() => status !== undefined, { step: 1000, maxMs: 60_000 });
+    const waiting = handle.wait();
+    const status = (await settledOnClock(env.clock, waiting, { step: 1000, maxMs: 60_000 })).run.status;
     expect(status).toBe('succeeded');
     await env.engine.close();
   });

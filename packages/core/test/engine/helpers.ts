@@ -34,6 +34,26 @@ export function setup(
   return { clock, executor, store, logs, engine, events };
 }
 
+/**
+ * Advances the fake clock until `waiting` (a `wait()` started earlier) settles, and returns
+ * its value; throws when it does not within `maxMs` of fake time.
+ */
+export async function settledOnClock<T>(
+  clock: FakeClock,
+  waiting: Promise<T>,
+  { step = 1000, maxMs = 48 * 3_600_000 }: { step?: number; maxMs?: number } = {},
+): Promise<T> {
+  let settled = false;
+  let value: T | undefined;
+  void waiting.then((v) => {
+    value = v;
+    settled = true;
+  });
+  const done = await clock.runUntil(() => settled, { step, maxMs });
+  if (!done) throw new Error('wait() did not settle on the fake clock');
+  return value as T;
+}
+
 /** Runs a pipeline to the end on the fake clock and returns its report. */
 export async function runToEnd(
   env: ReturnType<typeof setup>,
@@ -41,13 +61,7 @@ export async function runToEnd(
   submit: Parameters<Engine['submit']>[1] = {},
 ) {
   const handle = await env.engine.submit(yaml, submit);
-  let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-  void handle.wait().then((r) => {
-    report = r;
-  });
-  const done = await env.clock.runUntil(() => report !== undefined, { step: 1000, maxMs: 48 * 3_600_000 });
-  if (!done || !report) throw new Error('run did not finish on the fake clock');
-  return report;
+  return settledOnClock(env.clock, handle.wait());
 }
 
 /** Jobs of a report by id. */

@@ -1,7 +1,7 @@
 import { backoffDelay, decideRetry, seededRandom } from '@pipewright/core';
 import type { FakeStep } from '@pipewright/core/testing';
 import { describe, expect, it } from 'vitest';
-import { byId, PLAN_THEN_MATRIX, runToEnd, setup } from './helpers.js';
+import { byId, PLAN_THEN_MATRIX, runToEnd, settledOnClock, setup } from './helpers.js';
 
 const ok: FakeStep[] = [{}];
 
@@ -80,11 +80,8 @@ jobs:
     // Before expansion: the live report shows the placeholder, the store does not hold it.
     expect((await env.engine.getRun(handle.id))?.jobs.map((j) => j.id)).toEqual(['plan', 'work', 'never']);
     expect((await env.store.getJobs(handle.id)).map((j) => j.id)).toEqual(['plan']);
-    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-    void handle.wait().then((r) => {
-      report = r;
-    });
-    await env.clock.runUntil(() => report !== undefined);
+    const waiting = handle.wait();
+    const report = await settledOnClock(env.clock, waiting);
     expect(report?.jobs.map((j) => `${j.id}:${j.status}`)).toEqual([
       'plan:succeeded',
       'work (a):succeeded',
@@ -276,13 +273,10 @@ jobs:
   cleanup: { runs-on: x, needs: test, if: always(), steps: [{ run: x }] }
   notify: { runs-on: x, needs: test, if: cancelled(), steps: [{ run: x }] }
 `);
-    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-    void handle.wait().then((r) => {
-      report = r;
-    });
+    const waiting = handle.wait();
     await env.clock.advance(5000);
     await handle.cancel({ reason: 'user pressed Ctrl-C', by: 'alice' });
-    await env.clock.runUntil(() => report !== undefined);
+    const report = await settledOnClock(env.clock, waiting);
     const j = byId(report as NonNullable<typeof report>);
     expect(report?.run.status).toBe('cancelled');
     expect(report?.run.cancel).toMatchObject({ by: 'alice', reason: 'user pressed Ctrl-C', force: false });
@@ -301,13 +295,10 @@ jobs:
     for (const force of [false, true]) {
       const env = setup(() => [{ hang: true }]);
       const handle = await env.engine.submit(yaml);
-      let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-      void handle.wait().then((r) => {
-        report = r;
-      });
+      const waiting = handle.wait();
       await env.clock.advance(5000);
       await handle.cancel({ reason: 'stop', by: 'alice', force });
-      await env.clock.runUntil(() => report !== undefined);
+      const report = await settledOnClock(env.clock, waiting);
       const cancel = report?.run.cancel;
       // build's longest kill-grace is its second step's 45 s; a forced cancel kills at once.
       const grace = force ? 0 : 45_000;
@@ -323,17 +314,18 @@ jobs:
   build: { runs-on: x, steps: [{ run: x }] }
   cleanup: { runs-on: x, needs: build, if: always(), steps: [{ run: x }] }
 `);
-    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-    void handle.wait().then((r) => {
-      report = r;
+    let finished = false;
+    const waiting = handle.wait();
+    void waiting.then(() => {
+      finished = true;
     });
     await env.clock.advance(1000);
     await handle.cancel();
     await env.clock.advance(1000);
     expect(env.executor.calls.map((c) => c.jobId)).toEqual(['build', 'cleanup']);
-    expect(report).toBeUndefined(); // cleanup hangs: the first cancel waits for it
+    expect(finished).toBe(false); // cleanup hangs: the first cancel waits for it
     await handle.cancel({ force: true });
-    await env.clock.runUntil(() => report !== undefined);
+    const report = await settledOnClock(env.clock, waiting);
     expect(byId(report as NonNullable<typeof report>).cleanup?.status).toBe('cancelled');
     expect(report?.run.cancel?.force).toBe(true);
   });
@@ -346,13 +338,10 @@ jobs:
   after: { runs-on: x, needs: slow, steps: [{ run: x }] }
   other: { runs-on: x, steps: [{ run: x }] }
 `);
-    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-    void handle.wait().then((r) => {
-      report = r;
-    });
+    const waiting = handle.wait();
     await env.clock.advance(1000);
     await env.engine.cancel({ runId: handle.id, job: 'slow' }, { reason: 'not needed' });
-    await env.clock.runUntil(() => report !== undefined);
+    const report = await settledOnClock(env.clock, waiting);
     const j = byId(report as NonNullable<typeof report>);
     expect(j.slow?.status).toBe('cancelled');
     expect(j.after).toMatchObject({ status: 'skipped', reason: 'upstream' });
@@ -721,11 +710,8 @@ jobs:
     await first.clock.advance(31_000);
     const taken = await second.engine.recover();
     expect(taken).toEqual([handle.id]);
-    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-    void second.engine.wait(handle.id).then((r) => {
-      report = r;
-    });
-    await second.clock.runUntil(() => report !== undefined);
+    const waiting = second.engine.wait(handle.id);
+    const report = await settledOnClock(second.clock, waiting);
     const j = byId(report as NonNullable<typeof report>);
     expect(j.a?.attempts).toHaveLength(1);
     expect(j.b?.attempts.map((a) => a.reason)).toEqual(['lost', null]);
@@ -746,11 +732,8 @@ jobs:
     const second = setup(() => ok, { store: first.store, logs: first.logs });
     await first.clock.advance(31_000);
     expect(await second.engine.recover()).toEqual([handle.id]);
-    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-    void second.engine.wait(handle.id).then((r) => {
-      report = r;
-    });
-    await second.clock.runUntil(() => report !== undefined);
+    const waiting = second.engine.wait(handle.id);
+    const report = await settledOnClock(second.clock, waiting);
     const j = byId(report as NonNullable<typeof report>);
     expect(j.a?.status).toBe('failed');
     expect(j.b?.status).toBe('succeeded');
@@ -805,11 +788,8 @@ jobs:
     });
     await first.clock.advance(31_000);
     expect(await second.engine.recover()).toEqual([handle.id]);
-    let report: Awaited<ReturnType<typeof handle.wait>> | undefined;
-    void second.engine.wait(handle.id).then((r) => {
-      report = r;
-    });
-    await second.clock.runUntil(() => report !== undefined);
+    const waiting = second.engine.wait(handle.id);
+    const report = await settledOnClock(second.clock, waiting);
     expect(report?.jobs.map((j) => `${j.id}:${j.status}`)).toEqual([
       'plan:succeeded',
       'work (x):succeeded',
