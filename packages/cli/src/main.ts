@@ -6,6 +6,7 @@ import { logsCommand, type RawLogsOptions, type RawRunsOptions, runsCommand } fr
 import { validateCommand } from './commands/validate.js';
 import { EXIT } from './exit-codes.js';
 import { guardStdout } from './run/environment.js';
+import { CliError, errorDocument } from './run/errors.js';
 import type { RawRunOptions } from './run/options.js';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -108,11 +109,8 @@ export async function main(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)
         return EXIT.OK;
       // Commander has printed the usage error; under --json, stdout still holds one document.
-      if (argv.includes('--json')) {
-        const message = err.message.replace(/^error: /, '');
-        const doc = { error: { code: 'USAGE', message, exitCode: EXIT.INVALID } };
-        process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-      }
+      if (argv.includes('--json'))
+        process.stdout.write(errorDocument(new CliError(err.message.replace(/^error: /, ''))));
       return EXIT.INVALID;
     }
     throw err;

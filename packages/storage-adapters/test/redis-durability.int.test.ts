@@ -1,6 +1,6 @@
-import type { JobRecord, LogLine, RunRecord } from '@pipewright/core';
+import type { LogLine, RunRecord } from '@pipewright/core';
 import { PipewrightError } from '@pipewright/core';
-import { jobRecord } from '@pipewright/core/testing';
+import { jobRecord, runRecord } from '@pipewright/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLogStore } from '../src/redis/log-store.js';
 import { RedisStore } from '../src/redis/state-store.js';
@@ -8,20 +8,9 @@ import { type RedisServer, redisServerAvailable, startRedisServer } from './help
 
 const available = redisServerAvailable();
 
-const run = (id: string, extra: Partial<RunRecord> = {}): RunRecord => ({
-  id,
-  pipelineName: 'p',
-  specHash: 'h',
-  spec: { inputs: {}, env: {}, defaults: {}, jobs: {} },
-  inputs: {},
-  trigger: {},
-  priority: 0,
-  status: 'queued',
-  secretNames: [],
-  createdAt: Date.now(),
-  ...extra,
-});
-const job = (runId: string, id: string): JobRecord => jobRecord(runId, id);
+const run = (id: string, extra: Partial<RunRecord> = {}): RunRecord =>
+  runRecord({ inputs: {}, env: {}, defaults: {}, jobs: {} }, { id, createdAt: Date.now(), ...extra });
+const job = jobRecord;
 const lines = (runId: string, from: number, to: number): LogLine[] =>
   Array.from({ length: to - from + 1 }, (_, i) => ({
     seq: from + i,

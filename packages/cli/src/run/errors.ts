@@ -35,11 +35,14 @@ export function reportFailure(
   diagnostics?: readonly Diagnostic[],
 ): number {
   out.stderr.write(`pipewright ${name}: ${err.message}\n`);
-  if (json) {
-    const doc = {
-      error: { code: err.code, message: err.message, exitCode: err.exitCode, ...(diagnostics ? { diagnostics } : {}) },
-    };
-    out.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  }
+  if (json) out.stdout.write(errorDocument(err, diagnostics));
   return err.exitCode;
+}
+
+/** The `{error: {code, message, exitCode, diagnostics?}}` document `--json` prints for a failed command. */
+export function errorDocument(err: CliError, diagnostics?: readonly Diagnostic[]): string {
+  const doc = {
+    error: { code: err.code, message: err.message, exitCode: err.exitCode, ...(diagnostics ? { diagnostics } : {}) },
+  };
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }

@@ -8,6 +8,7 @@ import { CliError } from './errors.js';
  */
 export class EnvSecrets implements SecretProvider {
   readonly #values = new Map<string, string>();
+  readonly #unmaskable: string[] = [];
   /** Masks every `--secret` value in what the CLI itself prints (defence in depth). */
   readonly masker = new SecretMasker();
 
@@ -22,7 +23,8 @@ export class EnvSecrets implements SecretProvider {
     for (const n of names) {
       const v = env[n] as string;
       this.#values.set(n, v);
-      this.masker.add(v);
+      // The masker says when a value is too short to mask (its `minLength`, 3 by default).
+      if (!this.masker.add(v) && v !== '') this.#unmaskable.push(n);
       delete env[n];
     }
   }
@@ -37,7 +39,7 @@ export class EnvSecrets implements SecretProvider {
    * masking them would star out every such letter pair in every log, so they print as they are.
    */
   get unmaskable(): string[] {
-    return [...this.#values].filter(([, v]) => v.length > 0 && v.length < 3).map(([n]) => n);
+    return [...this.#unmaskable];
   }
 
   /** Secrets the pipeline references but were not given resolve to '' (as GitHub does for unknown secrets). */

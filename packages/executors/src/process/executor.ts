@@ -129,7 +129,7 @@ export class ProcessExecutor implements Executor {
           status: 'failed',
           reason: 'infra',
           message: `could not create a workspace under ${this.options.workRoot}: ${(e as Error).message}`,
-          workerId: new ProcessWorkspace('', wsOptions).workerId,
+          workerId: this.workerId,
           steps: [],
           outputs: {},
         };
