@@ -8,7 +8,7 @@ import type {
   StepResult,
 } from '../ports/executor.js';
 import type { AbortReason } from '../steps/abort.js';
-import { infraOutcome, type SchedulerCommand, type SchedulerEvent } from './scheduler.js';
+import { canFinishAttempt, infraOutcome, type SchedulerCommand, type SchedulerEvent } from './scheduler.js';
 
 /** What an attempt needs from the engine that runs it. */
 export interface AttemptHost {
@@ -22,8 +22,6 @@ export interface AttemptHost {
 }
 
 type StartCommand = Extract<SchedulerCommand, { type: 'start' }>;
-
-const OUTCOME_STATUSES: ReadonlySet<unknown> = new Set(['succeeded', 'failed', 'cancelled']);
 
 function isStepResult(s: unknown): s is StepResult {
   return (
@@ -132,7 +130,7 @@ export class RunningAttempt implements ExecContext {
   finish(given: AttemptOutcome): void {
     // A plain-JS executor may return anything: a status the attempt cannot end in is an executor
     // error (logged like a crash), not a transition the scheduler would refuse and hang on.
-    if (!OUTCOME_STATUSES.has(given?.status)) {
+    if (!canFinishAttempt(given?.status)) {
       this.crashed(
         new Error(
           `it returned an attempt status of \`${String(given?.status)}\`; expected succeeded, failed or cancelled`,

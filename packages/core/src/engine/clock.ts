@@ -16,6 +16,27 @@ export const systemClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
+/** Timers that real ones fit, so code can sleep on plain timers or on a {@link Clock}. */
+type Timers = Pick<Clock, 'setTimeout' | 'clearTimeout'>;
+const PLAIN_TIMERS: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** Waits `ms` on `timers` (plain ones by default), ending early when `signal` aborts; never rejects. */
+export function abortableSleep(ms: number, signal: AbortSignal, timers: Timers = PLAIN_TIMERS): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      timers.clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = timers.setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** A source of uniform numbers in [0, 1). */
 export type Random = () => number;
 

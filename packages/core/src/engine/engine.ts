@@ -22,9 +22,11 @@ import {
 import { definePipeline, type PipelineInput, parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
 import { type AttemptHost, RunningAttempt } from './attempt.js';
-import { type Clock, type Random, seededRandom, systemClock } from './clock.js';
+import { abortableSleep, type Clock, type Random, seededRandom, systemClock } from './clock.js';
 import { buildReport, type RunReport } from './report.js';
+import { baseBackoffDelay } from './retry.js';
 import {
+  githubContext,
   infraOutcome,
   initialJobs,
   Scheduler,
@@ -165,17 +167,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     actions: this.actions,
     now: this.now,
     random: () => this.random(),
-    sleep: (ms, signal) =>
-      new Promise<void>((resolve) => {
-        if (signal.aborted) return resolve();
-        const done = () => {
-          this.clock.clearTimeout(timer);
-          signal.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = this.clock.setTimeout(done, ms);
-        signal.addEventListener('abort', done, { once: true });
-      }),
+    sleep: (ms, signal) => abortableSleep(ms, signal, this.clock),
   };
   private readonly loggers = new Map<string, RunLogger>();
   private readonly waiters = new Map<string, Array<(r: RunReport) => void>>();
@@ -294,22 +286,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     const now = this.clock.now();
     const id = this.ulid(now).toLowerCase();
     const trigger: Record<string, unknown> = { ...(options.trigger ?? {}) };
-    const ctx = {
-      // The same `github` context the scheduler builds for the run's jobs.
-      github: {
-        run_id: id,
-        workflow: spec.name ?? spec.file ?? 'pipeline',
-        event_name: (trigger.event as string | undefined) ?? 'workflow_dispatch',
-        ...trigger,
-      },
-      inputs,
-    };
+    const pipelineName = spec.name ?? spec.file ?? 'pipeline';
+    // The same `github` context the scheduler builds for the run's jobs.
+    const ctx = { github: githubContext({ id, pipelineName, trigger }), inputs };
     const specJson = JSON.stringify(spec);
     const referenced = referencedSecrets(specJson);
     this.specSecrets.set(spec, referenced.length > 0);
     const run: RunRecord = {
       id,
-      pipelineName: spec.name ?? spec.file ?? 'pipeline',
+      pipelineName,
       specHash: createHash('sha256').update(specJson).digest('hex').slice(0, 16),
       spec,
       inputs,
@@ -402,7 +387,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const runId = runIdOf(run);
     if (!this.ownRuns.has(runId)) {
       const report = await this.getRun(runId);
-      if (!report) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
+      if (!report) throw runNotFound(runId);
       if (isTerminalRun(report.run.status)) return report;
       // Owned by another engine instance: poll the store.
       for (;;) {
@@ -447,7 +432,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const { follow, signal, ...read } = options;
     // An unknown id is an error, as for wait(): following it would wait for a run that never comes.
     if (!this.ownRuns.has(runId) && !(await this.store.getRun(runId))) {
-      throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
+      throw runNotFound(runId);
     }
     if (follow) {
       const opts: { after?: number; signal?: AbortSignal } = {};
@@ -591,7 +576,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     options: CancelOptions,
   ): Promise<void> {
     const stored = await this.store.getRun(runId);
-    if (!stored) throw new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
+    if (!stored) throw runNotFound(runId);
     if (isTerminalRun(stored.status)) return; // finished: nothing to cancel
     if ('job' in Object(target)) {
       throw new PipewrightError(
@@ -747,7 +732,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       const giveUp = this.closing || (!transient && attempt >= 5);
       if (giveUp || (transient && attempt === 0)) this.emit('error', err as Error);
       if (giveUp) return;
-      await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      await new Promise((r) => setTimeout(r, baseBackoffDelay(PERSIST_BACKOFF, attempt + 1)));
       try {
         await this.write(dirty, progress);
         return;
@@ -958,11 +943,18 @@ interface WriteProgress {
   jobsWritten: boolean;
 }
 
+/** Between retries of a batch write that failed for a reason other than an outage: 100 ms doubling, at most 5 s. */
+const PERSIST_BACKOFF = { delayMs: 100, factor: 2, maxDelayMs: 5000, jitter: 'none' } as const;
+
 /** How often an engine looks in the store for cancels other instances recorded for its runs. */
 const CANCEL_POLL_MS = 1000;
 
 /** A run as `wait`, `cancel` and `getRun` take it: its id, or the handle `submit` returned. */
 export type RunRef = string | { readonly id: string };
+
+function runNotFound(runId: string): PipewrightError {
+  return new PipewrightError('RUN_NOT_FOUND', `No run with id \`${runId}\``, { details: { runId } });
+}
 
 function runIdOf(run: RunRef): string {
   if (typeof run === 'string') return run;

@@ -226,6 +226,21 @@ export function resultOf(jobs: readonly { rec: JobRecord; continuedOnError: bool
   return 'success';
 }
 
+/** The `github` context of a run's expressions: its id, pipeline and trigger (`event` is also `event_name`). */
+export function githubContext(rec: Pick<RunRecord, 'id' | 'pipelineName' | 'trigger'>): Record<string, unknown> {
+  return {
+    run_id: rec.id,
+    workflow: rec.pipelineName,
+    event_name: (rec.trigger.event as string | undefined) ?? 'workflow_dispatch',
+    ...rec.trigger,
+  };
+}
+
+/** Whether an attempt may end in `status` (what an executor's outcome may say). */
+export function canFinishAttempt(status: unknown): status is AttemptStatus {
+  return (ATTEMPT_TRANSITIONS.running as readonly unknown[]).includes(status);
+}
+
 /** The guarded job transitions; anything else is a bug and throws. */
 const JOB_TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
   pending: ['queued', 'skipped', 'cancelled', 'failed'],
@@ -466,12 +481,7 @@ export class Scheduler {
       unfinished: 0,
       served: 0,
       blockedStamp: 0,
-      github: {
-        run_id: rec.id,
-        workflow: rec.pipelineName,
-        event_name: (rec.trigger.event as string | undefined) ?? 'workflow_dispatch',
-        ...rec.trigger,
-      },
+      github: githubContext(rec),
     };
     const replaced = this.runs.get(rec.id);
     if (replaced) this.runList.splice(this.runList.indexOf(replaced), 1);

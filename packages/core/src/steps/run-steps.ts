@@ -1,6 +1,7 @@
 import { close, open } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { abortableSleep } from '../engine/clock.js';
 import { backoffDelay } from '../engine/retry.js';
 import { NonRetryableError, RetryAfterError } from '../errors.js';
 import {
@@ -678,17 +679,4 @@ function errText(e: unknown): string {
 
 function fmtMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
