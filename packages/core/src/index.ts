@@ -14,7 +14,7 @@ export * from './plan/index.js';
 export type * from './ports/index.js';
 export { attachSpecJson, isTerminalRun, RUN_STATUSES, specJsonOf } from './ports/state.js';
 export * from './spec/index.js';
-export { type AbortReason, abortReasonOf, cancelReason, timeoutReason } from './steps/abort.js';
+export { type AbortReason, abortReasonOf, cancelReason, graceCutShort, timeoutReason } from './steps/abort.js';
 export { parseFileCommands } from './steps/outputs-file.js';
 export { type RunStepsOptions, runSteps } from './steps/run-steps.js';
 export {

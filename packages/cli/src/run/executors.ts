@@ -26,10 +26,10 @@ export async function createExecutor(kind: RunExecutorKind): Promise<Executor> {
     await executor.start?.();
     return executor;
   } catch (err) {
-    // The executor's error carries the address and why; its advice is for library users, not the CLI's.
-    const details = (err as { details?: { address?: string; reason?: string } }).details;
-    const why = details?.reason ?? (err instanceof Error ? err.message : String(err));
-    const at = details?.address ?? executor?.address ?? '';
+    // The executor's own error already names the address and why; only its advice is for library users.
+    const cause = err instanceof Error ? err : new Error(String(err));
+    const why = (cause.cause instanceof Error ? cause.cause.message : undefined) ?? cause.message;
+    const at = executor?.address ?? '';
     throw new CliError(
       `--executor docker: the Docker engine${at ? ` at ${at}` : ''} does not answer (${why}); start dockerd, or set DOCKER_HOST to where it listens`,
       EXIT.INFRA,

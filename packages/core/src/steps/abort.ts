@@ -40,3 +40,15 @@ export function abortReasonOf(signal: AbortSignal): AbortReason | undefined {
   }
   return { type: 'cancel' };
 }
+
+const ABORTED = AbortSignal.abort();
+
+/**
+ * When the kill-grace of a step aborted through `signal` ends early: an aborted signal for a
+ * cancel that is forced from the start (no grace at all), else the reason's `cleanupSignal`,
+ * which a forced cancel after the fact (second Ctrl-C) aborts. Undefined: the grace runs out.
+ */
+export function graceCutShort(signal: AbortSignal): AbortSignal | undefined {
+  const why = abortReasonOf(signal);
+  return why?.force ? ABORTED : why?.cleanupSignal;
+}

@@ -59,7 +59,7 @@ export async function pingEngine(docker: Docker, timeoutMs: number): Promise<voi
     throw new PipewrightError(
       'EXECUTOR_UNAVAILABLE',
       `Docker engine at ${address} is unreachable (${why}). Start dockerd, or point DOCKER_HOST / the executor's \`connection\` option at a running engine.`,
-      { cause: e, details: { address, reason: why } },
+      { cause: e, details: { address } },
     );
   } finally {
     if (timer !== undefined) clearTimeout(timer);

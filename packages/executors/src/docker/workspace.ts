@@ -4,7 +4,7 @@ import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
-import { abortReasonOf, DEFAULT_SHELL_TEMPLATE, scriptExtension, shellArgv } from '@pipewright/core';
+import { DEFAULT_SHELL_TEMPLATE, graceCutShort, scriptExtension, shellArgv } from '@pipewright/core';
 import type Docker from 'dockerode';
 import { assertWorkingDir } from '../working-dir.js';
 
@@ -122,13 +122,12 @@ export class DockerWorkspace implements Workspace {
 
     const onAbort = () => {
       void (async () => {
-        const why = abortReasonOf(request.signal);
-        // A forced cancel gives no grace; one forced after the fact (second Ctrl-C) aborts the
-        // cleanup signal, which ends the grace there.
-        if (!why?.force) {
+        // A forced cancel gives no grace; one forced after the fact (second Ctrl-C) ends it there.
+        const cutShort = graceCutShort(request.signal);
+        if (!cutShort?.aborted) {
           killedWith = 'SIGTERM';
           await this.signalStep(pidHost, 'TERM');
-          if (await settlesWithin(ended, request.killGraceMs, why?.cleanupSignal)) return;
+          if (await settlesWithin(ended, request.killGraceMs, cutShort)) return;
         }
         killedWith = 'SIGKILL';
         await this.signalStep(pidHost, 'KILL');

@@ -6,9 +6,9 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
 import {
-  abortReasonOf,
   DEFAULT_SHELL_TEMPLATE,
   FALLBACK_SHELL_TEMPLATE,
+  graceCutShort,
   PipewrightError,
   scriptExtension,
   shellArgv,
@@ -247,22 +247,19 @@ export class ProcessWorkspace implements Workspace {
     /** When the group gets SIGKILL: set on abort; a forced cancel (second Ctrl-C) moves it to now. */
     let deadline: number | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
-    let escalation: AbortSignal | undefined;
+    let cutShort: AbortSignal | undefined;
     const killNow = () => {
       deadline = Date.now();
       if (graceTimer !== undefined) clearTimeout(graceTimer);
       killGroup(pid, 'SIGKILL');
     };
     const onAbort = () => {
-      const why = abortReasonOf(req.signal);
-      if (why?.force) return killNow();
+      cutShort = graceCutShort(req.signal);
+      if (cutShort?.aborted) return killNow();
       deadline = Date.now() + grace;
       killGroup(pid, 'SIGTERM');
       graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), grace);
-      // A cancel is forced after the fact through the cleanup signal: the grace is cut short.
-      escalation = why?.cleanupSignal;
-      if (escalation?.aborted) killNow();
-      else escalation?.addEventListener('abort', killNow, { once: true });
+      cutShort?.addEventListener('abort', killNow, { once: true });
     };
     req.signal.addEventListener('abort', onAbort, { once: true });
 
@@ -276,7 +273,7 @@ export class ProcessWorkspace implements Workspace {
       killGroup(pid, 'SIGKILL');
     } finally {
       req.signal.removeEventListener('abort', onAbort);
-      escalation?.removeEventListener('abort', killNow);
+      cutShort?.removeEventListener('abort', killNow);
       if (graceTimer !== undefined) clearTimeout(graceTimer);
     }
 
