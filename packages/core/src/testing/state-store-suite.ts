@@ -3,7 +3,7 @@ import type { ErrorCode } from '../errors.js';
 import { PipewrightError } from '../errors.js';
 import type { JobRecord, RunRecord, RunStatus, StateStore } from '../ports/state.js';
 import type { PipelineSpec } from '../spec/types.js';
-import { runRecord } from './attempt.js';
+import { jobRecord, runRecord } from './attempt.js';
 
 /** What a conformance-suite factory returns: a fresh, empty store and how to dispose of it. */
 export interface StoreUnderTest<S> {
@@ -58,18 +58,7 @@ function makeRun(overrides: Partial<RunRecord> = {}): RunRecord {
 }
 
 function makeJob(runId: string, id: string, overrides: Partial<JobRecord> = {}): JobRecord {
-  return {
-    runId,
-    id,
-    job: id.split('-')[0] ?? id,
-    matrix: {},
-    needs: [],
-    status: 'pending',
-    outputs: {},
-    attempts: [],
-    createdAt: 1_700_000_000_000,
-    ...overrides,
-  };
+  return jobRecord(runId, id, { job: id.split('-')[0] ?? id, createdAt: 1_700_000_000_000, ...overrides });
 }
 
 /** A run with every optional field set, to check nothing is lost on the way. */
@@ -639,17 +628,12 @@ export function describeStateStore(factory: StateStoreFactory, name = 'adapter')
     });
 
     it('refuses an unknown run status and a limit that is not a non-negative integer (INVALID_ARGUMENT)', async () => {
-      const code = (p: Promise<unknown>) =>
-        p.then(
-          () => 'resolved',
-          (e: { code?: string }) => e.code,
-        );
-      expect(await code(store.createRun(makeRun({ status: 'bogus' as RunStatus }), []))).toBe('INVALID_ARGUMENT');
+      await expectCode(store.createRun(makeRun({ status: 'bogus' as RunStatus }), []), 'INVALID_ARGUMENT');
       const run = makeRun();
       await store.createRun(run, []);
-      expect(await code(store.updateRun(run.id, { status: 'bogus' as RunStatus }))).toBe('INVALID_ARGUMENT');
+      await expectCode(store.updateRun(run.id, { status: 'bogus' as RunStatus }), 'INVALID_ARGUMENT');
       expect((await store.getRun(run.id))?.status).toBe(run.status);
-      for (const limit of [-1, 1.5]) expect(await code(store.listRuns({ limit }))).toBe('INVALID_ARGUMENT');
+      for (const limit of [-1, 1.5]) await expectCode(store.listRuns({ limit }), 'INVALID_ARGUMENT');
     });
   });
 }

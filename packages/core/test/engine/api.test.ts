@@ -13,7 +13,7 @@ import {
 } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
-import { runToEnd, settledOnClock, setup } from './helpers.js';
+import { codeOf, runToEnd, settledOnClock, setup } from './helpers.js';
 
 const TWO_JOBS = `
 on: workflow_dispatch
@@ -26,15 +26,6 @@ jobs:
     needs: build
     steps: [{ run: make test }]
 `;
-
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    return err instanceof PipewrightError ? err.code : `not a PipewrightError: ${String(err)}`;
-  }
-  return undefined;
-}
 
 describe('Engine API: what callers pass', () => {
   it('wait, getRun and cancel take the handle submit returned as well as its id', async () => {

@@ -1,4 +1,4 @@
-import { Engine, type EngineOptions, seededRandom } from '@pipewright/core';
+import { Engine, type EngineOptions, PipewrightError, seededRandom } from '@pipewright/core';
 import type { FakeStep } from '@pipewright/core/testing';
 import { FakeClock, FakeExecutor } from '@pipewright/core/testing';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
@@ -99,3 +99,13 @@ jobs:
     strategy: { matrix: { item: "\${{ fromJSON(needs.plan.outputs.list) }}" } }
     steps: [{ run: x }]
 `;
+
+/** The `code` of the PipewrightError a call throws (or a note that it threw something else); undefined if it did not throw. */
+export async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    return err instanceof PipewrightError ? err.code : `not a PipewrightError: ${String(err)}`;
+  }
+  return undefined;
+}
