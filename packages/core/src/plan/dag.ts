@@ -49,6 +49,11 @@ export function findCycles(graph: ReadonlyMap<string, readonly string[]>, max = 
   return cycles;
 }
 
+/** How a cycle is reported: `dependency cycle: a -> b -> a`, and for a job that needs itself, says so. */
+export function cycleMessage(cycle: readonly string[]): string {
+  return `dependency cycle: ${cycle.join(' -> ')}${cycle.length === 2 ? ' (the job needs itself)' : ''}`;
+}
+
 /**
  * Orders nodes so every node comes after the nodes it needs (Kahn's algorithm);
  * ties keep the input order. Throws if there is a cycle.

@@ -1,6 +1,6 @@
 import { type Diagnostic, PipelineInvalidError } from '../errors.js';
 import type { JobSpec, MatrixSpec, PipelineSpec } from '../spec/types.js';
-import { findCycles, topologicalOrder } from './dag.js';
+import { cycleMessage, findCycles, topologicalOrder } from './dag.js';
 import { expandMatrix, matrixInstanceLabel } from './matrix.js';
 
 /** One job instance of a plan (one per static matrix combination). */
@@ -80,19 +80,17 @@ export function planPipeline(spec: PipelineSpec): Plan {
   const cycles: Diagnostic[] = [];
   for (const [id, job] of Object.entries(spec.jobs)) {
     for (const n of job.needs) {
-      if (n === id) cycles.push(at(`jobs.${id}.needs`, `dependency cycle: ${id} -> ${id} (the job needs itself)`));
-      else if (!Object.hasOwn(spec.jobs, n))
+      if (!Object.hasOwn(spec.jobs, n))
         problems.push(at(`jobs.${id}.needs`, `job \`${id}\` needs unknown job \`${n}\``));
     }
     graph.set(
       id,
-      job.needs.filter((n) => n !== id && Object.hasOwn(spec.jobs, n)),
+      job.needs.filter((n) => Object.hasOwn(spec.jobs, n)),
     );
   }
+  // A job that needs itself is the shortest cycle: findCycles reports it with the others.
+  for (const cycle of findCycles(graph)) cycles.push(at(`jobs.${cycle[0]}.needs`, cycleMessage(cycle)));
   if (problems.length) throw new PipelineInvalidError([...problems, ...cycles]);
-  for (const cycle of findCycles(graph)) {
-    cycles.push(at(`jobs.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`));
-  }
   if (cycles.length) throw new PipelineInvalidError(cycles, 'PIPELINE_CYCLE');
   const order = topologicalOrder(graph);
   const jobs: PlannedJob[] = [];

@@ -16,7 +16,7 @@ import {
 import type { z } from 'zod';
 import { type Diagnostic, PipelineInvalidError, PipewrightError } from '../errors.js';
 import { checkExpressionSyntax } from '../expr/index.js';
-import { findCycles } from '../plan/dag.js';
+import { cycleMessage, findCycles } from '../plan/dag.js';
 import { expandJob, isDynamicMatrix } from '../plan/plan.js';
 import { normalizePipeline } from './normalize.js';
 import { IGNORED_KEYS, KNOWN_KEYS, type PipelineRaw, pipelineRaw } from './schema.js';
@@ -629,10 +629,8 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     const needsPath = (i: number): PathSeg[] =>
       typeof job.needs === 'string' ? [...jp, 'needs'] : [...jp, 'needs', i];
     needs.forEach((n, i) => {
-      // The shortest cycle: reported (and coded PIPELINE_CYCLE) like any other.
-      if (n === id)
-        out.push(loc.diag('error', needsPath(i), `dependency cycle: ${id} -> ${id} (the job needs itself)`));
-      else if (!Object.hasOwn(raw.jobs, n)) {
+      // A job that needs itself is the shortest cycle, reported with the others below.
+      if (n !== id && !Object.hasOwn(raw.jobs, n)) {
         const hint = didYouMean(n, jobIds);
         out.push(
           loc.diag(
@@ -649,7 +647,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     const needs = job.needs === undefined ? [] : typeof job.needs === 'string' ? [job.needs] : job.needs;
     graph.set(
       id,
-      needs.filter((n) => n !== id && Object.hasOwn(raw.jobs, n)),
+      needs.filter((n) => Object.hasOwn(raw.jobs, n)),
     );
   }
   // Every separate cycle, not only the first: each is an error of its own.
@@ -657,13 +655,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     const [from, to] = cycle as [string, string];
     const job = raw.jobs[from];
     const i = Array.isArray(job?.needs) ? job.needs.indexOf(to) : -1;
-    out.push(
-      loc.diag(
-        'error',
-        i >= 0 ? ['jobs', from, 'needs', i] : ['jobs', from, 'needs'],
-        `dependency cycle: ${cycle.join(' -> ')}`,
-      ),
-    );
+    out.push(loc.diag('error', i >= 0 ? ['jobs', from, 'needs', i] : ['jobs', from, 'needs'], cycleMessage(cycle)));
   }
   // Expression syntax in every string value; `if:` values are expressions even without ${{ }}.
   eachString(raw, [], (s, path) => {
