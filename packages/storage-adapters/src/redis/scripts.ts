@@ -36,7 +36,7 @@ end`;
 
 /**
  * createRun. KEYS: idem, run, jobs, order, runs, status zsets x6.
- * ARGV: useIdem, runId, createdAt, status, staleRunId, nFields, fields..., nJobs, jobs...
+ * ARGV: useIdem, runId, createdAt, status, staleRunId, nFields, fields..., nJobs, jobs..., retentionMs
  * Returns {1} created, {0, existingId} idempotency hit, {-1} id taken.
  */
 export const CREATE_RUN = `${STATUS_INDEX}
@@ -57,6 +57,12 @@ end
 redis.call('ZADD', KEYS[5], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[6 + S[ARGV[4]]], ARGV[3], ARGV[2])
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2]) end
+-- A run stored already finished (an import) expires like one that finished later.
+local retention = tonumber(ARGV[j + 2 * nJobs + 1] or '0')
+if retention > 0 and (ARGV[4] == 'succeeded' or ARGV[4] == 'failed' or ARGV[4] == 'cancelled') then
+  for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], retention) end
+  if ARGV[1] == '1' then redis.call('PEXPIRE', KEYS[1], retention) end
+end
 return {1}`;
 
 /**

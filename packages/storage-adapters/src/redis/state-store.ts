@@ -190,6 +190,7 @@ export class RedisStore implements StateStore {
           fields.length / 2,
           ...fields,
           ...jobArgs(jobs),
+          this.#retentionMs,
         ),
       )) as [number, string?];
       if (reply[0] === 1) {
@@ -197,8 +198,6 @@ export class RedisStore implements StateStore {
         const hash = fields.indexOf('specHash');
         if (spec >= 0 && hash >= 0 && !isTerminalRun(run.status))
           this.#cacheSpec(run.id, fields[spec + 1], fields[hash + 1]);
-        // A run stored already finished (an import) gets its retention now, as a finishing update would.
-        if (isTerminalRun(run.status) && this.#retentionMs > 0) await this.updateRun(run.id, { status: run.status });
         return { run: JSON.parse(JSON.stringify(run)) as RunRecord, created: true };
       }
       if (reply[0] === -1) throw duplicateRun(run.id);
