@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'ACTION_NOT_FOUND'
   | 'ENGINE_CLOSED'
   /** A run, job or attempt was moved to a status its state machine does not allow (a bug). */
-  | 'ILLEGAL_TRANSITION';
+  | 'ILLEGAL_TRANSITION'
+  /** A listener of an engine event threw; the engine reports it on `error` and carries on. */
+  | 'LISTENER_FAILED';
 
 /** Where a problem sits in a pipeline file (1-based line and column). */
 export interface SourceLocation {

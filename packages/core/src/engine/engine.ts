@@ -257,9 +257,24 @@ export class Engine extends EventEmitter<EngineEvents> {
         workerId: this.executors.get(name)?.workerId,
       })),
       queueTimeoutMs: options.queueTimeoutMs ?? 86_400_000,
+      // The host's route function is user code: whatever it throws or returns fails the job
+      // (infra, with a message), never the engine's loop.
       route: (job) => {
-        const r = route(job, names);
-        return typeof r === 'string' ? { executor: r } : r;
+        let r: unknown;
+        try {
+          r = route(job, names);
+        } catch (err) {
+          return {
+            error: `the engine's route function threw for job \`${job.id}\`: ${(err as Error)?.message ?? String(err)}`,
+          };
+        }
+        if (typeof r === 'string') return { executor: r };
+        if (typeof r === 'object' && r !== null && typeof (r as { error?: unknown }).error === 'string') {
+          return { error: (r as { error: string }).error };
+        }
+        return {
+          error: `the engine's route function returned ${typeof r === 'object' ? JSON.stringify(r) : String(r)} for job \`${job.id}\`; return an executor name or {error: message}`,
+        };
       },
     });
     // DESIGN §4.8: recover() also runs at start; its runs are reported by the first recover() call.
@@ -270,8 +285,45 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
   }
 
+  /**
+   * Emits an event. A listener that throws does not reach the engine's loop (which would stall
+   * the run) or the host: the error goes to the `error` listeners, and if one of those throws
+   * too, to `console.error`.
+   */
+  override emit<T extends EventEmitter.EventNames<EngineEvents>>(
+    event: T,
+    ...args: EventEmitter.EventArgs<EngineEvents, T>
+  ): boolean {
+    try {
+      return super.emit(event, ...args);
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (event !== 'error') {
+        try {
+          return super.emit(
+            'error',
+            new PipewrightError('LISTENER_FAILED', `a listener of \`${String(event)}\` threw: ${error.message}`, {
+              cause: error,
+            }),
+          );
+        } catch (inner) {
+          console.error(inner);
+          return true;
+        }
+      }
+      console.error(error);
+      return true;
+    }
+  }
+
   /** Registers a function run by steps with `uses: name`. */
   registerAction(name: string, handler: ActionHandler): void {
+    if (typeof name !== 'string' || name === '' || typeof handler !== 'function') {
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `registerAction takes a non-empty name and a function, got ${typeof name} and ${typeof handler}`,
+      );
+    }
     this.actions.set(name, handler);
   }
 
@@ -282,6 +334,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   async submit(pipeline: string | PipelineSpec | PipelineInput, options: SubmitOptions = {}): Promise<RunHandle> {
     this.assertOpen();
     const spec = this.specOf(pipeline);
+    checkSubmitOptions(options);
     const inputs = resolveInputs(spec, options.inputs ?? {});
     const now = this.clock.now();
     const id = this.ulid(now).toLowerCase();
@@ -832,9 +885,24 @@ export class Engine extends EventEmitter<EngineEvents> {
         'INVALID_ARGUMENT',
         `the job references secrets (${names.join(', ')}) but the engine has no secret provider`,
       );
-    const secrets = await this.secrets.resolve(names, { runId: c.runId, jobId: c.jobId, attempt: c.attempt });
-    for (const v of Object.values(secrets)) if (v) attempt.addMask(v);
-    attempt.secrets = secrets;
+    const secrets: unknown = await this.secrets.resolve(names, { runId: c.runId, jobId: c.jobId, attempt: c.attempt });
+    // Only strings can be masked: a number or object would reach the logs unmasked. Name the key, never the value.
+    if (typeof secrets !== 'object' || secrets === null || Array.isArray(secrets)) {
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `the secret provider returned ${kindOf(secrets)}; return an object of name: string`,
+      );
+    }
+    for (const [name, v] of Object.entries(secrets)) {
+      if (v !== undefined && typeof v !== 'string') {
+        throw new PipewrightError(
+          'INVALID_ARGUMENT',
+          `the secret provider returned ${kindOf(v)} for \`${name}\`; secret values must be strings`,
+        );
+      }
+    }
+    for (const v of Object.values(secrets as Record<string, string | undefined>)) if (v) attempt.addMask(v);
+    attempt.secrets = secrets as Record<string, string>;
   }
 
   private secretNamesFor(runId: string, job: JobSpec): string[] {
@@ -1015,8 +1083,32 @@ export function defaultRoute(job: JobSpec, executors: readonly string[]): string
   return { error: `no executor for job \`${job.id}\` (runs-on: ${job.runsOn.join(', ') || 'none'})` };
 }
 
+/** "null", "an array", "an object", "a number"...: what a value is, for messages that must not show it. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' || typeof v === 'undefined' ? `an ${typeof v}` : `a ${typeof v}`;
+}
+
+/** The options of `submit` that are not inputs: wrong types are the caller's error, named. */
+function checkSubmitOptions(options: SubmitOptions): void {
+  const { priority, idempotencyKey } = options;
+  if (priority !== undefined && (typeof priority !== 'number' || !Number.isFinite(priority))) {
+    throw new PipewrightError('INVALID_ARGUMENT', `priority must be a finite number, got \`${String(priority)}\``);
+  }
+  if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey === '')) {
+    throw new PipewrightError(
+      'INVALID_ARGUMENT',
+      `idempotencyKey must be a non-empty string, got \`${String(idempotencyKey)}\``,
+    );
+  }
+}
+
 /** Applies workflow_dispatch input defaults and checks required inputs. */
 export function resolveInputs(spec: PipelineSpec, given: Record<string, unknown>): Record<string, unknown> {
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new PipewrightError('INVALID_ARGUMENT', `inputs must be an object of name: value, got ${kindOf(given)}`);
+  }
   const out: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(spec.inputs)) {
     if (name in given) {

@@ -122,6 +122,33 @@ jobs:
     await env.engine.close();
   });
 
+  it('a secret provider answering with something other than strings fails the attempt, naming the key only', async () => {
+    const answers: [unknown, RegExp][] = [
+      [{ TOKEN: 12345678 }, /returned a number for `TOKEN`; secret values must be strings/],
+      [{ TOKEN: { nested: 'abcdefgh' } }, /returned an object for `TOKEN`/],
+      ['abcdefgh', /returned a string; return an object of name: string/],
+      [null, /returned null/],
+    ];
+    for (const [answer, message] of answers) {
+      const env = setup(() => [{}], { secrets: { resolve: async () => answer as Record<string, string> } });
+      const report = await runToEnd(
+        env,
+        `
+on: workflow_dispatch
+jobs:
+  deploy:
+    runs-on: local
+    steps: [{ run: 'echo \${{ secrets.TOKEN }}' }]
+`,
+      );
+      const attempt = report.jobs[0]?.attempts[0];
+      expect(report.jobs[0]?.reason).toBe('infra');
+      expect(attempt?.message).toMatch(message);
+      expect(JSON.stringify(report)).not.toMatch(/12345678|abcdefgh/);
+      await env.engine.close();
+    }
+  });
+
   it('logs() passes job, step and limit through, stored and followed', async () => {
     const env = setup((job) => [{ output: `${job} says hi\n` }]);
     const report = await runToEnd(env, TWO_JOBS);
@@ -305,5 +332,98 @@ jobs:
       }
       await engine.close();
     }
+  });
+
+  it('a listener that throws stalls nothing: the run ends and the error goes to the error listeners', async () => {
+    const ok = { name: 'process', runJob: async () => ({ status: 'succeeded' }) as AttemptOutcome };
+    const engine = new Engine({ store: new MemoryStore(), logs: new MemoryLogStore(), executors: [ok] });
+    const errors: PipewrightError[] = [];
+    engine.on('job:started', () => {
+      throw new Error('listener bug');
+    });
+    engine.on('error', (e) => errors.push(e as PipewrightError));
+    const report = await (await engine.submit(TWO_JOBS)).wait();
+    expect(report.run.status).toBe('succeeded');
+    expect(report.jobs.map((j) => j.status)).toEqual(['succeeded', 'succeeded']);
+    expect(errors.map((e) => e.code)).toEqual(['LISTENER_FAILED', 'LISTENER_FAILED']);
+    expect(errors[0]?.message).toMatch(/listener of `job:started` threw: listener bug/);
+    // An error listener that throws as well ends in console.error, not in the engine or the host.
+    engine.on('error', () => {
+      throw new Error('error listener bug');
+    });
+    const printed: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => printed.push(...args);
+    try {
+      expect((await (await engine.submit(TWO_JOBS)).wait()).run.status).toBe('succeeded');
+    } finally {
+      console.error = original;
+    }
+    expect(printed.map((p) => String(p))).toContainEqual(expect.stringMatching(/error listener bug/));
+    await engine.close();
+  });
+
+  it('submit options of the wrong type are INVALID_ARGUMENT, and no run is stored', async () => {
+    const env = setup();
+    for (const options of [
+      { inputs: 'x' },
+      { inputs: ['a'] },
+      { priority: 'high' },
+      { priority: Number.NaN },
+      { idempotencyKey: 7 },
+      { idempotencyKey: '' },
+    ]) {
+      expect(await codeOf(env.engine.submit(TWO_JOBS, options as never))).toBe('INVALID_ARGUMENT');
+    }
+    expect(await env.store.listRuns()).toEqual([]);
+    await env.engine.close();
+  });
+
+  it("the host's route function: a throw or an answer that is neither a name nor {error} fails the job as infra", async () => {
+    const ok = { name: 'process', runJob: async () => ({ status: 'succeeded' }) as AttemptOutcome };
+    const routes: [() => unknown, RegExp][] = [
+      [
+        () => {
+          throw new Error('route bug');
+        },
+        /route function threw for job `build`: route bug/,
+      ],
+      [() => 42, /route function returned 42 for job `build`; return an executor name or \{error: message\}/],
+      [() => ({ executor: 'process' }), /returned \{"executor":"process"\}/],
+      [() => ({ error: 'no runner labelled gpu' }), /^no runner labelled gpu$/],
+    ];
+    for (const [route, message] of routes) {
+      const engine = new Engine({
+        store: new MemoryStore(),
+        logs: new MemoryLogStore(),
+        executors: [ok],
+        route: route as () => string,
+      });
+      const report = await (await engine.submit(TWO_JOBS)).wait();
+      expect(report.run.status).toBe('failed');
+      expect(report.jobs[0]).toMatchObject({ status: 'failed', reason: 'infra', attempts: [] });
+      expect(report.jobs[0]?.message).toMatch(message);
+      expect(report.jobs[1]?.status).toBe('skipped');
+      await engine.close();
+    }
+  });
+
+  it('registerAction takes a name and a function', () => {
+    const engine = new Engine({
+      store: new MemoryStore(),
+      logs: new MemoryLogStore(),
+      executors: [{ name: 'x', runJob: async () => ({ status: 'succeeded' }) as AttemptOutcome }],
+      recoverOnStart: false,
+    });
+    for (const [name, fn] of [
+      ['', () => {}],
+      ['notify', 42],
+      [7, () => {}],
+    ] as const) {
+      expect(() => engine.registerAction(name as never, fn as never)).toThrow(
+        /registerAction takes a non-empty name and a function/,
+      );
+    }
+    void engine.close();
   });
 });
