@@ -5,22 +5,43 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/** Node fires a timer at once past 2^31-1 ms (about 24.8 days, with a warning); longer waits are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer of any length (see {@link setLongTimeout}). */
+export interface LongTimer {
+  timer: NodeJS.Timeout;
+}
+
+/** `setTimeout` for any `ms`: waits past Node's 24.8-day limit are re-armed in pieces. */
+export function setLongTimeout(fn: () => void, ms: number, unref = false): LongTimer {
+  const handle = {} as LongTimer;
+  const arm = (left: number): void => {
+    handle.timer =
+      left > MAX_TIMER_MS ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS) : setTimeout(fn, left);
+    if (unref) handle.timer.unref();
+  };
+  arm(ms);
+  return handle;
+}
+
+/** Clears a {@link setLongTimeout} timer. */
+export function clearLongTimeout(handle: LongTimer | undefined): void {
+  if (handle) clearTimeout(handle.timer);
+}
+
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  setTimeout: (fn, ms) => setLongTimeout(fn, ms, true),
+  clearTimeout: (h) => clearLongTimeout(h as LongTimer),
 };
 
 /** Timers that real ones fit, so code can sleep on plain timers or on a {@link Clock}. */
 type Timers = Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 const PLAIN_TIMERS: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  setTimeout: (fn, ms) => setLongTimeout(fn, ms),
+  clearTimeout: (h) => clearLongTimeout(h as LongTimer),
 };
 
 /** Waits `ms` on `timers` (plain ones by default), ending early when `signal` aborts; never rejects. */

@@ -184,6 +184,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private startRecovery: Promise<string[]> | undefined;
   /** Recovery passes under way (start-up and recover() calls). */
   private readonly recoveries = new Set<Promise<string[]>>();
+  /** Submits under way (between their first check and handing the run to the scheduler). */
+  private readonly submits = new Set<Promise<RunHandle>>();
   /** Runs recover() has taken and is still loading, with the cancels that arrived meanwhile. */
   private readonly restoring = new Map<string, RestoreBatch>();
   private readonly secretRefs = new WeakMap<JobSpec, { env: object; names: string[] }>();
@@ -333,6 +335,17 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async submit(pipeline: string | PipelineSpec | PipelineInput, options: SubmitOptions = {}): Promise<RunHandle> {
     this.assertOpen();
+    // close() waits for the submits under way, so the runs they hand the scheduler are closed too.
+    const submitting = this.submitRun(pipeline, options);
+    this.submits.add(submitting);
+    try {
+      return await submitting;
+    } finally {
+      this.submits.delete(submitting);
+    }
+  }
+
+  private async submitRun(pipeline: string | PipelineSpec | PipelineInput, options: SubmitOptions): Promise<RunHandle> {
     const spec = this.specOf(pipeline);
     checkSubmitOptions(options);
     const inputs = resolveInputs(spec, options.inputs ?? {});
@@ -585,8 +598,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
-    // Recoveries under way finish first (taking nothing more), so the runs they took are closed too.
-    await Promise.all([...this.recoveries].map((p) => p.catch(() => undefined)));
+    // Recoveries and submits under way finish first (new ones are refused), so the runs they
+    // took or stored are closed too; settle() lets the scheduler take their events first.
+    await Promise.all([...this.recoveries, ...this.submits].map((p) => p.catch(() => undefined)));
+    await this.settle();
     for (const id of this.scheduler.runIds()) {
       this.enqueue({ type: 'cancel', runId: id, reason: 'engine closing', by: 'engine', force: true });
     }
@@ -696,7 +711,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new PipewrightError('ENGINE_CLOSED', 'The engine is closed; create a new Engine');
+    if (this.closed || this.closing) {
+      throw new PipewrightError(
+        'ENGINE_CLOSED',
+        `The engine is ${this.closed ? 'closed' : 'closing'}; create a new Engine`,
+      );
+    }
   }
 
   private enqueue(event: SchedulerEvent): void {

@@ -1,7 +1,7 @@
-import { close, open } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { close, constants, open as openFd } from 'node:fs';
+import { lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { abortableSleep } from '../engine/clock.js';
+import { abortableSleep, clearLongTimeout, setLongTimeout } from '../engine/clock.js';
 import { backoffDelay } from '../engine/retry.js';
 import { NonRetryableError, RetryAfterError } from '../errors.js';
 import {
@@ -406,7 +406,7 @@ class StepLoop {
     const timeout = new AbortController();
     const timer =
       step.timeoutMs !== undefined
-        ? setTimeout(
+        ? setLongTimeout(
             () =>
               timeout.abort({ type: 'timeout', message: `step exceeded its timeout of ${fmtMs(step.timeoutMs ?? 0)}` }),
             step.timeoutMs,
@@ -431,7 +431,7 @@ class StepLoop {
       }
       return r;
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
+      clearLongTimeout(timer);
     }
   }
 
@@ -512,7 +512,10 @@ class StepLoop {
     let envAdditions: Record<string, string> = {};
     let fileError: string | undefined;
     try {
-      const [outText, envText] = await Promise.all([readIfWritten(outFile), readIfWritten(envFile)]);
+      const [outText, envText] = await Promise.all([
+        readIfWritten(outFile, '$GITHUB_OUTPUT'),
+        readIfWritten(envFile, '$GITHUB_ENV'),
+      ]);
       outputs = parseFileCommands(outText, '$GITHUB_OUTPUT');
       envAdditions = parseFileCommands(envText, '$GITHUB_ENV');
     } catch (e) {
@@ -548,10 +551,18 @@ class StepLoop {
     return bad?.status === 'rejected' ? bad.reason : undefined;
   }
 
-  /** An empty file once `open` returns; its `close` runs off the critical path. */
-  private createEmpty(file: string): Promise<void> {
+  /**
+   * An empty file once `open` returns; its `close` runs off the critical path. A step may have
+   * left a symlink in its place (in a recycled or bind-mounted workspace): that is never
+   * followed, which would truncate the link's target on the host, but replaced.
+   */
+  private createEmpty(file: string, replaced = false): Promise<void> {
     return new Promise((resolve, reject) => {
-      open(file, 'w', (err, fd) => {
+      openFd(file, CREATE_EMPTY, 0o666, (err, fd) => {
+        if (err?.code === 'ELOOP' && !replaced) {
+          unlink(file).then(() => this.createEmpty(file, true).then(resolve, reject), reject);
+          return;
+        }
         if (err) return reject(err);
         this.closes.push(new Promise<void>((done) => close(fd, () => done())));
         resolve();
@@ -648,10 +659,40 @@ class StepLoop {
   }
 }
 
-/** A file command file's text; most steps write none, and one `stat` is cheaper than open+fstat+read+close. */
-async function readIfWritten(file: string): Promise<string> {
-  const st = await stat(file);
-  return st.size === 0 ? '' : readFile(file, 'utf8');
+/** Create or truncate, never through a symlink (ELOOP instead). */
+const CREATE_EMPTY = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+/** The most a step may write to one file-command file (GitHub limits one output to 1 MB). */
+const MAX_FILE_COMMAND_BYTES = 1024 * 1024;
+
+/**
+ * A file command file's text; most steps write none, and one `lstat` is cheaper than
+ * open+fstat+read+close. The file is the step's to replace: only a regular file is read
+ * (a symlink would let a container step read host files through the engine), opened
+ * without following links and checked again on the open descriptor, and at most
+ * {@link MAX_FILE_COMMAND_BYTES}.
+ */
+async function readIfWritten(file: string, name: string): Promise<string> {
+  const st = await lstat(file);
+  if (st.isFile() && st.size === 0) return '';
+  if (!st.isFile()) throw new Error(`${name} is not a regular file (the step replaced it); write to it with >>`);
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const now = await fh.stat();
+    if (!now.isFile()) throw new Error(`${name} is not a regular file (the step replaced it); write to it with >>`);
+    if (now.size > MAX_FILE_COMMAND_BYTES) {
+      throw new Error(
+        `${name} holds ${formatBytes(now.size)}; a step may write at most ${formatBytes(MAX_FILE_COMMAND_BYTES)} to it (GitHub limits an output to 1 MB): pass large data as a file instead`,
+      );
+    }
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / (1024 * 1024)).toFixed(1)} MiB` : `${n} bytes`;
 }
 
 function failureKind(r: TryResult): StepFailureKind {

@@ -426,4 +426,40 @@ jobs:
     }
     void engine.close();
   });
+
+  it('close() refuses new submits and closes the runs of submits already under way', async () => {
+    const store = new MemoryStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const createRun = store.createRun.bind(store);
+    store.createRun = async (...args) => {
+      await gate;
+      return createRun(...args);
+    };
+    const running = new Set<string>();
+    const hanging = {
+      name: 'process',
+      runJob: (attempt: AttemptSpec, ctx: ExecContext) =>
+        new Promise<AttemptOutcome>((resolve) => {
+          running.add(attempt.jobId);
+          ctx.signal.addEventListener('abort', () => {
+            running.delete(attempt.jobId);
+            resolve({ status: 'cancelled' } as AttemptOutcome);
+          });
+        }),
+    };
+    const engine = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], recoverOnStart: false });
+    const early = engine.submit(TWO_JOBS);
+    const closing = engine.close();
+    expect(await codeOf(engine.submit(TWO_JOBS))).toBe('ENGINE_CLOSED');
+    release();
+    const handle = await early;
+    await closing;
+    expect(running.size).toBe(0);
+    const stored = await store.getRun(handle.id);
+    expect(stored?.status).toBe('cancelled');
+    expect(stored?.cancel?.reason).toBe('engine closing');
+  });
 });

@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -17,6 +17,7 @@ import {
 } from '@pipewright/core';
 import { attemptSpec } from '@pipewright/core/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { abortableSleep } from '../../src/engine/clock.js';
 
 type Script = (req: ExecRequest, io: ExecIO, call: number) => Promise<ExecResult> | ExecResult;
 
@@ -199,6 +200,56 @@ describe('runSteps', () => {
     expect(ws.requests[1]?.script).toBe('echo 1.2.3 success');
     expect(out.steps[0]?.outputs).toEqual({ version: '1.2.3', notes: 'line a\nline b' });
     expect(out.outputs).toEqual({ version: '1.2.3', notes: 'line a\nline b' });
+  });
+
+  it('reads a file command file only when it is a regular file of at most 1 MiB', async () => {
+    const outside = join(dir, '..', `outside-${Date.now()}.txt`);
+    await writeFile(outside, 'token=host-file-content\n');
+    try {
+      const cases: [(file: string) => Promise<void>, RegExp][] = [
+        [
+          async (file) => {
+            await rm(file);
+            await symlink(outside, file);
+          },
+          /\$GITHUB_OUTPUT is not a regular file/,
+        ],
+        [
+          (file) => writeFile(file, `big=${'x'.repeat(1024 * 1024)}\n`),
+          /\$GITHUB_OUTPUT holds 1\.0 MiB; a step may write at most 1\.0 MiB to it/,
+        ],
+      ];
+      for (const [act, message] of cases) {
+        const ws = new FakeWorkspace(dir, async (req) => {
+          await act(req.env.GITHUB_OUTPUT ?? '');
+          return ok;
+        });
+        const out = await runSteps(attemptOf([{ id: 'a', run: 'write' }]), ws, context().ctx);
+        expect(out.status).toBe('failed');
+        expect(out.message, String(out.message)).toMatch(message);
+        expect(JSON.stringify(out)).not.toContain('host-file-content');
+      }
+      // The symlink the first step left was replaced, not followed: its target is untouched.
+      expect(await readFile(outside, 'utf8')).toBe('token=host-file-content\n');
+    } finally {
+      await rm(outside, { force: true });
+    }
+  });
+
+  it('a step timeout or retry delay past 24.8 days (Node timer limit) waits, instead of firing at once', async () => {
+    const ws = new FakeWorkspace(dir, () => new Promise<ExecResult>((r) => setTimeout(() => r(ok), 50)));
+    const out = await runSteps(attemptOf([{ run: 'slow', timeoutMs: 2 ** 31 + 1000 }]), ws, context().ctx);
+    expect(out.steps[0]?.status).toBe('succeeded');
+    const aborter = new AbortController();
+    let slept = false;
+    const sleeping = abortableSleep(40 * 86_400_000, aborter.signal).then(() => {
+      slept = true;
+    });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(slept).toBe(false);
+    aborter.abort();
+    await sleeping;
+    expect(slept).toBe(true);
   });
 
   it('applies $GITHUB_ENV to later steps, below the later step env', async () => {

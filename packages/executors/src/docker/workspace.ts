@@ -1,4 +1,5 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { lstat, mkdir, open, rm, unlink } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -13,6 +14,47 @@ const PID_WRAPPER = 'echo $$ > "$0"; exec "$@"';
 /** GitHub's default shell (`bash -e`, or `sh -e` when the image has no bash), decided in the same exec: no probe round trip. */
 const DEFAULT_SHELL_WRAPPER =
   'echo $$ > "$0"; if command -v bash >/dev/null 2>&1; then exec bash -e "$1"; fi; exec sh -e "$1"';
+// The engine writes into the bind-mounted workspace from the host, where a container step (root
+// in its container) can plant symlinks: followed, they would send the engine's writes (a step
+// script) or reads anywhere on the host. So the directories and files it writes are its own:
+// a link in their place is removed, never followed.
+
+/** Makes `path` a real directory: a link or file a step left in its place is replaced. */
+async function ownDir(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => undefined);
+  if (st?.isDirectory()) return;
+  if (st) await unlink(path);
+  await mkdir(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+}
+
+const WRITE_OWN = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW;
+
+/** Writes `text` to `path`, replacing a symlink found there instead of writing through it. */
+async function writeOwnFile(path: string, text: string, mode: number): Promise<void> {
+  const fh = await open(path, WRITE_OWN, mode).catch(async (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ELOOP') throw e;
+    await unlink(path);
+    return open(path, WRITE_OWN, mode);
+  });
+  try {
+    await fh.writeFile(text);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads `path` unless it is a symlink. */
+async function readOwnFile(path: string): Promise<string> {
+  const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  try {
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
 /** After SIGKILL, how long we wait for the exec's stream to end before cutting it. */
 const AFTER_KILL_MS = 1500;
 
@@ -92,10 +134,11 @@ export class DockerWorkspace implements Workspace {
     const template = request.shell;
     const isDefault = template === DEFAULT_SHELL_TEMPLATE;
     const dir = join(this.hostDir, '.pipewright', 'exec');
-    await mkdir(dir, { recursive: true });
+    await ownDir(join(this.hostDir, '.pipewright'));
+    await ownDir(dir);
     const scriptHost = join(dir, `step-${n}${scriptExtension(template)}`);
     const pidHost = join(dir, `step-${n}.pid`);
-    await writeFile(scriptHost, request.script, { mode: 0o755 });
+    await writeOwnFile(scriptHost, request.script, 0o755);
     const scriptPath = this.toWorkspacePath(scriptHost);
     const cmd = isDefault
       ? ['sh', '-c', DEFAULT_SHELL_WRAPPER, this.toWorkspacePath(pidHost), scriptPath]
@@ -220,7 +263,7 @@ export class DockerWorkspace implements Workspace {
   private async signalStep(pidFile: string, sig: 'TERM' | 'KILL'): Promise<void> {
     let pid: number | undefined;
     for (let i = 0; i < 10 && pid === undefined; i++) {
-      const text = await readFile(pidFile, 'utf8').catch(() => '');
+      const text = await readOwnFile(pidFile).catch(() => '');
       const p = Number.parseInt(text.trim(), 10);
       if (Number.isInteger(p) && p > 1) pid = p;
       // The wrapper may not have written it yet when the abort comes right after start.

@@ -1,3 +1,6 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { cancelReason, PipewrightError } from '@pipewright/core';
 import { DockerExecutor } from '@pipewright/executors';
 import Docker from 'dockerode';
@@ -326,6 +329,39 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     expect(out.reason).toBe('infra');
     expect(out.steps[4]?.message).toMatch(/working-directory `missing` does not exist in the workspace/);
     expect(c.text(4)).toBe('');
+  });
+
+  it("symlinks a container step plants in the workspace never send the engine's host writes or reads elsewhere", async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'pw-outside-'));
+    const victim = join(outside, 'victim.sh');
+    await writeFile(victim, 'original\n');
+    try {
+      const ex = executor();
+      const c = capture();
+      const out = await ex.runJob(
+        attempt(
+          job(
+            [
+              // The next step's script, its pid file and the step-file directory all point at the host.
+              step(
+                0,
+                `ln -s ${victim} .pipewright/exec/step-2.sh && ln -s ${victim} .pipewright/exec/step-2.pid && echo planted`,
+              ),
+              step(1, 'echo second; rm -rf .pipewright/exec && ln -s ' + outside + ' .pipewright/exec'),
+              step(2, 'echo third'),
+            ],
+            { container: container() },
+          ),
+        ),
+        c.ctx,
+      );
+      expect(out.status).toBe('succeeded');
+      expect([c.text(0).trim(), c.text(1).trim(), c.text(2).trim()]).toEqual(['planted', 'second', 'third']);
+      expect(await readFile(victim, 'utf8')).toBe('original\n');
+      expect(await readdir(outside)).toEqual(['victim.sh']);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 
   it('rejects unsupported container options clearly, without retry', async () => {
