@@ -102,6 +102,25 @@ export function checkRunStatus(status: unknown, what: string): void {
   }
 }
 
+/**
+ * What every store needs of a new run before it writes anything: a non-empty string id and a
+ * finite `createdAt` (the list order). Redis would otherwise fail half-way through its script.
+ */
+export function checkNewRun(run: { id: unknown; createdAt: unknown; status: unknown }): void {
+  if (typeof run.id !== 'string' || run.id === '') {
+    throw invalid(`A run id must be a non-empty string, got \`${String(run.id)}\`.`);
+  }
+  checkCreatedAt(run.createdAt, `Run "${run.id}"`);
+  checkRunStatus(run.status, `Run "${run.id}"`);
+}
+
+/** `createdAt` of a run (new or patched): epoch milliseconds. */
+export function checkCreatedAt(createdAt: unknown, what: string): void {
+  if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) {
+    throw invalid(`${what} has createdAt \`${String(createdAt)}\`; it must be a finite number (epoch ms).`);
+  }
+}
+
 /** `listRuns`' `limit`: absent or a non-negative integer. */
 export function checkLimit(limit: number | undefined): void {
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {

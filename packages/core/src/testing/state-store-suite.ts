@@ -165,6 +165,39 @@ export function describeStateStore(factory: StateStoreFactory, name = 'adapter')
         expect(await store.getRun('no-such-run')).toBeUndefined();
       });
 
+      it("keeps runs apart whose ids extend another's (`a:jobs`, `a:lease`)", async () => {
+        const victim = makeRun();
+        await store.createRun(victim, [makeJob(victim.id, 'build')]);
+        for (const suffix of ['jobs', 'order', 'lease'])
+          expect(await store.getRun(`${victim.id}:${suffix}`)).toBeUndefined();
+        const other = makeRun({ id: `${victim.id}:jobs` });
+        const res = await store.createRun(other, [makeJob(other.id, 'evil')]);
+        expect(res.created).toBe(true);
+        expect(await store.getRun(other.id)).toStrictEqual(other);
+        expect((await store.getJobs(other.id)).map((j) => j.id)).toEqual(['evil']);
+        expect(await store.getRun(victim.id)).toStrictEqual(victim);
+        expect((await store.getJobs(victim.id)).map((j) => j.id)).toEqual(['build']);
+      });
+
+      it('refuses a run without a non-empty id or a finite createdAt, writing nothing', async () => {
+        const bad = [
+          makeRun({ id: '', idempotencyKey: 'k-empty' }),
+          makeRun({ createdAt: Number.NaN, idempotencyKey: 'k-nan' }),
+        ];
+        bad.push(makeRun({ createdAt: 'yesterday' as unknown as number, idempotencyKey: 'k-text' }));
+        for (const run of bad) {
+          await expectCode(store.createRun(run, [makeJob(run.id, 'build')]), 'INVALID_ARGUMENT');
+          expect(await store.getRun(run.id)).toBeUndefined();
+          // The key was not taken: a valid run with it is created.
+          const good = makeRun({ idempotencyKey: run.idempotencyKey as string });
+          expect((await store.createRun(good, [])).created).toBe(true);
+        }
+        const run = makeRun();
+        await store.createRun(run, []);
+        await expectCode(store.updateRun(run.id, { createdAt: Number.NaN }), 'INVALID_ARGUMENT');
+        expect(await store.getRun(run.id)).toStrictEqual(run);
+      });
+
       it('refuses a second run with an existing id and no idempotency key', async () => {
         const run = makeRun();
         await store.createRun(run, []);

@@ -11,8 +11,10 @@ import type {
 import { specJsonOf } from '@pipewright/core';
 import {
   applyPatch,
+  checkCreatedAt,
   checkJobs,
   checkLimit,
+  checkNewRun,
   checkRunStatus,
   checkTtl,
   conflict,
@@ -81,6 +83,7 @@ export class MemoryStore implements StateStore {
   }
 
   async createRun(run: RunRecord, jobs: JobRecord[]): Promise<CreateRunResult> {
+    checkNewRun(run);
     const key = run.idempotencyKey;
     if (key !== undefined) {
       const existingId = this.#idempotency.get(key);
@@ -89,7 +92,6 @@ export class MemoryStore implements StateStore {
     }
     if (this.#runs.has(run.id)) throw duplicateRun(run.id);
     checkJobs(run.id, jobs);
-    checkRunStatus(run.status, `Run "${run.id}"`);
     const stored: StoredRun = {
       ...encodeRun(run),
       status: run.status,
@@ -126,6 +128,7 @@ export class MemoryStore implements StateStore {
     if (!stored) throw runNotFound(runId);
     if (expect && !statusList(expect).includes(stored.status)) throw conflict(`Run "${runId}"`, expect, stored.status);
     if (patch.status !== undefined) checkRunStatus(patch.status, `Run "${runId}"`);
+    if (patch.createdAt !== undefined) checkCreatedAt(patch.createdAt, `Run "${runId}"`);
     const { spec, ...rest } = patch;
     const next = applyPatch(JSON.parse(stored.head) as Omit<RunRecord, 'spec'>, rest);
     stored.head = JSON.stringify(next);

@@ -11,8 +11,10 @@ import type {
 import { isTerminalRun, specJsonOf } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import {
+  checkCreatedAt,
   checkJobs,
   checkLimit,
+  checkNewRun,
   checkRunStatus,
   checkTtl,
   conflict,
@@ -133,7 +135,10 @@ export class RedisStore implements StateStore {
   }
 
   #runKeys(runId: string) {
-    const k = (s?: string) => this.#conn.key('run', s === undefined ? runId : `${runId}:${s}`);
+    // The id is encoded so that no id names another run's keys (`a:jobs` is not run `a`'s jobs);
+    // engine ids (ULIDs) have neither `%` nor `:` and keep their plain keys.
+    const id = /[%:]/.test(runId) ? runId.replace(/%/g, '%25').replace(/:/g, '%3A') : runId;
+    const k = (s?: string) => this.#conn.key('run', s === undefined ? id : `${id}:${s}`);
     return { run: k(), jobs: k('jobs'), order: k('order'), lease: k('lease') };
   }
 
@@ -163,8 +168,8 @@ export class RedisStore implements StateStore {
   }
 
   async createRun(run: RunRecord, jobs: JobRecord[]): Promise<CreateRunResult> {
+    checkNewRun(run);
     checkJobs(run.id, jobs);
-    checkRunStatus(run.status, `Run "${run.id}"`);
     const k = this.#runKeys(run.id);
     const idem = run.idempotencyKey;
     const fields: string[] = [];
@@ -300,6 +305,7 @@ export class RedisStore implements StateStore {
       } else set.push(f, JSON.stringify(v));
     }
     if (patch.status !== undefined) checkRunStatus(patch.status, `Run "${runId}"`);
+    if (patch.createdAt !== undefined) checkCreatedAt(patch.createdAt, `Run "${runId}"`);
     const k = this.#runKeys(runId);
     // A patch that writes the spec invalidates what this client holds: the script must send the new one.
     if ('spec' in patch) this.#uncacheSpec(runId);
