@@ -141,6 +141,32 @@ describe.skipIf(!available)('Redis restart', () => {
     }
   });
 
+  it('a follower fails with STORE_UNAVAILABLE when Redis stays gone, like any call, instead of waiting for ever', async () => {
+    const gone = await startRedisServer();
+    const logs = new RedisLogStore({ url: gone.url, prefix: 'gone2', unavailableAfterMs: 300, blockMs: 200 });
+    try {
+      await logs.append('g2', { runId: 'g2', lines: lines('g2', 1, 2) });
+      const seen: number[] = [];
+      const following = (async () => {
+        for await (const b of logs.follow('g2')) seen.push(...b.lines.map((l) => l.seq));
+      })();
+      for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      await gone.kill();
+      const killedAt = Date.now();
+      const err = (await following.then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as PipewrightError | undefined;
+      expect(err?.code).toBe('STORE_UNAVAILABLE');
+      // block time + unavailableAfterMs, with room for a loaded machine; before, it never ended.
+      expect(Date.now() - killedAt).toBeLessThan(5_000);
+      expect(seen).toEqual([1, 2]);
+    } finally {
+      await logs.close();
+      await gone.stop();
+    }
+  });
+
   it('retentionMs expires finished runs and their idempotency key, also runs stored already finished', async () => {
     const store = new RedisStore({ url: server.url, prefix: 'ret', retentionMs: 60_000 });
     const { Redis } = await import('ioredis');

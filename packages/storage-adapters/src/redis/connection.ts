@@ -93,6 +93,16 @@ export class RedisConnection {
     return `${this.tag}:${parts.join(':')}`;
   }
 
+  /** How long a call waits for an unreachable Redis before it fails. */
+  get unavailableAfterMs(): number {
+    return this.#unavailableAfterMs;
+  }
+
+  /** The STORE_UNAVAILABLE error of `op`, for waits this class does not run itself (blocking reads). */
+  unavailable(op: string, cause?: unknown): PipewrightError {
+    return this.#unavailable(op, cause);
+  }
+
   #unavailable(op: string, cause?: unknown): PipewrightError {
     const why = cause ?? this.#lastError;
     const reason = why instanceof Error ? `: ${why.message}` : '';

@@ -151,7 +151,20 @@ export class RedisLogStore implements LogStore {
             [string, Entry[]][] | null
           >;
           read.catch(() => undefined); // settles (if ever) after an abort: nobody waits for it then
-          reply = await Promise.race([read, aborted]);
+          // A read queued while Redis is down waits for the reconnect; past the block time plus
+          // the store's patience the follower fails like any call, instead of waiting for ever.
+          let stall: NodeJS.Timeout | undefined;
+          const stalled = new Promise<never>((_, reject) => {
+            stall = setTimeout(
+              () => reject(this.#conn.unavailable('log follow')),
+              this.#blockMs + this.#conn.unavailableAfterMs,
+            );
+          });
+          try {
+            reply = await Promise.race([read, aborted, stalled]);
+          } finally {
+            clearTimeout(stall);
+          }
         } catch (err) {
           if (signal?.aborted || conn.status === 'end') return;
           throw err;
