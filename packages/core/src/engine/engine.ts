@@ -1116,6 +1116,20 @@ function checkSubmitOptions(options: SubmitOptions): void {
   if (priority !== undefined && (typeof priority !== 'number' || !Number.isFinite(priority))) {
     throw new PipewrightError('INVALID_ARGUMENT', `priority must be a finite number, got \`${String(priority)}\``);
   }
+  // Both are stored as JSON: a BigInt or a cycle would fail in the store as a bare TypeError.
+  for (const [name, value] of [
+    ['inputs', options.inputs],
+    ['trigger', options.trigger],
+  ] as const) {
+    try {
+      JSON.stringify(value);
+    } catch (err) {
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `${name} must be plain JSON data (strings, numbers, booleans, arrays, objects): ${(err as Error).message}`,
+      );
+    }
+  }
   if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey === '')) {
     throw new PipewrightError(
       'INVALID_ARGUMENT',

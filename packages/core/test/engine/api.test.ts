@@ -372,6 +372,14 @@ jobs:
       { priority: Number.NaN },
       { idempotencyKey: 7 },
       { idempotencyKey: '' },
+      { inputs: { n: 10n } },
+      {
+        trigger: (() => {
+          const cyclic: Record<string, unknown> = {};
+          cyclic.self = cyclic;
+          return cyclic;
+        })(),
+      },
     ]) {
       expect(await codeOf(env.engine.submit(TWO_JOBS, options as never))).toBe('INVALID_ARGUMENT');
     }
