@@ -1227,10 +1227,16 @@ export class Scheduler {
       if (!Array.isArray(v)) throw new Error(`matrix axis \`${k}\` is not a list after evaluation`);
     const spec: MatrixSpec = {
       axes: axes as Record<string, unknown[]>,
-      include: (Array.isArray(include) ? include : []) as Record<string, unknown>[],
-      exclude: (Array.isArray(exclude) ? exclude : []) as Record<string, unknown>[],
+      include: matrixList(include, 'include'),
+      exclude: matrixList(exclude, 'exclude'),
     };
     const combos = expandMatrix(spec);
+    // As GitHub fails such a job: its dependents must not run as if it had succeeded.
+    if (combos.length === 0) {
+      throw new Error(
+        'the matrix yields no job after evaluation: an axis is an empty list, it has no axis and no `include`, or `exclude` removes every combination',
+      );
+    }
     // Replace the placeholder instance by the real ones.
     for (const p of placeholder) {
       run.jobs.delete(p.rec.id);
@@ -1663,4 +1669,13 @@ function jobRecords(runId: string, js: JobSpec, now: number): JobRecord[] {
     attempts: [],
     createdAt: now,
   }));
+}
+
+/** `include`/`exclude` of an evaluated matrix: absent is none; anything but a list is an error. */
+function matrixList(value: unknown, kind: 'include' | 'exclude'): Record<string, unknown>[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    throw new Error(`matrix \`${kind}\` must be a list of mappings after evaluation, got ${JSON.stringify(value)}`);
+  }
+  return value as Record<string, unknown>[];
 }

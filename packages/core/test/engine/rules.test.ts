@@ -68,6 +68,40 @@ jobs:
     expect(byId(r).plan?.outputs).toEqual({ list: '["a","b","c"]' });
   });
 
+  it('a dynamic matrix that yields no job, or an include/exclude that is not a list, fails the job and skips its dependents', async () => {
+    const cases: [string, RegExp][] = [
+      ['[]', /Matrix axis 'item'/],
+      ['{"include":"abc"}', /matrix `include` must be a list of mappings after evaluation, got "abc"/],
+      ['{"os":["a"],"exclude":{"os":"a"}}', /matrix `exclude` must be a list of mappings/],
+      ['{"os":["a"],"exclude":[{"os":"a"}]}', /yields no job after evaluation/],
+    ];
+    for (const [list, message] of cases) {
+      const env = setup((job) => (job === 'plan' ? [{ outputs: { list } }] : ok));
+      const matrix = list.startsWith('[')
+        ? '{ item: "${{ fromJSON(needs.plan.outputs.list) }}" }'
+        : '"${{ fromJSON(needs.plan.outputs.list) }}"';
+      const r = await runToEnd(
+        env,
+        `
+jobs:
+  plan: { runs-on: x, outputs: { list: "\${{ steps.s.outputs.list }}" }, steps: [{ id: s, run: x }] }
+  work:
+    runs-on: x
+    needs: plan
+    strategy: { matrix: ${matrix} }
+    steps: [{ run: x }]
+  after: { runs-on: x, needs: work, steps: [{ run: x }] }
+`,
+      );
+      const work = r.jobs.filter((j) => j.job === 'work');
+      expect(work.map((j) => [j.status, j.reason])).toEqual([['failed', 'infra']]);
+      expect(work[0]?.message).toMatch(message);
+      expect(byId(r).after?.status).toBe('skipped');
+      expect(r.run.status).toBe('failed');
+      await env.engine.close();
+    }
+  });
+
   it("a dynamic matrix placeholder never reaches the store: stored jobs are the report's jobs", async () => {
     const env = setup((job) => (job === 'plan' ? [{ outputs: { list: '["a","b"]' } }] : ok));
     const handle = await env.engine.submit(`${PLAN_THEN_MATRIX}  never:
