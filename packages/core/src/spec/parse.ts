@@ -273,7 +273,10 @@ function tooDeep(tokens: readonly CST.Token[], max: number): { offset: number } 
   return undefined;
 }
 
-/** Keys repeated within one mapping (scalar keys only), without recursion. */
+/**
+ * Keys repeated within one mapping (scalar keys only), and `__proto__` keys (loading them
+ * into objects would silently drop them), without recursion.
+ */
 function duplicateKeys(root: unknown): Array<{ key: string; at: number }> {
   const found: Array<{ key: string; at: number }> = [];
   const stack: unknown[] = [root];
@@ -284,7 +287,7 @@ function duplicateKeys(root: unknown): Array<{ key: string; at: number }> {
       for (const p of node.items) {
         if (isScalar(p.key)) {
           const k = String(p.key.value);
-          if (seen.has(k)) found.push({ key: k, at: p.key.range?.[0] ?? 0 });
+          if (seen.has(k) || k === '__proto__') found.push({ key: k, at: p.key.range?.[0] ?? 0 });
           seen.add(k);
         } else stack.push(p.key);
         stack.push(p.value);
@@ -720,7 +723,12 @@ export function validatePipeline(text: string, options: ParseOptions = {}): Vali
   if (syntax.errors === 0) {
     for (const offset of duplicateKeys(doc.contents)) {
       syntax.pushLazy('error', () =>
-        errorAt(offset.at, `duplicate key \`${offset.key}\`: each key may appear once in a mapping`),
+        errorAt(
+          offset.at,
+          offset.key === '__proto__'
+            ? '`__proto__` cannot be a key (a job id, env name, input, output or matrix axis); rename it'
+            : `duplicate key \`${offset.key}\`: each key may appear once in a mapping`,
+        ),
       );
     }
   }

@@ -67,6 +67,16 @@ export function parseFileCommands(text: string, fileLabel = 'file command'): Rec
 }
 
 function checkKey(key: string, fileLabel: string, lineNo: number): void {
+  // Assigned to a plain object it would be lost (it sets the prototype), never stored: say so.
+  if (key === '__proto__') {
+    throw new PipewrightError(
+      'INVALID_ARGUMENT',
+      `${fileLabel} line ${lineNo}: \`__proto__\` cannot be a name; rename it`,
+      {
+        details: { line: lineNo },
+      },
+    );
+  }
   if (key.trim() === '') {
     throw new PipewrightError(
       'INVALID_ARGUMENT',

@@ -356,6 +356,17 @@ jobs:
     ]);
   });
 
+  it('rejects `__proto__` as a key anywhere, with its position, instead of dropping it', () => {
+    expect(
+      errors(
+        'jobs:\n  __proto__:\n    runs-on: x\n    steps: [{run: x}]\n  b:\n    runs-on: x\n    env: { __proto__: 1 }\n    steps: [{run: x}]\n',
+      ),
+    ).toEqual([
+      '2:3 : `__proto__` cannot be a key (a job id, env name, input, output or matrix axis); rename it',
+      '7:12 : `__proto__` cannot be a key (a job id, env name, input, output or matrix axis); rename it',
+    ]);
+  });
+
   it('rejects a document that is not a mapping', () => {
     expect(errors('- a\n- b\n')).toEqual(['1:1 : a pipeline is a mapping with at least a `jobs:` key']);
     expect(errors('')).toEqual(['1:1 : a pipeline is a mapping with at least a `jobs:` key']);

@@ -20,6 +20,13 @@ describe('parseFileCommands', () => {
     expect(parseFileCommands('k<<D=\nv\nD=\n')).toEqual({ k: 'v' });
   });
 
+  it('refuses `__proto__` as a name, which an object would silently drop', () => {
+    expect(() => parseFileCommands('ok=1\n__proto__=x\n', '$GITHUB_ENV')).toThrow(
+      /\$GITHUB_ENV line 2: `__proto__` cannot be a name; rename it/,
+    );
+    expect(() => parseFileCommands('__proto__<<EOF\nx\nEOF\n', '$GITHUB_OUTPUT')).toThrow(/line 1: `__proto__`/);
+  });
+
   it('skips blank lines and handles an empty file', () => {
     expect(parseFileCommands('')).toEqual({});
     expect(parseFileCommands('\n\na=1\n\n')).toEqual({ a: '1' });
