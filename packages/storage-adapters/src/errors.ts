@@ -134,3 +134,15 @@ export function checkTtl(ttlMs: number): void {
     throw invalid(`Expected \`ttlMs\` to be a positive finite number of milliseconds, got \`${ttlMs}\`.`);
   }
 }
+
+/**
+ * A log follower of a store that was closed (before or while it waited): the log is not known
+ * to be complete, so the follower fails rather than end as if it were.
+ */
+export function followerClosed(store: string, runId: string): PipewrightError {
+  return new PipewrightError(
+    'STORE_UNAVAILABLE',
+    `The ${store} was closed while following the log of run ${runId}; the log may go on: follow it again (with \`after\`) on an open store.`,
+    { details: { runId } },
+  );
+}

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PipewrightError } from '../errors.js';
 import type { LogBatch, LogLine, LogStore } from '../ports/logs.js';
 import type { StoreUnderTest } from './state-store-suite.js';
 
@@ -235,6 +236,38 @@ export function describeLogStore(factory: LogStoreFactory, options: LogStoreSuit
         ]);
         clearTimeout(timer);
         expect(seen).toStrictEqual(lines);
+      });
+
+      it('fails with STORE_UNAVAILABLE when the store closes while it waits, and when started after close', async (ctx) => {
+        if (!store.close) return ctx.skip();
+        const runId = newRunId();
+        const lines = makeLines(runId, 1, 3);
+        await store.append(runId, batch(runId, lines));
+        const seen: LogLine[] = [];
+        const following = (async () => {
+          for await (const b of store.follow(runId)) seen.push(...b.lines);
+        })().then(
+          () => 'ended as if complete',
+          (e: unknown) => (e as PipewrightError).code,
+        );
+        const deadline = Date.now() + followTimeout;
+        while (seen.length < lines.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await store.close();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const outcome = await Promise.race([
+          following,
+          new Promise((resolve) => {
+            timer = setTimeout(() => resolve('still waiting'), followTimeout);
+          }),
+        ]);
+        clearTimeout(timer);
+        expect(outcome).toBe('STORE_UNAVAILABLE');
+        expect(seen).toStrictEqual(lines);
+        const late = await collect(store.follow(runId), followTimeout).then(
+          () => 'ended',
+          (e: unknown) => (e as PipewrightError).code,
+        );
+        expect(late).toBe('STORE_UNAVAILABLE');
       });
 
       it('with an already aborted signal, ends at once', async () => {

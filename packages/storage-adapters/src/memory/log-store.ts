@@ -1,4 +1,5 @@
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
+import { followerClosed } from '../errors.js';
 import { checkBatch, filterLines, indexAfter } from '../log-util.js';
 
 /** Options of {@link MemoryLogStore}. */
@@ -47,6 +48,7 @@ function toLine(runId: string, s: StoredLine): LogLine {
 /** A {@link LogStore} in process memory; followers wake on appends, they do not poll. */
 export class MemoryLogStore implements LogStore {
   readonly #runs = new Map<string, RunLog>();
+  #closed = false;
   readonly #maxFollowBatch: number;
 
   constructor(options: MemoryLogStoreOptions = {}) {
@@ -102,6 +104,7 @@ export class MemoryLogStore implements LogStore {
   async *follow(runId: string, options: LogFollowOptions = {}): AsyncGenerator<LogBatch> {
     const { signal } = options;
     if (signal?.aborted) return;
+    if (this.#closed) throw followerClosed('memory log store', runId);
     const log = this.#log(runId);
     let last = options.after ?? 0;
     for (;;) {
@@ -124,6 +127,7 @@ export class MemoryLogStore implements LogStore {
         signal?.addEventListener('abort', done, { once: true });
       });
       if (signal?.aborted) return;
+      if (this.#closed && !log.ended) throw followerClosed('memory log store', runId);
     }
   }
 
@@ -133,10 +137,9 @@ export class MemoryLogStore implements LogStore {
     this.#wake(log);
   }
 
+  /** Wakes every follower: those of an ended log finish, the others fail (`STORE_UNAVAILABLE`). */
   async close(): Promise<void> {
-    for (const log of this.#runs.values()) {
-      log.ended = true;
-      this.#wake(log);
-    }
+    this.#closed = true;
+    for (const log of this.#runs.values()) this.#wake(log);
   }
 }

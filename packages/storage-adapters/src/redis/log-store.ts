@@ -1,5 +1,6 @@
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
 import type { Redis } from 'ioredis';
+import { followerClosed } from '../errors.js';
 import { checkBatch } from '../log-util.js';
 import { checkPositive, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { LOG_APPEND, LOG_END } from './scripts.js';
@@ -57,6 +58,7 @@ export class RedisLogStore implements LogStore {
   readonly #retentionMs: number;
   readonly #pageSize: number;
   readonly #blockMs: number;
+  #closed = false;
   readonly #followers = new Set<Redis>();
 
   constructor(options: RedisLogStoreOptions = {}) {
@@ -122,6 +124,7 @@ export class RedisLogStore implements LogStore {
   async *follow(runId: string, options: LogFollowOptions = {}): AsyncGenerator<LogBatch> {
     const { signal } = options;
     if (signal?.aborted) return;
+    if (this.#closed) throw followerClosed('Redis log store', runId);
     const key = this.#key(runId);
     const after = options.after ?? 0;
     // A blocking XREAD holds its connection, so each follower gets its own.
@@ -166,7 +169,9 @@ export class RedisLogStore implements LogStore {
             clearTimeout(stall);
           }
         } catch (err) {
-          if (signal?.aborted || conn.status === 'end') return;
+          if (signal?.aborted) return;
+          if (this.#closed) throw followerClosed('Redis log store', runId);
+          if (conn.status === 'end') return;
           throw err;
         }
         if (signal?.aborted) return;
@@ -194,7 +199,9 @@ export class RedisLogStore implements LogStore {
     await this.#conn.call('log end', () => this.#r.pwLogEnd(1, this.#key(runId), this.#retentionMs));
   }
 
+  /** Ends every follower (with `STORE_UNAVAILABLE`: their logs may go on) and the connection. */
   async close(): Promise<void> {
+    this.#closed = true;
     for (const f of this.#followers) f.disconnect();
     this.#followers.clear();
     await this.#conn.close();

@@ -1,7 +1,7 @@
 import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
 import { PipewrightError } from '@pipewright/core';
-import { invalid } from '../errors.js';
+import { followerClosed, invalid } from '../errors.js';
 import { checkBatch, indexAfter } from '../log-util.js';
 import { checkPositive } from '../redis/connection.js';
 
@@ -129,6 +129,9 @@ export class S3LogStore implements LogStore {
   readonly #pollMinMs: number;
   readonly #pollMaxMs: number;
   readonly #writers = new Map<string, Promise<Writer>>();
+  /** Wakes the followers sleeping between polls (close() ends them). */
+  readonly #followerWakers = new Set<() => void>();
+  #closed = false;
   readonly #chunkCache = new Map<string, string>();
 
   constructor(options: S3LogStoreOptions) {
@@ -377,6 +380,15 @@ export class S3LogStore implements LogStore {
     this.#checkRunId(runId);
     const w = await this.#writer(runId);
     await this.#flush(runId, w, true);
+    // The log is complete in S3: a long-lived process must not keep one writer per run it ever
+    // logged. Readers and followers go to the index from now on.
+    if (w.pending.length === 0) {
+      const current = this.#writers.get(runId);
+      if (current !== undefined && (await current.catch(() => undefined)) === w) {
+        this.#writers.delete(runId);
+        this.#wake(w);
+      }
+    }
   }
 
   /** Lines after `after` plus whether the log is complete up to them. */
@@ -441,6 +453,7 @@ export class S3LogStore implements LogStore {
     let last = options.after ?? 0;
     let delay = this.#pollMinMs;
     while (!signal?.aborted) {
+      if (this.#closed) throw followerClosed('S3 log store', runId);
       const { lines, ended } = await this.#readFrom(runId, { after: last, limit: 5000 });
       if (lines.length > 0) {
         last = lines.at(-1)!.seq;
@@ -463,16 +476,20 @@ export class S3LogStore implements LogStore {
         clearTimeout(timer);
         signal?.removeEventListener('abort', done);
         w?.waiters.delete(done);
+        this.#followerWakers.delete(done);
         resolve();
       };
       const timer = setTimeout(done, ms);
       signal?.addEventListener('abort', done, { once: true });
       w?.waiters.add(done);
+      this.#followerWakers.add(done);
     });
   }
 
-  /** Writes what is buffered, then releases the client. */
+  /** Writes what is buffered, then releases the client; followers fail (`STORE_UNAVAILABLE`), their logs may go on. */
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const wake of [...this.#followerWakers]) wake();
     try {
       await this.flush();
     } finally {
