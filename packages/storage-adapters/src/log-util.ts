@@ -21,6 +21,19 @@ export function checkBatch(runId: string, batch: LogBatch): void {
   }
 }
 
+/**
+ * `after` and `limit` of a read or follow: absent, or a non-negative integer. Every store
+ * would read something else into `'5'`, `1.5` or `NaN` (Redis an invalid stream id).
+ */
+export function checkReadOptions(options: { after?: unknown; limit?: unknown }): void {
+  for (const name of ['after', 'limit'] as const) {
+    const v = options[name];
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
+      throw invalid(`Expected \`${name}\` to be a non-negative integer, got \`${String(v)}\` (${typeof v}).`);
+    }
+  }
+}
+
 /** Index of the first element whose `seq` is greater than `after` (binary search; `items` sorted by seq). */
 export function indexAfter(items: readonly { seq: number }[], after: number): number {
   let lo = 0;

@@ -87,6 +87,23 @@ export function describeLogStore(factory: LogStoreFactory, options: LogStoreSuit
         expect(await store.read(runId)).toStrictEqual(lines);
       });
 
+      it('refuses an after or limit that is not a non-negative integer (INVALID_ARGUMENT)', async () => {
+        const runId = newRunId();
+        await store.append(runId, batch(runId, makeLines(runId, 1, 5)));
+        for (const bad of [{ after: '2' }, { after: 1.5 }, { after: Number.NaN }, { after: -1 }, { limit: -1 }]) {
+          const read = await store.read(runId, bad as never).then(
+            () => 'accepted',
+            (e: unknown) => (e as PipewrightError).code,
+          );
+          expect(read, JSON.stringify(bad)).toBe('INVALID_ARGUMENT');
+          const followed = await collect(store.follow(runId, bad as never), followTimeout).then(
+            () => 'accepted',
+            (e: unknown) => (e as PipewrightError).code,
+          );
+          expect(followed, JSON.stringify(bad)).toBe('INVALID_ARGUMENT');
+        }
+      });
+
       it('returns nothing for a run without lines', async () => {
         expect(await store.read(newRunId())).toEqual([]);
       });

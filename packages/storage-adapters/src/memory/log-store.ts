@@ -1,6 +1,6 @@
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
 import { followerClosed } from '../errors.js';
-import { checkBatch, filterLines, indexAfter } from '../log-util.js';
+import { checkBatch, checkReadOptions, filterLines, indexAfter } from '../log-util.js';
 
 /** Options of {@link MemoryLogStore}. */
 export interface MemoryLogStoreOptions {
@@ -95,6 +95,7 @@ export class MemoryLogStore implements LogStore {
   }
 
   async read(runId: string, options: LogReadOptions = {}): Promise<LogLine[]> {
+    checkReadOptions(options);
     const log = this.#runs.get(runId);
     if (!log) return [];
     const start = indexAfter(log.lines, options.after ?? 0);
@@ -102,6 +103,7 @@ export class MemoryLogStore implements LogStore {
   }
 
   async *follow(runId: string, options: LogFollowOptions = {}): AsyncGenerator<LogBatch> {
+    checkReadOptions(options);
     const { signal } = options;
     if (signal?.aborted) return;
     if (this.#closed) throw followerClosed('memory log store', runId);

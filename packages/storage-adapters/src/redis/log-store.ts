@@ -1,7 +1,7 @@
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import { followerClosed } from '../errors.js';
-import { checkBatch } from '../log-util.js';
+import { checkBatch, checkReadOptions } from '../log-util.js';
 import { checkPositive, RedisConnection, type RedisConnectionOptions } from './connection.js';
 import { LOG_APPEND, LOG_END } from './scripts.js';
 import { defineScripts } from './state-store.js';
@@ -99,6 +99,7 @@ export class RedisLogStore implements LogStore {
   }
 
   async read(runId: string, options: LogReadOptions = {}): Promise<LogLine[]> {
+    checkReadOptions(options);
     const limit = options.limit ?? Number.POSITIVE_INFINITY;
     const out: LogLine[] = [];
     let start = `${(options.after ?? 0) + 1}-0`;
@@ -122,6 +123,7 @@ export class RedisLogStore implements LogStore {
   }
 
   async *follow(runId: string, options: LogFollowOptions = {}): AsyncGenerator<LogBatch> {
+    checkReadOptions(options);
     const { signal } = options;
     if (signal?.aborted) return;
     if (this.#closed) throw followerClosed('Redis log store', runId);

@@ -2,7 +2,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } fro
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
 import { PipewrightError } from '@pipewright/core';
 import { followerClosed, invalid } from '../errors.js';
-import { checkBatch, indexAfter } from '../log-util.js';
+import { checkBatch, checkReadOptions, indexAfter } from '../log-util.js';
 import { checkPositive } from '../redis/connection.js';
 
 /** Options of {@link S3LogStore}. */
@@ -444,10 +444,12 @@ export class S3LogStore implements LogStore {
   }
 
   async read(runId: string, options: LogReadOptions = {}): Promise<LogLine[]> {
+    checkReadOptions(options);
     return (await this.#readFrom(runId, options)).lines;
   }
 
   async *follow(runId: string, options: LogFollowOptions = {}): AsyncGenerator<LogBatch> {
+    checkReadOptions(options);
     const { signal } = options;
     this.#checkRunId(runId);
     let last = options.after ?? 0;
