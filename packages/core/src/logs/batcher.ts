@@ -23,6 +23,17 @@ export interface MicroBatcherOptions {
   clock?: LogClock;
   /** `seq` of the run's last stored line: numbering goes on after it (a run taken over after a restart). @default 0 */
   startSeq?: number;
+  /**
+   * After a store failure, lines are discarded (producers never block on a dead store) for this
+   * long; the next line or flush after it tries the store again, led by a marker line saying
+   * how many lines were lost. @default 5000
+   */
+  retryFailedAfterMs?: number;
+}
+
+/** The line that stands for lines a failed store lost (DESIGN §6: nothing dropped silently). */
+export function lostMarker(lines: number, reason: string): string {
+  return `[pipewright] ${lines} log line${lines === 1 ? '' : 's'} lost: the log store failed (${reason})`;
 }
 
 /** Memory estimate of one buffered line beyond its text (object, array slot). */
@@ -69,6 +80,13 @@ export class MicroBatcher {
   #storedSeq = 0;
   #timer: unknown = undefined;
   #failed: PipewrightError | undefined;
+  /** When the store failed, and the lines lost since (given back their numbers: seq stays gap-free). */
+  #failedAt = 0;
+  #lost = 0;
+  #lostCtx: LogStreamContext | undefined;
+  /** `seq` of the last lost-lines marker added (0: none), so a marker lost again is not counted. */
+  #markerSeq = 0;
+  readonly #retryFailedAfterMs: number;
   #flushWaiters: FlushWaiter[] = [];
   #roomWaiters: (() => void)[] = [];
   #roomPromise: Promise<void> | undefined;
@@ -86,6 +104,7 @@ export class MicroBatcher {
     this.#clock = options.clock ?? systemLogClock;
     this.#seq = options.startSeq ?? 0;
     this.#storedSeq = this.#seq;
+    this.#retryFailedAfterMs = options.retryFailedAfterMs ?? 5000;
   }
 
   /** `seq` of the last line added (0 before the first). */
@@ -113,7 +132,11 @@ export class MicroBatcher {
    * failure. `bytes` is the text's UTF-8 size, when the caller has it already.
    */
   add(ctx: LogStreamContext, text: string, ts: number, bytes = Buffer.byteLength(text)): number {
-    if (this.#failed !== undefined) return 0;
+    if (this.#failed !== undefined && !this.#retryFailed(ctx, ts)) {
+      this.#lost++;
+      this.#lostCtx = ctx;
+      return 0;
+    }
     const seq = ++this.#seq;
     const open = this.#open;
     open.push({
@@ -158,7 +181,9 @@ export class MicroBatcher {
 
   /** Sends every line added so far; resolves when the store has them all. */
   flush(): Promise<void> {
-    if (this.#failed !== undefined) return Promise.reject(this.#failed);
+    if (this.#failed !== undefined && !this.#retryFailed(this.#lostCtx, this.#clock.now())) {
+      return Promise.reject(this.#failed);
+    }
     const seq = this.#seq;
     if (this.#storedSeq >= seq) return Promise.resolve();
     this.#seal();
@@ -201,12 +226,16 @@ export class MicroBatcher {
     try {
       await this.#store.append(this.#runId, batch);
     } catch (cause) {
-      this.#fail(cause);
+      this.#fail(cause, batch);
       return;
     }
     this.#inFlight = false;
     this.#inFlightMemory = 0;
     this.#storedSeq = batch.lines[batch.lines.length - 1]!.seq;
+    if (this.#markerSeq !== 0 && this.#storedSeq >= this.#markerSeq) {
+      this.#lost = 0;
+      this.#markerSeq = 0;
+    }
     if (this.#onBatch !== undefined) {
       try {
         this.#onBatch(batch);
@@ -234,13 +263,40 @@ export class MicroBatcher {
     for (const resolve of waiters) resolve();
   }
 
-  #fail(cause: unknown): void {
+  /**
+   * Once `retryFailedAfterMs` has passed since a store failure: back to normal, the marker of
+   * the lost lines first (in the stream of `ctx`, or of the last lost line). False before that.
+   */
+  #retryFailed(ctx: LogStreamContext | undefined, ts: number): boolean {
+    if (this.#clock.now() - this.#failedAt < this.#retryFailedAfterMs) return false;
+    const reason = this.#failed?.details?.reason as string;
+    this.#failed = undefined;
+    // Counted until the marker is stored: if it is lost too, the next marker still counts these.
+    const lost = this.#lost;
+    if (lost > 0 && ctx !== undefined) {
+      this.#markerSeq = this.add(
+        { jobId: ctx.jobId, attempt: ctx.attempt, step: ctx.step, stream: 'system' },
+        lostMarker(lost, reason),
+        ts,
+      );
+    }
+    return true;
+  }
+
+  #fail(cause: unknown, batch?: LogBatch): void {
     const reason = cause instanceof Error ? cause.message : String(cause);
     this.#failed = new PipewrightError(
       'STORE_UNAVAILABLE',
-      `Log store failed to append lines of run ${this.#runId} (${reason}); later lines of this run are discarded. Check the log store and rerun.`,
-      { cause, details: { runId: this.#runId, storedSeq: this.#storedSeq } },
+      `Log store failed to append lines of run ${this.#runId} (${reason}); lines are discarded for ${this.#retryFailedAfterMs} ms, then the store is tried again, led by a line saying how many were lost. Check the log store.`,
+      { cause, details: { runId: this.#runId, storedSeq: this.#storedSeq, reason } },
     );
+    // Every line not stored is lost; their numbers are given again, so seq stays gap-free.
+    this.#failedAt = this.#clock.now();
+    // A marker that is lost as well is not a lost line of its own: the next marker counts all.
+    this.#lost += this.#seq - this.#storedSeq - (this.#markerSeq > this.#storedSeq ? 1 : 0);
+    this.#markerSeq = 0;
+    this.#lostCtx = this.#open.at(-1) ?? this.#sealed.at(-1)?.at(-1) ?? batch?.lines.at(-1) ?? this.#lostCtx;
+    this.#seq = this.#storedSeq;
     this.#inFlight = false;
     this.#inFlightMemory = 0;
     this.#open = [];

@@ -1,4 +1,10 @@
-export { LINE_OVERHEAD_BYTES, type LogStreamContext, MicroBatcher, type MicroBatcherOptions } from './batcher.js';
+export {
+  LINE_OVERHEAD_BYTES,
+  type LogStreamContext,
+  lostMarker,
+  MicroBatcher,
+  type MicroBatcherOptions,
+} from './batcher.js';
 export { MASK, SecretMasker, type SecretMaskerOptions } from './masker.js';
 export {
   type LogClock,

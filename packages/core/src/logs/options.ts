@@ -42,6 +42,13 @@ export interface LogPipelineOptions {
    */
   flushIntervalMs?: number;
   /**
+   * After the log store failed (past its retries), lines are discarded for this long without
+   * blocking producers; then the store is tried again, and the first stored line says how
+   * many were lost.
+   * @default 5000
+   */
+  retryFailedAfterMs?: number;
+  /**
    * Lines buffered for the run (not yet stored) above which `LogSink.write`
    * returns a promise: the producer should await it, which pauses reading the
    * child's output until the store has caught up to half of this.
@@ -80,6 +87,7 @@ export interface ResolvedLogPipelineOptions {
   maxBatchLines: number;
   maxBatchBytes: number;
   flushIntervalMs: number;
+  retryFailedAfterMs: number;
   highWaterMarkBytes: number;
   maxStepBufferBytes: number;
   minMaskLength: number;
@@ -97,6 +105,7 @@ const schema = z
     maxBatchLines: int(1).default(1000),
     maxBatchBytes: int(1).default(256 * 1024),
     flushIntervalMs: int(0).default(100),
+    retryFailedAfterMs: int(0).default(5000),
     highWaterMarkBytes: int(1).default(2 * 1024 * 1024),
     maxStepBufferBytes: int(1).default(64 * 1024 * 1024),
     minMaskLength: int(1).default(3),
@@ -158,6 +167,7 @@ export function resolveLogPipelineOptions(options: LogPipelineOptions = {}): Res
     maxBatchLines: o.maxBatchLines,
     maxBatchBytes: o.maxBatchBytes,
     flushIntervalMs: o.flushIntervalMs,
+    retryFailedAfterMs: o.retryFailedAfterMs,
     highWaterMarkBytes: o.highWaterMarkBytes,
     maxStepBufferBytes: o.maxStepBufferBytes,
     minMaskLength: o.minMaskLength,

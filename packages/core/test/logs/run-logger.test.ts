@@ -1,6 +1,7 @@
 import {
   droppedMarker,
   type LogBatch,
+  lostMarker,
   MicroBatcher,
   PipewrightError,
   RunLogger,
@@ -251,6 +252,45 @@ describe('RunLogger', () => {
     s.write(enc('back\n'));
     await logger.close();
     expect(store.texts()).toEqual(['0123456789', droppedMarker(5), 'back']);
+  });
+
+  it('after a store failure, tries the store again once retryFailedAfterMs has passed, led by a line saying how many were lost', async () => {
+    const clock = new FakeClock();
+    let down = true;
+    const store = new TestLogStore();
+    const append = store.append.bind(store);
+    store.append = async (runId, batch) => {
+      if (down) throw new Error('store down');
+      return append(runId, batch);
+    };
+    const errors: PipewrightError[] = [];
+    const logger = new RunLogger(store, 'run-r', {
+      clock,
+      maxBatchLines: 2,
+      retryFailedAfterMs: 5000,
+      onError: (e) => errors.push(e),
+    });
+    const s = logger.stream(ctx(1, 'stdout', 'test'));
+    s.write(enc('a\nb\n'));
+    await expect(logger.flush()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(errors).toHaveLength(1);
+    s.write(enc('c\n')); // within the pause: lost, and the producer is not blocked
+    await expect(logger.flush()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    // A try while the store is still down loses its marker too; the next marker counts every line.
+    clock.t += 5000;
+    s.write(enc('c2\n'));
+    await expect(logger.flush()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(errors).toHaveLength(2);
+    clock.t += 5000;
+    down = false;
+    s.write(enc('d\n'));
+    await logger.close();
+    expect(store.texts()).toEqual([lostMarker(4, 'store down'), 'd']);
+    expect(store.lines().map((l) => [l.seq, l.stream, l.jobId, l.step])).toEqual([
+      [1, 'system', 'test', 1],
+      [2, 'stdout', 'test', 1],
+    ]);
+    expect(errors).toHaveLength(2);
   });
 
   it('reports a failing store with STORE_UNAVAILABLE and does not block producers', async () => {
