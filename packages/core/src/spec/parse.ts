@@ -15,7 +15,7 @@ import {
 } from 'yaml';
 import type { z } from 'zod';
 import { type Diagnostic, PipelineInvalidError, PipewrightError } from '../errors.js';
-import { checkExpressionSyntax } from '../expr/index.js';
+import { checkExpressionSyntax, referencedSecrets } from '../expr/index.js';
 import { cycleMessage, findCycles } from '../plan/dag.js';
 import { expandJob, isDynamicMatrix } from '../plan/plan.js';
 import { normalizePipeline } from './normalize.js';
@@ -668,7 +668,30 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     for (const problem of checkExpressionSyntax(s, { allowBare })) {
       out.push(loc.diagInScalar(path, problem.offset, `invalid expression: ${problem.message}`));
     }
+    // The engine decides these before any secret is resolved (secrets are fetched per attempt),
+    // so `secrets` there would read as empty and silently change the outcome; GitHub rejects it.
+    const at = secretsOutsideSteps(path);
+    if (at !== undefined && s.includes('secrets') && referencedSecrets(s).length > 0) {
+      out.push(
+        loc.diagInScalar(
+          path,
+          Math.max(0, s.indexOf('secrets')),
+          `\`secrets\` is not available in ${at} (GitHub allows it in steps, their env and with, and job env/outputs); put the secret in an \`env:\` and test \`env.NAME\` in a step's \`if:\``,
+        ),
+      );
+    }
   });
+}
+
+/** Job-level keys the scheduler evaluates (and the run-level `concurrency`): where `secrets` cannot be read. */
+const SCHEDULER_KEYS = new Set(['if', 'strategy', 'timeout-minutes', 'continue-on-error', 'concurrency', 'runs-on']);
+
+function secretsOutsideSteps(path: readonly PathSeg[]): string | undefined {
+  if (path[0] === 'concurrency') return 'the run-level `concurrency`';
+  if (path[0] === 'jobs' && path.length >= 3 && SCHEDULER_KEYS.has(String(path[2]))) {
+    return `\`jobs.${String(path[1])}.${String(path[2])}\``;
+  }
+  return undefined;
 }
 
 function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {

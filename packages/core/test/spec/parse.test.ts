@@ -356,6 +356,15 @@ jobs:
     ]);
   });
 
+  it('rejects `secrets` where the scheduler decides before secrets exist (job if, strategy, ...), as GitHub does', () => {
+    const text =
+      "jobs:\n  a:\n    runs-on: x\n    if: secrets.TOK != ''\n    timeout-minutes: ${{ secrets.T }}\n    env: { T: '${{ secrets.TOK }}' }\n    steps: [{ run: 'echo ${{ secrets.TOK }}', if: \"env.T != ''\" }]\n";
+    expect(errors(text)).toEqual([
+      "4:9 jobs.a.if: `secrets` is not available in `jobs.a.if` (GitHub allows it in steps, their env and with, and job env/outputs); put the secret in an `env:` and test `env.NAME` in a step's `if:`",
+      "5:26 jobs.a.timeout-minutes: `secrets` is not available in `jobs.a.timeout-minutes` (GitHub allows it in steps, their env and with, and job env/outputs); put the secret in an `env:` and test `env.NAME` in a step's `if:`",
+    ]);
+  });
+
   it('rejects `__proto__` as a key anywhere, with its position, instead of dropping it', () => {
     expect(
       errors(
