@@ -18,6 +18,7 @@ import { type Diagnostic, PipelineInvalidError, PipewrightError } from '../error
 import { checkExpressionSyntax, referencedSecrets } from '../expr/index.js';
 import { cycleMessage, findCycles } from '../plan/dag.js';
 import { expandJob, isDynamicMatrix } from '../plan/plan.js';
+import { shellTemplate } from '../steps/shell.js';
 import { normalizePipeline } from './normalize.js';
 import { IGNORED_KEYS, KNOWN_KEYS, type PipelineRaw, pipelineRaw } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -665,6 +666,22 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     if (path[0] === 'on' || out.full) return;
     const last = path[path.length - 1];
     const allowBare = last === 'if';
+    // A shell that can never run fails every run of the step: say so now (GitHub refuses the file too).
+    if (last === 'shell' && !s.includes('${{')) {
+      try {
+        shellTemplate(s);
+      } catch (err) {
+        // `cmd` is a GitHub shell (Windows runners): valid in the file, it only cannot run here.
+        const windowsOnly = s.trim() === 'cmd';
+        out.push(
+          loc.diag(
+            windowsOnly ? 'warning' : 'error',
+            path,
+            windowsOnly ? '`cmd` is a Windows shell; this step fails when pipewright runs it' : (err as Error).message,
+          ),
+        );
+      }
+    }
     for (const problem of checkExpressionSyntax(s, { allowBare })) {
       out.push(loc.diagInScalar(path, problem.offset, `invalid expression: ${problem.message}`));
     }

@@ -315,6 +315,11 @@ class StepLoop {
       await this.sleep(delay, baseSignal);
       if (baseSignal.aborted) break;
     }
+    if (result.outcome === 'failure' && result.message !== undefined && result.exitCode === undefined) {
+      // Not a process that exited: nothing in the step's own output says why it failed (nor, under
+      // continue-on-error, the job's outcome). GitHub shows such a failure in the log too.
+      await this.emit('stderr', index, `pipewright: step \`${name}\` failed: ${this.redact(result.message)}\n`);
+    }
     this.record(step, index, name, result, startedAt);
   }
 
@@ -461,7 +466,9 @@ class StepLoop {
       const wd = step.workingDirectory ?? job.defaults.workingDirectory ?? this.attempt.defaults.workingDirectory;
       if (wd !== undefined) workingDirectory = interpolate(wd, exprCtx, this.status());
     } catch (e) {
-      return fail(this.redact(errText(e)));
+      // An expression that cannot be evaluated, or a shell that cannot be: the pipeline's own
+      // failure (as for `if:`), never retried, not `infra` (which says "the platform, re-run").
+      return { ...fail(this.redact(errText(e))), reason: 'exit_code' };
     }
 
     // Flat in the base directory (no per-step mkdir), created in parallel: each file system
@@ -529,7 +536,11 @@ class StepLoop {
           : `the process exited with code ${res.exitCode}`;
       return { ...base, outcome: 'failure', reason: 'exit_code', message };
     }
-    if (fileError !== undefined) return { ...base, outcome: 'failure', reason: 'exit_code', message: fileError };
+    if (fileError !== undefined) {
+      // The step's own output cannot explain this failure (nor, under continue-on-error, the report): say it.
+      await this.emit('stderr', index, `pipewright: ${this.redact(fileError)}\n`);
+      return { ...base, outcome: 'failure', reason: 'exit_code', message: fileError };
+    }
     return { ...base, outcome: 'success' };
   }
 

@@ -365,6 +365,19 @@ jobs:
     ]);
   });
 
+  it('rejects a shell that can never run (an unknown name, a template without {0}); cmd only warns', () => {
+    const text =
+      "jobs:\n  a:\n    runs-on: x\n    defaults: { run: { shell: fish } }\n    steps:\n      - { run: x, shell: 'bash -e' }\n      - { run: x, shell: 'perl {0}' }\n      - { run: x, shell: cmd }\n";
+    expect(errors(text)).toEqual([
+      '4:31 jobs.a.defaults.run.shell: Unsupported shell `fish`: use bash, sh, python, pwsh, powershell or a command template containing {0} (e.g. `perl {0}`)',
+      '6:26 jobs.a.steps[0].shell: Unsupported shell `bash -e`: use bash, sh, python, pwsh, powershell or a command template containing {0} (e.g. `perl {0}`)',
+    ]);
+    const cmd = validatePipeline('jobs:\n  a:\n    runs-on: x\n    steps: [{ run: x, shell: cmd }]\n');
+    expect(cmd.diagnostics.map((d) => [d.severity, d.message])).toEqual([
+      ['warning', '`cmd` is a Windows shell; this step fails when pipewright runs it'],
+    ]);
+  });
+
   it('rejects `__proto__` as a key anywhere, with its position, instead of dropping it', () => {
     expect(
       errors(

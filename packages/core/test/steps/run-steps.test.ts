@@ -252,6 +252,30 @@ describe('runSteps', () => {
     expect(slept).toBe(true);
   });
 
+  it("an expression that cannot be evaluated in run/env/working-directory fails the step as the pipeline's (exit_code, not retried), saying why in the log", async () => {
+    for (const bad of [
+      { run: "echo ${{ fromJSON('x') }}" },
+      { run: 'echo', env: { A: "${{ fromJSON('x') }}" } },
+      { run: 'echo', workingDirectory: "${{ fromJSON('x') }}" },
+    ]) {
+      const ws = new FakeWorkspace(dir);
+      const rec = context();
+      const out = await runSteps(
+        attemptOf([{ name: 'bad', continueOnError: true, ...bad }, { run: 'next' }]),
+        ws,
+        rec.ctx,
+      );
+      expect(out.steps[0]).toMatchObject({ status: 'failed', reason: 'exit_code', conclusion: 'success' });
+      expect(out.status).toBe('succeeded');
+      expect(ws.requests.map((r) => r.script)).toEqual(['next']);
+      const logged = rec.chunks
+        .filter((c) => c.step === 0 && c.stream === 'stderr')
+        .map((c) => c.text)
+        .join('');
+      expect(logged).toMatch(/^pipewright: step `bad` failed: .*fromJSON/);
+    }
+  });
+
   it('applies $GITHUB_ENV to later steps, below the later step env', async () => {
     const ws = new FakeWorkspace(dir, async (req, _io, call) => {
       if (call === 0) await writeFile(req.env.GITHUB_ENV ?? '', 'ADDED=yes\nOVERRIDDEN=file\n');
