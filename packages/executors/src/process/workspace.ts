@@ -31,6 +31,13 @@ export interface ProcessWorkspaceOptions {
    * must not hold the step open. @default 500
    */
   pipeIdleTimeoutMs?: number;
+  /**
+   * After a step's process group is dead, how long its output is read at most: a process that
+   * escaped the group and keeps writing must not hold the step (and the run) open for ever.
+   * After a cancel or timeout the pipes close once they are idle for `pipeIdleTimeoutMs` or
+   * after that much time, whichever comes first. @default 5000
+   */
+  pipeDrainMaxMs?: number;
 }
 
 const bashCache = new Map<string, Promise<boolean>>();
@@ -278,6 +285,9 @@ export class ProcessWorkspace implements Workspace {
     }
 
     const idle = this.options.pipeIdleTimeoutMs ?? 500;
+    // An aborted step (cancel, timeout) gets no more than the idle time: the abort must end it.
+    const maxDrain = req.signal.aborted ? idle : (this.options.pipeDrainMaxMs ?? 5000);
+    const drainStart = Date.now();
     const drained = Promise.all(pumps.map((p) => p.done));
     let finished = false;
     void drained.then(() => {
@@ -286,8 +296,12 @@ export class ProcessWorkspace implements Workspace {
     while (!finished) {
       await Promise.race([drained, sleep(idle / 4)]);
       if (finished) break;
-      if (pumps.some((p) => p.busy())) continue;
-      if (Date.now() - Math.max(...pumps.map((p) => p.lastActivity())) >= idle) {
+      const draining = Date.now() - drainStart;
+      // A slow sink (backpressure) may take its time with what the dead group left in the pipe,
+      // but not for ever when something outside the group keeps writing.
+      const busy = pumps.some((p) => p.busy());
+      const quiet = !busy && Date.now() - Math.max(...pumps.map((p) => p.lastActivity())) >= idle;
+      if (quiet || (!busy && draining >= maxDrain) || draining >= 4 * maxDrain) {
         // A process outside the group still holds the pipe; stop reading instead of waiting forever.
         for (const p of pumps) p.destroy();
         await drained;

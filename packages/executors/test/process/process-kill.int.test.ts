@@ -87,6 +87,36 @@ describe('ProcessExecutor: stopping steps', () => {
     expect(await alive(pids)).toEqual([]);
   });
 
+  it('a process that escaped the group and keeps writing does not hold the step open: reading stops in bounded time', async () => {
+    const file = join(pidsDir.dir, 'chatty');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const { ctx } = collectingContext();
+    const t0 = Date.now();
+    try {
+      const out = await executor.runJob(
+        attemptOf([
+          { run: `setsid sh -c 'while :; do echo tick; sleep 0.1; done' & echo $! >> '${file}'\necho main-done` },
+          { run: 'echo next' },
+        ]),
+        ctx,
+      );
+      expect(out.status).toBe('succeeded');
+      expect(out.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
+      // 5 s of reading at most (pipeDrainMaxMs), with room for a loaded machine; before, it never ended.
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      // The escaped loop is outside any group the executor kills (documented): the test ends it.
+      const pids = await readPids(file).catch(() => [] as number[]);
+      for (const pid of pids) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }
+  });
+
   it('a cancel via ctx.signal stops the running step and cancels the attempt; always() steps still run', async () => {
     const file = join(pidsDir.dir, 'cancel');
     const executor = new ProcessExecutor({ workRoot: root.dir });
