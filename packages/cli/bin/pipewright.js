@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-import { main } from '../dist/main.js';
+import { exitCodeAfterOutput, main } from '../dist/main.js';
 
 /** Resolves once everything written to `stream` so far has been handed to the OS. */
 const drained = (stream) => new Promise((resolve) => stream.write('', () => resolve()));
 
 main(process.argv.slice(2)).then(
-  async (code) => {
+  async (result) => {
+    const code = await exitCodeAfterOutput(result);
     process.exitCode = code;
     // Interrupted: set-up still under way (a Docker ping, a store connecting) must not keep the
     // process alive for its own timeout. Everything the command owns is closed; what it printed

@@ -5,7 +5,7 @@ import { runCommand } from './commands/run.js';
 import { logsCommand, type RawLogsOptions, type RawRunsOptions, runsCommand } from './commands/stored.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT } from './exit-codes.js';
-import { guardStdout } from './run/environment.js';
+import { guardStdout, stdoutWriteFailure } from './run/environment.js';
 import { CliError, errorDocument } from './run/errors.js';
 import type { RawRunOptions } from './run/options.js';
 
@@ -116,4 +116,17 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   return code;
+}
+
+/**
+ * The process's exit code for a command's: once stdout has taken everything, a command that
+ * succeeded but whose output (a report, a graph) could not be written (a full disk; a reader
+ * that went away is fine) exits 3, saying so.
+ */
+export async function exitCodeAfterOutput(code: number): Promise<number> {
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  const lost = stdoutWriteFailure();
+  if (lost === undefined || code !== EXIT.OK) return code;
+  process.stderr.write(`pipewright: could not write to stdout (${lost.code ?? lost.message})\n`);
+  return EXIT.INFRA;
 }

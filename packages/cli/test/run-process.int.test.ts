@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { alive, buildCli, isFile, killStragglers, runCli, startCli, tempDir } from './run-helpers.js';
+import { alive, BIN, buildCli, isFile, killStragglers, runCli, startCli, tempDir } from './run-helpers.js';
 
 // Timeouts, Ctrl-C, retries and outputs through `pipewright run`, with real step processes.
 
@@ -108,6 +109,68 @@ describe('Ctrl-C', () => {
     expect(isFile(join(dir, 'after-ran'))).toBe(false);
     expect(r.stdout).toMatch(/run cancelled in \S+ \(interrupted \(Ctrl-C\)\)/);
     const workPid = pidsIn(join(dir, 'work-pid'))[0] as number;
+    pidsToCheck.push(workPid);
+    expect(alive(workPid)).toBe(false);
+  });
+
+  it('SIGHUP (terminal closed) stops like SIGTERM: the cleanup job runs, no step is left, exit 130', async () => {
+    const dir = tmp.dir;
+    const file = tmp.file(
+      'hangup.yml',
+      `jobs:
+  work:
+    runs-on: local
+    steps:
+      - run: |
+          echo $$ > "${dir}/hup-pid"
+          touch "${dir}/hup-started"
+          sleep 60
+  cleanup:
+    needs: work
+    if: \${{ always() }}
+    runs-on: local
+    steps:
+      - run: touch "${dir}/hup-cleanup-ran"
+`,
+    );
+    const cli = startCli(['run', file]);
+    await until(() => isFile(join(dir, 'hup-started')), 20_000);
+    cli.child.kill('SIGHUP');
+    const r = await cli.done;
+    expect(r.code).toBe(130);
+    expect(isFile(join(dir, 'hup-cleanup-ran'))).toBe(true);
+    const workPid = pidsIn(join(dir, 'hup-pid'))[0] as number;
+    pidsToCheck.push(workPid);
+    expect(alive(workPid)).toBe(false);
+  });
+
+  it('a stdout that cannot be written (full disk) neither crashes the CLI nor leaves steps: the run ends, exit 3', async () => {
+    const dir = tmp.dir;
+    const file = tmp.file(
+      'full.yml',
+      `jobs:
+  work:
+    runs-on: local
+    steps:
+      - run: |
+          echo $$ > "${dir}/full-pid"
+          for i in 1 2 3 4 5; do echo "line $i"; sleep 0.2; done
+          touch "${dir}/full-finished"
+`,
+    );
+    const out = openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, [BIN, 'run', file, '--logs'], { stdio: ['ignore', out, 'pipe'] });
+    closeSync(out);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => {
+      stderr += t;
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(3);
+    expect(stderr).toContain('pipewright: could not write to stdout (ENOSPC)');
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(isFile(join(dir, 'full-finished'))).toBe(true);
+    const workPid = pidsIn(join(dir, 'full-pid'))[0] as number;
     pidsToCheck.push(workPid);
     expect(alive(workPid)).toBe(false);
   });
