@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { chmod, lstat, mkdir } from 'node:fs/promises';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { AttemptOutcome, AttemptSpec, ExecContext, Executor } from '@pipewright/core';
 import { PipewrightError, runSteps } from '@pipewright/core';
@@ -15,7 +16,8 @@ export interface ProcessExecutorOptions {
   capacity?: number;
   /**
    * Directory under which each attempt gets a fresh workspace directory.
-   * @default `${os.tmpdir()}/pipewright`
+   * @default `${os.tmpdir()}/pipewright-<uid>`: per user, created 0700, and refused when it is a
+   * link or another user's (the workspaces hold step scripts with secret values substituted in)
    */
   workRoot?: string;
   /**
@@ -79,7 +81,7 @@ export function resolveProcessExecutorOptions(options: ProcessExecutorOptions = 
   }
   const resolved: ResolvedProcessExecutorOptions = {
     capacity: options.capacity ?? Number.POSITIVE_INFINITY,
-    workRoot: options.workRoot ?? join(tmpdir(), 'pipewright'),
+    workRoot: options.workRoot ?? defaultWorkRoot(),
     keepWorkspace: options.keepWorkspace ?? false,
     workspacePool: Math.floor(options.workspacePool ?? 16),
   };
@@ -101,6 +103,9 @@ export class ProcessExecutor implements Executor {
   /** This host: every attempt runs here, so the engine records it before the attempt starts. */
   readonly workerId = `${hostname()}/process`;
 
+  /** The default work root's one check (see {@link ensurePrivateRoot}); a failed one fails every attempt. */
+  private rootChecked: Promise<void> | undefined;
+
   constructor(options: ProcessExecutorOptions = {}) {
     this.options = resolveProcessExecutorOptions(options);
     this.capacity = this.options.capacity;
@@ -119,6 +124,10 @@ export class ProcessExecutor implements Executor {
     if (reused !== undefined) workspace = new ProcessWorkspace(reused, wsOptions);
     else {
       try {
+        if (this.options.workRoot === defaultWorkRoot()) {
+          this.rootChecked ??= ensurePrivateRoot(this.options.workRoot);
+          await this.rootChecked;
+        }
         workspace = await ProcessWorkspace.create(
           this.options.workRoot,
           `${attempt.runId}-${attempt.jobId}-${attempt.attempt}`,
@@ -209,4 +218,28 @@ function removeUndisposed(): void {
       rmSync(dir, { recursive: true, force: true });
     } catch {}
   }
+}
+
+/** The default work root: one per user, so users of one machine neither share nor block each other. */
+export function defaultWorkRoot(): string {
+  const who = typeof process.getuid === 'function' ? String(process.getuid()) : userInfo().username;
+  return join(tmpdir(), `pipewright-${who}`);
+}
+
+/**
+ * Makes `root` this user's private directory, or says why it cannot be: a predictable path in a
+ * shared /tmp may have been created first by someone else (who could then swap workspaces that
+ * hold step scripts with secrets substituted in), or be a link.
+ */
+async function ensurePrivateRoot(root: string): Promise<void> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  const st = await lstat(root);
+  if (!st.isDirectory()) {
+    throw new Error(`${root} is not a directory (a link or file is in its place); remove it, or set workRoot`);
+  }
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid !== undefined && st.uid !== uid) {
+    throw new Error(`${root} belongs to another user (uid ${st.uid}); remove it, or set workRoot`);
+  }
+  if ((st.mode & 0o077) !== 0) await chmod(root, 0o700);
 }

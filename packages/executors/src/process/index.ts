@@ -1,6 +1,7 @@
 // `@pipewright/executors/process`: the process executor alone, for callers that must not load dockerode.
 
 export {
+  defaultWorkRoot,
   ProcessExecutor,
   type ProcessExecutorOptions,
   type ResolvedProcessExecutorOptions,

@@ -168,7 +168,7 @@ export class ProcessWorkspace implements Workspace {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       // The root does not exist yet, or was removed since (tmp cleaners do that): create it, once per miss.
-      await mkdir(root, { recursive: true });
+      await mkdir(root, { recursive: true, mode: 0o700 });
       return new ProcessWorkspace(await mkdtemp(template), options);
     }
   }

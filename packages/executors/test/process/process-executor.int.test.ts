@@ -1,8 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ProcessExecutor, ProcessWorkspace } from '@pipewright/executors';
+import { defaultWorkRoot, ProcessExecutor, ProcessWorkspace } from '@pipewright/executors';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attemptOf, collectingContext, tempDir } from './helpers.js';
 
@@ -19,6 +19,39 @@ afterEach(async () => {
 });
 
 describe('ProcessExecutor', () => {
+  it("the default work root is per user and private (0700); a link or another user's directory there is refused", async () => {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = root.dir;
+    try {
+      const expected = join(root.dir, `pipewright-${process.getuid?.() ?? ''}`);
+      expect(defaultWorkRoot()).toBe(expected);
+      const { ctx } = collectingContext();
+      const ok = await new ProcessExecutor({ workspacePool: 0 }).runJob(attemptOf([{ run: 'true' }]), ctx);
+      expect(ok.status).toBe('succeeded');
+      expect((await lstat(expected)).mode & 0o777).toBe(0o700);
+      // Someone made it a link to a directory of theirs.
+      await rm(expected, { recursive: true });
+      await mkdir(join(root.dir, 'theirs'));
+      await symlink(join(root.dir, 'theirs'), expected);
+      const linked = await new ProcessExecutor().runJob(attemptOf([{ run: 'true' }]), collectingContext().ctx);
+      expect(linked).toMatchObject({ status: 'failed', reason: 'infra' });
+      expect(linked.message).toMatch(
+        /is not a directory \(a link or file is in its place\); remove it, or set workRoot/,
+      );
+      expect(await readdir(join(root.dir, 'theirs'))).toEqual([]);
+      if (process.getuid?.() === 0) {
+        await rm(expected);
+        await mkdir(expected, { mode: 0o777 });
+        await chown(expected, 65534, 65534);
+        const foreign = await new ProcessExecutor().runJob(attemptOf([{ run: 'true' }]), collectingContext().ctx);
+        expect(foreign.message).toMatch(/belongs to another user \(uid 65534\)/);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+  });
+
   it('reports exit codes: success, the failing step and its code', async () => {
     const { ctx } = collectingContext();
     const ok = await executor.runJob(attemptOf([{ run: 'true' }, { run: 'exit 0' }]), ctx);
