@@ -102,6 +102,21 @@ describe('pipewright validate', () => {
     expect(r.stderr).toBe('nope.yml:1:1: cannot read pipeline: no such file\n');
   });
 
+  it('reads `-` from standard input, and refuses a file over 4 MiB before reading it (/dev/zero ends)', () => {
+    const fromStdin = spawnSync(process.execPath, [BIN, 'validate', '-'], {
+      input: 'jobs:\n  a:\n    runs-on: x\n    steps: [{ run: echo }]\n',
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(fromStdin.status).toBe(0);
+    const zero = pipewright('validate', '/dev/zero');
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toBe(
+      '/dev/zero:1:1: cannot read pipeline: it is over 4 MiB, the most a pipeline may be; split it\n',
+    );
+    expect(pipewright('validate', '.').stderr).toBe('.:1:1: cannot read pipeline: is a directory\n');
+  });
+
   it('--json prints every file with its errors and warnings on stdout', () => {
     const r = pipewright('validate', '--json', 'good.yml', 'cycle.yml');
     expect(r.code).toBe(2);
