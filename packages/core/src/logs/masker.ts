@@ -90,6 +90,9 @@ export class SecretMasker {
       from = m.index + m[0].length;
       if (from > cut) cut = from;
     }
+    // Never between the two halves of a surrogate pair (an emoji): each piece must be valid text.
+    const before = text.charCodeAt(cut - 1);
+    if (cut > from && cut < text.length && before >= 0xd800 && before <= 0xdbff) cut--;
     return [out + text.slice(from, cut), text.slice(cut)];
   }
 

@@ -44,6 +44,17 @@ describe('SecretMasker', () => {
     expect(strict.mask('qq')).toBe(MASK + MASK);
   });
 
+  it('maskPrefix never cuts between the two halves of an emoji', () => {
+    const m = new SecretMasker();
+    m.add('SECRET1');
+    const text = `ok ${'😀'.repeat(10)}`;
+    for (let extra = 0; extra < 4; extra++) {
+      const [emit, rest] = m.maskPrefix(text + 'x'.repeat(extra));
+      expect(emit + rest).toBe(text + 'x'.repeat(extra));
+      expect(emit.isWellFormed() && rest.isWellFormed()).toBe(true);
+    }
+  });
+
   it('maskPrefix holds back a tail that could start a value', () => {
     const m = new SecretMasker();
     m.add('SECRET');
