@@ -1122,7 +1122,11 @@ function checkSubmitOptions(options: SubmitOptions): void {
     ['trigger', options.trigger],
   ] as const) {
     try {
-      JSON.stringify(value);
+      // NaN and Infinity would silently come back as null from any store: refuse them too.
+      JSON.stringify(value, (key, v) => {
+        if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`\`${key}\` is ${v}`);
+        return v;
+      });
     } catch (err) {
       throw new PipewrightError(
         'INVALID_ARGUMENT',

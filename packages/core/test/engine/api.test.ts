@@ -373,6 +373,8 @@ jobs:
       { idempotencyKey: 7 },
       { idempotencyKey: '' },
       { inputs: { n: 10n } },
+      { inputs: { n: Number.NaN } },
+      { trigger: { at: Number.POSITIVE_INFINITY } },
       {
         trigger: (() => {
           const cyclic: Record<string, unknown> = {};
