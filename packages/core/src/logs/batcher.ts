@@ -33,7 +33,7 @@ export interface MicroBatcherOptions {
 
 /** The line that stands for lines a failed store lost (DESIGN §6: nothing dropped silently). */
 export function lostMarker(lines: number, reason: string): string {
-  return `[pipewright] ${lines} log line${lines === 1 ? '' : 's'} lost: the log store failed (${reason})`;
+  return `[pipewright] up to ${lines} log line${lines === 1 ? '' : 's'} lost: the log store failed (${reason})`;
 }
 
 /** Memory estimate of one buffered line beyond its text (object, array slot). */
@@ -86,6 +86,8 @@ export class MicroBatcher {
   #lostCtx: LogStreamContext | undefined;
   /** `seq` of the last lost-lines marker added (0: none), so a marker lost again is not counted. */
   #markerSeq = 0;
+  /** `seq` up to which numbered lines have been counted as lost. */
+  #countedThrough = 0;
   readonly #retryFailedAfterMs: number;
   #flushWaiters: FlushWaiter[] = [];
   #roomWaiters: (() => void)[] = [];
@@ -104,6 +106,7 @@ export class MicroBatcher {
     this.#clock = options.clock ?? systemLogClock;
     this.#seq = options.startSeq ?? 0;
     this.#storedSeq = this.#seq;
+    this.#countedThrough = this.#seq;
     this.#retryFailedAfterMs = options.retryFailedAfterMs ?? 5000;
   }
 
@@ -115,6 +118,11 @@ export class MicroBatcher {
   /** `seq` of the last line the store has accepted. */
   get storedSeq(): number {
     return this.#storedSeq;
+  }
+
+  /** `seq` through which every line is either stored or lost to a store failure: nothing up to it is pending. */
+  get settledSeq(): number {
+    return Math.max(this.#storedSeq, this.#countedThrough);
   }
 
   /** Estimated memory held by lines not yet stored (buffered and in flight). */
@@ -185,7 +193,7 @@ export class MicroBatcher {
       return Promise.reject(this.#failed);
     }
     const seq = this.#seq;
-    if (this.#storedSeq >= seq) return Promise.resolve();
+    if (this.settledSeq >= seq) return Promise.resolve();
     this.#seal();
     const done = new Promise<void>((resolve, reject) => this.#flushWaiters.push({ seq, resolve, reject }));
     if (!this.#inFlight) this.#pump();
@@ -290,13 +298,16 @@ export class MicroBatcher {
       `Log store failed to append lines of run ${this.#runId} (${reason}); lines are discarded for ${this.#retryFailedAfterMs} ms, then the store is tried again, led by a line saying how many were lost. Check the log store.`,
       { cause, details: { runId: this.#runId, storedSeq: this.#storedSeq, reason } },
     );
-    // Every line not stored is lost; their numbers are given again, so seq stays gap-free.
+    // Every numbered line not known to be stored is lost, and its number is not given again:
+    // an append that failed here may have reached the store, which would then take a reused
+    // number for a resend and drop the line. So the log has a gap, and the marker says how big.
     this.#failedAt = this.#clock.now();
+    const from = Math.max(this.#storedSeq, this.#countedThrough);
     // A marker that is lost as well is not a lost line of its own: the next marker counts all.
-    this.#lost += this.#seq - this.#storedSeq - (this.#markerSeq > this.#storedSeq ? 1 : 0);
+    this.#lost += this.#seq - from - (this.#markerSeq > from ? 1 : 0);
+    this.#countedThrough = this.#seq;
     this.#markerSeq = 0;
     this.#lostCtx = this.#open.at(-1) ?? this.#sealed.at(-1)?.at(-1) ?? batch?.lines.at(-1) ?? this.#lostCtx;
-    this.#seq = this.#storedSeq;
     this.#inFlight = false;
     this.#inFlightMemory = 0;
     this.#open = [];

@@ -237,9 +237,9 @@ class StreamSink implements LogSink {
     this.#dropped = 0;
   }
 
-  /** Subtracts the lines the store has accepted since the last write. */
+  /** Subtracts the lines the store has accepted (or lost to a store failure) since the last write. */
   #release(): void {
-    const stored = this.#batcher.storedSeq;
+    const stored = this.#batcher.settledSeq;
     const marks = this.#marks;
     let head = this.#markHead;
     while (head < marks.length && marks[head]! <= stored) {

@@ -287,6 +287,28 @@ export function describeLogStore(factory: LogStoreFactory, options: LogStoreSuit
         expect(late).toBe('STORE_UNAVAILABLE');
       });
 
+      it('fails with STORE_UNAVAILABLE when the store closes while its consumer holds a batch', async (ctx) => {
+        if (!store.close) return ctx.skip();
+        const runId = newRunId();
+        await store.append(runId, batch(runId, makeLines(runId, 1, 2)));
+        const iterator = store.follow(runId)[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        expect(first.done).toBe(false);
+        await store.close();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const outcome = await Promise.race([
+          iterator.next().then(
+            (r) => (r.done ? 'ended as if complete' : 'more lines'),
+            (e: unknown) => (e as PipewrightError).code,
+          ),
+          new Promise((resolve) => {
+            timer = setTimeout(() => resolve('still waiting'), followTimeout);
+          }),
+        ]);
+        clearTimeout(timer);
+        expect(outcome).toBe('STORE_UNAVAILABLE');
+      });
+
       it('with an already aborted signal, ends at once', async () => {
         const runId = newRunId();
         await store.append(runId, batch(runId, makeLines(runId, 1, 5)));

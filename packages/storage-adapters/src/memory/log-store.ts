@@ -119,6 +119,8 @@ export class MemoryLogStore implements LogStore {
         continue;
       }
       if (log.ended) return;
+      // Closed while the consumer held a batch: no wake-up is coming.
+      if (this.#closed) throw followerClosed('memory log store', runId);
       await new Promise<void>((resolve) => {
         const done = () => {
           signal?.removeEventListener('abort', done);
