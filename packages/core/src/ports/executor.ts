@@ -178,5 +178,12 @@ export interface Workspace {
   toWorkspacePath(hostPath: string): string;
   /** Runs one command; rejects only on infrastructure errors (could not start). */
   exec(request: ExecRequest, io: ExecIO): Promise<ExecResult>;
+  /**
+   * Called before the step loop creates a step's files under `hostDir/.pipewright/`. A workspace
+   * whose commands can replace that directory with a link the host would follow (a container
+   * step, root in its container, in a bind-mounted workspace) makes it a real directory again.
+   * Optional: a workspace whose commands run as the engine's own user needs nothing.
+   */
+  prepareStep?(): Promise<void>;
   dispose(): Promise<void>;
 }

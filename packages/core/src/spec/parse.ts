@@ -667,7 +667,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     const last = path[path.length - 1];
     const allowBare = last === 'if';
     // A shell that can never run fails every run of the step: say so now (GitHub refuses the file too).
-    if (last === 'shell' && !s.includes('${{')) {
+    if (last === 'shell' && isShellPath(path) && !s.includes('${{')) {
       try {
         shellTemplate(s);
       } catch (err) {
@@ -698,6 +698,13 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
       );
     }
   });
+}
+
+/** `defaults.run.shell` (run or job level) or a step's `shell` — not an env, output or action input named `shell`. */
+function isShellPath(path: readonly PathSeg[]): boolean {
+  const n = path.length;
+  if (path[n - 2] === 'run' && path[n - 3] === 'defaults') return n === 3 || (n === 5 && path[0] === 'jobs');
+  return n === 5 && path[0] === 'jobs' && path[2] === 'steps';
 }
 
 /** Job-level keys the scheduler evaluates (and the run-level `concurrency`): where `secrets` cannot be read. */

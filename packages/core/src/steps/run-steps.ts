@@ -475,7 +475,12 @@ class StepLoop {
     // call is a thread-pool round trip on the critical path of the step.
     const outFile = join(this.baseDir, `step-${index}-output`);
     const envFile = join(this.baseDir, `step-${index}-env`);
-    const prepError = await this.createStepFiles([outFile, envFile]);
+    const prepError = this.workspace.prepareStep
+      ? await this.workspace.prepareStep().then(
+          () => this.createStepFiles([outFile, envFile]),
+          (e: unknown) => e,
+        )
+      : await this.createStepFiles([outFile, envFile]);
     if (prepError !== undefined) return fail(`could not prepare the step's files: ${errText(prepError)}`, false);
     const wp = (p: string) => this.workspace.toWorkspacePath(p);
     const fullEnv: Record<string, string> = {
@@ -524,6 +529,8 @@ class StepLoop {
         readIfWritten(envFile, '$GITHUB_ENV'),
       ]);
       outputs = parseFileCommands(outText, '$GITHUB_OUTPUT');
+      // A UTF-16 unit is at most 3 UTF-8 bytes: a short file cannot hold an output over the limit.
+      if (outText.length * 3 > MAX_OUTPUT_BYTES) checkOutputSizes(outputs);
       envAdditions = parseFileCommands(envText, '$GITHUB_ENV');
     } catch (e) {
       fileError = errText(e);
@@ -671,34 +678,58 @@ class StepLoop {
 }
 
 /** Create or truncate, never through a symlink (ELOOP instead). */
-const CREATE_EMPTY = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+// O_NONBLOCK: a FIFO a step planted there fails the open (ENXIO) instead of blocking a
+// thread-pool thread for ever; on a regular file it changes nothing.
+const CREATE_EMPTY =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** The most a step may write to one file-command file (GitHub limits one output to 1 MB). */
-const MAX_FILE_COMMAND_BYTES = 1024 * 1024;
+/** The most a step may write to one file-command file: bounds what one step puts in memory. */
+const MAX_FILE_COMMAND_BYTES = 16 * 1024 * 1024;
+/** The most one output may hold: GitHub's limit (1 MB per output). */
+const MAX_OUTPUT_BYTES = 1024 * 1024;
 
 /**
  * A file command file's text; most steps write none, and one `lstat` is cheaper than
  * open+fstat+read+close. The file is the step's to replace: only a regular file is read
  * (a symlink would let a container step read host files through the engine), opened
- * without following links and checked again on the open descriptor, and at most
- * {@link MAX_FILE_COMMAND_BYTES}.
+ * without following links or blocking on a FIFO and checked again on the open descriptor,
+ * and at most {@link MAX_FILE_COMMAND_BYTES}, however much a leftover writer appends meanwhile.
  */
 async function readIfWritten(file: string, name: string): Promise<string> {
   const st = await lstat(file);
   if (st.isFile() && st.size === 0) return '';
   if (!st.isFile()) throw new Error(`${name} is not a regular file (the step replaced it); write to it with >>`);
-  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const now = await fh.stat();
     if (!now.isFile()) throw new Error(`${name} is not a regular file (the step replaced it); write to it with >>`);
     if (now.size > MAX_FILE_COMMAND_BYTES) {
       throw new Error(
-        `${name} holds ${formatBytes(now.size)}; a step may write at most ${formatBytes(MAX_FILE_COMMAND_BYTES)} to it (GitHub limits an output to 1 MB): pass large data as a file instead`,
+        `${name} holds ${formatBytes(now.size)}; a step may write at most ${formatBytes(MAX_FILE_COMMAND_BYTES)} to it: pass large data as a file instead`,
       );
     }
-    return await fh.readFile('utf8');
+    const buf = Buffer.allocUnsafe(now.size);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.toString('utf8', 0, got);
   } finally {
     await fh.close();
+  }
+}
+
+/** Throws when an output is over GitHub's 1 MB limit for one output. */
+function checkOutputSizes(outputs: Record<string, string>): void {
+  for (const [key, value] of Object.entries(outputs)) {
+    const bytes = Buffer.byteLength(value);
+    if (bytes > MAX_OUTPUT_BYTES) {
+      throw new Error(
+        `$GITHUB_OUTPUT: output \`${key}\` holds ${formatBytes(bytes)}; an output may hold at most ${formatBytes(MAX_OUTPUT_BYTES)} (GitHub's limit): pass large data as a file instead`,
+      );
+    }
   }
 }
 

@@ -372,6 +372,12 @@ jobs:
       '4:31 jobs.a.defaults.run.shell: Unsupported shell `fish`: use bash, sh, python, pwsh, powershell or a command template containing {0} (e.g. `perl {0}`)',
       '6:26 jobs.a.steps[0].shell: Unsupported shell `bash -e`: use bash, sh, python, pwsh, powershell or a command template containing {0} (e.g. `perl {0}`)',
     ]);
+    // Keys named `shell` elsewhere are data: an env var, an action input, an output.
+    expect(
+      errors(
+        'jobs:\n  a:\n    runs-on: x\n    env: { shell: fish }\n    outputs: { shell: zsh }\n    steps: [{ uses: retry, with: { shell: zsh } }]\n',
+      ),
+    ).toEqual([]);
     const cmd = validatePipeline('jobs:\n  a:\n    runs-on: x\n    steps: [{ run: x, shell: cmd }]\n');
     expect(cmd.diagnostics.map((d) => [d.severity, d.message])).toEqual([
       ['warning', '`cmd` is a Windows shell; this step fails when pipewright runs it'],

@@ -1,7 +1,10 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the strings are GitHub ${{ }} expressions, not JS templates
+
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   type ActionHandler,
   DEFAULT_RETRY,
@@ -39,6 +42,7 @@ class FakeWorkspace implements Workspace {
   async dispose(): Promise<void> {}
 }
 
+const execFileAsync = promisify(execFile);
 const ok: ExecResult = { exitCode: 0, signal: null };
 const exit = (code: number): ExecResult => ({ exitCode: code, signal: null });
 
@@ -202,7 +206,7 @@ describe('runSteps', () => {
     expect(out.outputs).toEqual({ version: '1.2.3', notes: 'line a\nline b' });
   });
 
-  it('reads a file command file only when it is a regular file of at most 1 MiB', async () => {
+  it('reads a file command file only when it is a regular file of at most 16 MiB, each output at most 1 MiB', async () => {
     const outside = join(dir, '..', `outside-${Date.now()}.txt`);
     await writeFile(outside, 'token=host-file-content\n');
     try {
@@ -215,8 +219,19 @@ describe('runSteps', () => {
           /\$GITHUB_OUTPUT is not a regular file/,
         ],
         [
-          (file) => writeFile(file, `big=${'x'.repeat(1024 * 1024)}\n`),
-          /\$GITHUB_OUTPUT holds 1\.0 MiB; a step may write at most 1\.0 MiB to it/,
+          (file) => writeFile(file, `big=${'x'.repeat(1024 * 1024 + 1)}\n`),
+          /\$GITHUB_OUTPUT: output `big` holds 1\.0 MiB; an output may hold at most 1\.0 MiB/,
+        ],
+        [
+          (file) => writeFile(file, `many=${'x'.repeat(1000)}\n`.repeat(17 * 1024)),
+          /\$GITHUB_OUTPUT holds 16\.7 MiB; a step may write at most 16\.0 MiB to it/,
+        ],
+        [
+          async (file) => {
+            await rm(file);
+            await execFileAsync('mkfifo', [file]);
+          },
+          /\$GITHUB_OUTPUT is not a regular file/,
         ],
       ];
       for (const [act, message] of cases) {
@@ -225,7 +240,7 @@ describe('runSteps', () => {
           return ok;
         });
         const out = await runSteps(attemptOf([{ id: 'a', run: 'write' }]), ws, context().ctx);
-        expect(out.status).toBe('failed');
+        expect(out.status, String(message)).toBe('failed');
         expect(out.message, String(out.message)).toMatch(message);
         expect(JSON.stringify(out)).not.toContain('host-file-content');
       }

@@ -29,7 +29,9 @@ async function ownDir(path: string): Promise<void> {
   });
 }
 
-const WRITE_OWN = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW;
+// O_NONBLOCK: a FIFO planted in the file's place fails the open instead of blocking a thread-pool thread.
+const WRITE_OWN =
+  fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 
 /** Writes `text` to `path`, replacing a symlink found there instead of writing through it. */
 async function writeOwnFile(path: string, text: string, mode: number): Promise<void> {
@@ -47,8 +49,9 @@ async function writeOwnFile(path: string, text: string, mode: number): Promise<v
 
 /** Reads `path` unless it is a symlink. */
 async function readOwnFile(path: string): Promise<string> {
-  const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
   try {
+    if (!(await fh.stat()).isFile()) throw new Error(`${path} is not a regular file`);
     return await fh.readFile('utf8');
   } finally {
     await fh.close();
@@ -125,6 +128,11 @@ export class DockerWorkspace implements Workspace {
    * a promise the exec stream is paused until it settles. On abort: SIGTERM to
    * the step's process group, SIGKILL after `killGraceMs`.
    */
+  /** The step loop's files go in `.pipewright/`: a link a container step put in its place is replaced first. */
+  async prepareStep(): Promise<void> {
+    await ownDir(join(this.hostDir, '.pipewright'));
+  }
+
   async exec(request: ExecRequest, io: ExecIO): Promise<ExecResult> {
     if (this.disposing) throw new Error(`the container ${this.workerId} was already removed`);
     // Nothing was started, so report the step as killed before it ran.
