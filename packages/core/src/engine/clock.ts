@@ -8,14 +8,18 @@ export interface Clock {
 /** Node fires a timer at once past 2^31-1 ms (about 24.8 days, with a warning); longer waits are chained. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A timer of any length (see {@link setLongTimeout}). */
-export interface LongTimer {
-  timer: NodeJS.Timeout;
-}
+/** A timer of any length (see {@link setLongTimeout}): a plain timer, or one re-armed in pieces. */
+export type LongTimer = NodeJS.Timeout | { timer: NodeJS.Timeout };
 
 /** `setTimeout` for any `ms`: waits past Node's 24.8-day limit are re-armed in pieces. */
 export function setLongTimeout(fn: () => void, ms: number, unref = false): LongTimer {
-  const handle = {} as LongTimer;
+  if (!(ms > MAX_TIMER_MS)) {
+    // The usual case stays one plain timer, no extra allocation.
+    const t = setTimeout(fn, ms);
+    if (unref) t.unref();
+    return t;
+  }
+  const handle = {} as { timer: NodeJS.Timeout };
   const arm = (left: number): void => {
     handle.timer =
       left > MAX_TIMER_MS ? setTimeout(() => arm(left - MAX_TIMER_MS), MAX_TIMER_MS) : setTimeout(fn, left);
@@ -27,7 +31,8 @@ export function setLongTimeout(fn: () => void, ms: number, unref = false): LongT
 
 /** Clears a {@link setLongTimeout} timer. */
 export function clearLongTimeout(handle: LongTimer | undefined): void {
-  if (handle) clearTimeout(handle.timer);
+  if (handle === undefined) return;
+  clearTimeout('timer' in handle ? handle.timer : handle);
 }
 
 /** The real clock. */

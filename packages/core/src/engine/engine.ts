@@ -275,7 +275,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           return { error: (r as { error: string }).error };
         }
         return {
-          error: `the engine's route function returned ${typeof r === 'object' ? JSON.stringify(r) : String(r)} for job \`${job.id}\`; return an executor name or {error: message}`,
+          error: `the engine's route function returned ${shown(r)} for job \`${job.id}\`; return an executor name or {error: message}`,
         };
       },
     });
@@ -1101,6 +1101,16 @@ export function defaultRoute(job: JobSpec, executors: readonly string[]): string
   if (executors.includes('process')) return 'process';
   if (executors.length === 1) return executors[0] as string;
   return { error: `no executor for job \`${job.id}\` (runs-on: ${job.runsOn.join(', ') || 'none'})` };
+}
+
+/** A value for a message: its JSON when it has one, else what it is (never a throw). */
+function shown(v: unknown): string {
+  if (typeof v !== 'object' || v === null) return String(v);
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return kindOf(v);
+  }
 }
 
 /** "null", "an array", "an object", "a number"...: what a value is, for messages that must not show it. */

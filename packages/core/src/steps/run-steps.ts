@@ -279,12 +279,9 @@ class StepLoop {
     try {
       shouldRun = evaluateCondition(step.if, exprCtx, this.status());
     } catch (e) {
-      this.record(step, index, name, {
-        outcome: 'failure',
-        reason: 'exit_code',
-        message: `could not evaluate \`if: ${step.if}\`: ${this.redact(errText(e))}`,
-        nonRetryable: true,
-      });
+      const message = `could not evaluate \`if: ${step.if}\`: ${this.redact(errText(e))}`;
+      await this.emit('stderr', index, `pipewright: step \`${name}\` failed: ${message}\n`);
+      this.record(step, index, name, { outcome: 'failure', reason: 'exit_code', message, nonRetryable: true });
       return;
     }
     if (!shouldRun) {
@@ -315,7 +312,11 @@ class StepLoop {
       await this.sleep(delay, baseSignal);
       if (baseSignal.aborted) break;
     }
-    if (result.outcome === 'failure' && result.message !== undefined && result.exitCode === undefined) {
+    if (
+      result.outcome === 'failure' &&
+      result.message !== undefined &&
+      (result.exitCode === undefined || result.reason === 'timeout')
+    ) {
       // Not a process that exited: nothing in the step's own output says why it failed (nor, under
       // continue-on-error, the job's outcome). GitHub shows such a failure in the log too.
       await this.emit('stderr', index, `pipewright: step \`${name}\` failed: ${this.redact(result.message)}\n`);

@@ -400,6 +400,14 @@ jobs:
       ],
       [() => 42, /route function returned 42 for job `build`; return an executor name or \{error: message\}/],
       [() => ({ executor: 'process' }), /returned \{"executor":"process"\}/],
+      [
+        () => {
+          const cyclic: Record<string, unknown> = {};
+          cyclic.self = cyclic;
+          return cyclic;
+        },
+        /returned an object for job `build`/,
+      ],
       [() => ({ error: 'no runner labelled gpu' }), /^no runner labelled gpu$/],
     ];
     for (const [route, message] of routes) {

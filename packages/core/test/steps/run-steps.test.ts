@@ -272,6 +272,7 @@ describe('runSteps', () => {
       { run: "echo ${{ fromJSON('x') }}" },
       { run: 'echo', env: { A: "${{ fromJSON('x') }}" } },
       { run: 'echo', workingDirectory: "${{ fromJSON('x') }}" },
+      { run: 'echo', if: "fromJSON('x')" },
     ]) {
       const ws = new FakeWorkspace(dir);
       const rec = context();
@@ -289,6 +290,18 @@ describe('runSteps', () => {
         .join('');
       expect(logged).toMatch(/^pipewright: step `bad` failed: .*fromJSON/);
     }
+  });
+
+  it("a step timeout says so on the step's stderr", async () => {
+    const ws = new FakeWorkspace(dir, (req) => untilAborted(req));
+    const rec = context();
+    const out = await runSteps(attemptOf([{ name: 'slow', run: 'sleep', timeoutMs: 20 }]), ws, rec.ctx);
+    expect(out.steps[0]).toMatchObject({ status: 'failed', reason: 'timeout' });
+    const logged = rec.chunks
+      .filter((c) => c.step === 0 && c.stream === 'stderr')
+      .map((c) => c.text)
+      .join('');
+    expect(logged).toMatch(/^pipewright: step `slow` failed: step exceeded its timeout of/);
   });
 
   it('applies $GITHUB_ENV to later steps, below the later step env', async () => {

@@ -103,8 +103,8 @@ export class ProcessExecutor implements Executor {
   /** This host: every attempt runs here, so the engine records it before the attempt starts. */
   readonly workerId = `${hostname()}/process`;
 
-  /** The default work root's one check (see {@link ensurePrivateRoot}); a failed one fails every attempt. */
-  private rootChecked: Promise<void> | undefined;
+  /** The default work root (its checks apply only to it, not to a `workRoot` the host chose). */
+  private readonly defaultRoot = defaultWorkRoot();
 
   constructor(options: ProcessExecutorOptions = {}) {
     this.options = resolveProcessExecutorOptions(options);
@@ -124,10 +124,9 @@ export class ProcessExecutor implements Executor {
     if (reused !== undefined) workspace = new ProcessWorkspace(reused, wsOptions);
     else {
       try {
-        if (this.options.workRoot === defaultWorkRoot()) {
-          this.rootChecked ??= ensurePrivateRoot(this.options.workRoot);
-          await this.rootChecked;
-        }
+        // Each new (not recycled) workspace: a tmp cleaner may have removed the root since, and
+        // someone else made it. One lstat; a failed check is not remembered, so it can pass later.
+        if (this.options.workRoot === this.defaultRoot) await ensurePrivateRoot(this.options.workRoot);
         workspace = await ProcessWorkspace.create(
           this.options.workRoot,
           `${attempt.runId}-${attempt.jobId}-${attempt.attempt}`,
@@ -232,8 +231,11 @@ export function defaultWorkRoot(): string {
  * hold step scripts with secrets substituted in), or be a link.
  */
 async function ensurePrivateRoot(root: string): Promise<void> {
-  await mkdir(root, { recursive: true, mode: 0o700 });
-  const st = await lstat(root);
+  const st = await lstat(root).catch(async (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    return lstat(root);
+  });
   if (!st.isDirectory()) {
     throw new Error(`${root} is not a directory (a link or file is in its place); remove it, or set workRoot`);
   }

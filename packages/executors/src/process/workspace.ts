@@ -285,8 +285,7 @@ export class ProcessWorkspace implements Workspace {
     }
 
     const idle = this.options.pipeIdleTimeoutMs ?? 500;
-    // An aborted step (cancel, timeout) gets no more than the idle time: the abort must end it.
-    const maxDrain = req.signal.aborted ? idle : (this.options.pipeDrainMaxMs ?? 5000);
+    const drainLimit = this.options.pipeDrainMaxMs ?? 5000;
     const drainStart = Date.now();
     const drained = Promise.all(pumps.map((p) => p.done));
     let finished = false;
@@ -297,6 +296,9 @@ export class ProcessWorkspace implements Workspace {
       await Promise.race([drained, sleep(idle / 4)]);
       if (finished) break;
       const draining = Date.now() - drainStart;
+      // An aborted step (cancel, timeout, also one that comes during the drain) gets no more than
+      // the idle time: the abort must end it.
+      const maxDrain = req.signal.aborted ? idle : drainLimit;
       // A slow sink (backpressure) may take its time with what the dead group left in the pipe,
       // but not for ever when something outside the group keeps writing.
       const busy = pumps.some((p) => p.busy());
@@ -305,6 +307,16 @@ export class ProcessWorkspace implements Workspace {
         // A process outside the group still holds the pipe; stop reading instead of waiting forever.
         for (const p of pumps) p.destroy();
         await drained;
+        if (!quiet) {
+          // Output was still coming: what is cut must not vanish without a word (DESIGN §6).
+          await Promise.resolve(
+            io.stderr(
+              Buffer.from(
+                `pipewright: output after the step's processes ended was cut after ${((Date.now() - drainStart) / 1000).toFixed(1)} s: a process outside the step's process group kept writing\n`,
+              ),
+            ),
+          ).catch(() => undefined);
+        }
         break;
       }
     }

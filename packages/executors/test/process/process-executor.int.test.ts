@@ -33,14 +33,18 @@ describe('ProcessExecutor', () => {
       await rm(expected, { recursive: true });
       await mkdir(join(root.dir, 'theirs'));
       await symlink(join(root.dir, 'theirs'), expected);
-      const linked = await new ProcessExecutor().runJob(attemptOf([{ run: 'true' }]), collectingContext().ctx);
+      const ex = new ProcessExecutor({ workspacePool: 0 });
+      const linked = await ex.runJob(attemptOf([{ run: 'true' }]), collectingContext().ctx);
       expect(linked).toMatchObject({ status: 'failed', reason: 'infra' });
       expect(linked.message).toMatch(
         /is not a directory \(a link or file is in its place\); remove it, or set workRoot/,
       );
       expect(await readdir(join(root.dir, 'theirs'))).toEqual([]);
+      // Not remembered: once the link is gone, the same executor makes its root again.
+      await rm(expected);
+      expect((await ex.runJob(attemptOf([{ run: 'true' }]), collectingContext().ctx)).status).toBe('succeeded');
+      await rm(expected, { recursive: true, force: true });
       if (process.getuid?.() === 0) {
-        await rm(expected);
         await mkdir(expected, { mode: 0o777 });
         await chown(expected, 65534, 65534);
         const foreign = await new ProcessExecutor().runJob(attemptOf([{ run: 'true' }]), collectingContext().ctx);

@@ -90,18 +90,23 @@ describe('ProcessExecutor: stopping steps', () => {
   it('a process that escaped the group and keeps writing does not hold the step open: reading stops in bounded time', async () => {
     const file = join(pidsDir.dir, 'chatty');
     const executor = new ProcessExecutor({ workRoot: root.dir });
-    const { ctx } = collectingContext();
+    const { ctx, text } = collectingContext();
     const t0 = Date.now();
     try {
       const out = await executor.runJob(
         attemptOf([
-          { run: `setsid sh -c 'while :; do echo tick; sleep 0.1; done' & echo $! >> '${file}'\necho main-done` },
+          // The escaped loop writes its own pid once it runs in its new session; the step waits
+          // for that, so the group kill at the step's end cannot catch it before setsid.
+          {
+            run: `setsid sh -c 'echo $$ > "${file}"; while :; do echo tick; sleep 0.1; done' &\nwhile [ ! -s '${file}' ]; do sleep 0.01; done\necho main-done`,
+          },
           { run: 'echo next' },
         ]),
         ctx,
       );
       expect(out.status).toBe('succeeded');
       expect(out.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
+      expect(text(0, 'stderr')).toMatch(/pipewright: output after the step's processes ended was cut after \d+\.\d s/);
       // 5 s of reading at most (pipeDrainMaxMs), with room for a loaded machine; before, it never ended.
       expect(Date.now() - t0).toBeLessThan(15_000);
     } finally {
