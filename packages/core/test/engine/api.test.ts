@@ -27,6 +27,15 @@ jobs:
     steps: [{ run: make test }]
 `;
 
+/** One job whose step reads secrets.TOKEN. */
+const USES_TOKEN = `
+on: workflow_dispatch
+jobs:
+  deploy:
+    runs-on: local
+    steps: [{ run: 'echo \${{ secrets.TOKEN }}' }]
+`;
+
 describe('Engine API: what callers pass', () => {
   it('wait, getRun and cancel take the handle submit returned as well as its id', async () => {
     const env = setup(() => [{ hang: true }]);
@@ -105,16 +114,7 @@ describe('Engine API: what callers pass', () => {
         },
       },
     });
-    const report = await runToEnd(
-      env,
-      `
-on: workflow_dispatch
-jobs:
-  deploy:
-    runs-on: local
-    steps: [{ run: 'echo \${{ secrets.TOKEN }}' }]
-`,
-    );
+    const report = await runToEnd(env, USES_TOKEN);
     const job = report.jobs[0];
     expect(job?.status).toBe('failed');
     expect(job?.reason).toBe('infra');
@@ -131,16 +131,7 @@ jobs:
     ];
     for (const [answer, message] of answers) {
       const env = setup(() => [{}], { secrets: { resolve: async () => answer as Record<string, string> } });
-      const report = await runToEnd(
-        env,
-        `
-on: workflow_dispatch
-jobs:
-  deploy:
-    runs-on: local
-    steps: [{ run: 'echo \${{ secrets.TOKEN }}' }]
-`,
-      );
+      const report = await runToEnd(env, USES_TOKEN);
       const attempt = report.jobs[0]?.attempts[0];
       expect(report.jobs[0]?.reason).toBe('infra');
       expect(attempt?.message).toMatch(message);
