@@ -15,7 +15,9 @@ export type ErrorCode =
   /** A run, job or attempt was moved to a status its state machine does not allow (a bug). */
   | 'ILLEGAL_TRANSITION'
   /** A listener of an engine event threw; the engine reports it on `error` and carries on. */
-  | 'LISTENER_FAILED';
+  | 'LISTENER_FAILED'
+  /** A stored record cannot be read back (not JSON, fields missing): the run it belongs to is set aside. */
+  | 'STORE_CORRUPT';
 
 /** Where a problem sits in a pipeline file (1-based line and column). */
 export interface SourceLocation {

@@ -167,6 +167,28 @@ describe.skipIf(!available)('Redis restart', () => {
     }
   });
 
+  it('a run record something else wrote badly is STORE_CORRUPT for getRun and left out of lists; other runs stay listed', async () => {
+    const store = new RedisStore({ url: server.url, prefix: 'crp' });
+    const { Redis } = await import('ioredis');
+    const raw = new Redis(server.url);
+    try {
+      await store.createRun(run('crp-good'), [job('crp-good', 'a')]);
+      await store.createRun(run('crp-bad'), [job('crp-bad', 'a')]);
+      await raw.hset('{crp}:run:crp-bad', 'inputs', '{not json');
+      const err = await store.getRun('crp-bad').catch((e: PipewrightError) => e);
+      expect((err as PipewrightError).code).toBe('STORE_CORRUPT');
+      expect((err as PipewrightError).message).toMatch(/run crp-bad: stored field `inputs` is not JSON/);
+      expect((await store.listRuns()).map((r) => r.id)).toEqual(['crp-good']);
+      await raw.hset('{crp}:run:crp-good:jobs', 'a', '{not json');
+      expect(((await store.getJobs('crp-good').catch((e: PipewrightError) => e)) as PipewrightError).code).toBe(
+        'STORE_CORRUPT',
+      );
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   it('retentionMs expires finished runs and their idempotency key, also runs stored already finished', async () => {
     const store = new RedisStore({ url: server.url, prefix: 'ret', retentionMs: 60_000 });
     const { Redis } = await import('ioredis');

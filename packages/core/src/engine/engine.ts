@@ -14,6 +14,7 @@ import {
   type CancelRequest,
   isTerminalRun,
   type JobRecord,
+  RUN_STATUSES,
   type RunQuery,
   type RunRecord,
   type RunStatus,
@@ -184,6 +185,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private startRecovery: Promise<string[]> | undefined;
   /** Recovery passes under way (start-up and recover() calls). */
   private readonly recoveries = new Set<Promise<string[]>>();
+  /** When each owned run's lease was last renewed (Date.now()). */
+  private readonly renewedAt = new Map<string, number>();
   /** Submits under way (between their first check and handing the run to the scheduler). */
   private readonly submits = new Set<Promise<RunHandle>>();
   /** Runs recover() has taken and is still loading, with the cancels that arrived meanwhile. */
@@ -456,11 +459,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (!report) throw runNotFound(runId);
       if (isTerminalRun(report.run.status)) return report;
       // Owned by another engine instance: poll the store.
-      for (;;) {
-        await new Promise((r) => setTimeout(r, 250));
-        const r = await this.getRun(runId);
-        if (r && isTerminalRun(r.run.status)) return r;
-      }
+      return this.followStored(runId);
     }
     return new Promise((resolve) => {
       const list = this.waiters.get(runId) ?? [];
@@ -562,7 +561,16 @@ export class Engine extends EventEmitter<EngineEvents> {
         } catch (err) {
           // Not loaded, not ours: the lease goes back for a later recovery.
           await this.store.releaseLease(run.id, this.instanceId).catch(() => undefined);
-          throw err;
+          // A store that is down stops the pass; a record that cannot be read stops only its run.
+          if ((err as PipewrightError)?.code === 'STORE_UNAVAILABLE') throw err;
+          await this.setAside(run.id, errText(err));
+          continue;
+        }
+        const bad = unrestorable(run, jobs);
+        if (bad !== undefined) {
+          await this.store.releaseLease(run.id, this.instanceId).catch(() => undefined);
+          await this.setAside(run.id, bad);
+          continue;
         }
         // close() began while the run was loading: hand it back instead of running it.
         if (this.closing || this.closed) {
@@ -592,6 +600,19 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     await this.settle();
     return taken;
+  }
+
+  /**
+   * A run recovery cannot load (a record something else wrote badly): it is reported with its id
+   * and marked failed (`infra`) where the store still takes that, so it neither blocks the other
+   * runs nor waits unseen for ever.
+   */
+  private async setAside(runId: string, why: string): Promise<void> {
+    const message = `run ${runId} cannot be recovered: its stored records are damaged (${why})`;
+    this.emit('error', new PipewrightError('STORE_CORRUPT', message, { details: { runId } }));
+    await this.store
+      .updateRun(runId, { status: 'failed', reason: 'infra', message, finishedAt: this.clock.now() })
+      .catch(() => undefined);
   }
 
   /** Stops the engine: aborts running attempts (as a forced cancel), flushes logs, closes executors. */
@@ -959,6 +980,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     } finally {
       // Waiters get their report whatever happened to the bookkeeping above; a wait() must never hang.
       this.ownRuns.delete(runId);
+      this.renewedAt.delete(runId);
       const list = this.waiters.get(runId) ?? [];
       this.waiters.delete(runId);
       if (list.length > 0) {
@@ -995,6 +1017,44 @@ export class Engine extends EventEmitter<EngineEvents> {
     );
   }
 
+  /**
+   * This engine no longer owns the run (DESIGN §4.8: an engine that stalled past its lease, or lost
+   * the store for longer than it, may have been taken over): it stops the run's attempts, writes
+   * nothing more for it and forgets it, so the run is not carried out twice. `wait()` callers go on
+   * to follow it through the store, like any run of another engine.
+   */
+  private leaseLost(runId: string, why: string): void {
+    if (!this.ownRuns.has(runId) || this.restoring.has(runId) || this.closing) return;
+    this.ownRuns.delete(runId);
+    this.renewedAt.delete(runId);
+    this.emit(
+      'error',
+      new PipewrightError(
+        'STORE_CONFLICT',
+        `run ${runId}: this engine lost the run's lease (${why}); another engine may run it now, so this one stopped its attempts and writes nothing more for it`,
+        { details: { runId } },
+      ),
+    );
+    this.enqueue({ type: 'abandon', runId, reason: `this engine lost the run's lease (${why})` });
+    this.loggers.get(runId)?.abandon();
+    this.loggers.delete(runId);
+    const waiting = this.waiters.get(runId);
+    this.waiters.delete(runId);
+    if (waiting)
+      void this.followStored(runId).then((report) => {
+        for (const w of waiting) w(report);
+      });
+  }
+
+  /** The report of a run another engine runs, once it is finished (store errors are retried). */
+  private async followStored(runId: string): Promise<RunReport> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      const r = await this.getRun(runId).catch(() => undefined);
+      if (r && isTerminalRun(r.run.status)) return r;
+    }
+  }
+
   private ensureLeaseTimer(): void {
     if (this.leaseTimer) return;
     // Cancels recorded by other instances sharing the store reach the runs within about a second.
@@ -1013,7 +1073,20 @@ export class Engine extends EventEmitter<EngineEvents> {
       () => {
         // Runs recover() is still loading too: they are not in the scheduler yet.
         for (const id of [...this.scheduler.runIds(), ...this.restoring.keys()]) {
-          this.store.renewLease(id, this.instanceId, this.leaseTtlMs).catch((err) => this.emit('error', err as Error));
+          if (!this.renewedAt.has(id)) this.renewedAt.set(id, Date.now());
+          this.store.renewLease(id, this.instanceId, this.leaseTtlMs).then(
+            (held) => {
+              if (held) this.renewedAt.set(id, Date.now());
+              else this.leaseLost(id, 'another engine holds its lease now');
+            },
+            (err) => {
+              this.emit('error', err as Error);
+              // Unrenewed for a whole TTL, the lease may be another engine's: stop, as if it were.
+              if (Date.now() - (this.renewedAt.get(id) ?? 0) > this.leaseTtlMs) {
+                this.leaseLost(id, `its lease could not be renewed for more than ${this.leaseTtlMs} ms`);
+              }
+            },
+          );
         }
       },
       Math.max(1000, Math.floor(this.leaseTtlMs / 3)),
@@ -1199,3 +1272,45 @@ export function resolveInputs(spec: PipelineSpec, given: Record<string, unknown>
 /** Re-export for convenience: the job records of a run's initial plan. */
 /** Seeded random source, re-exported for replayable engines. */
 export { initialJobs, seededRandom };
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Why a stored run cannot be handed to the scheduler (undefined when it can): what `buildRun`
+ * and the restore rely on, checked before one bad run can take the others down with it.
+ */
+/** Every job status (JobStatus), for checking stored records. */
+const JOB_STATUSES: readonly string[] = [
+  'pending',
+  'queued',
+  'running',
+  'retrying',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'skipped',
+] satisfies JobRecord['status'][];
+
+function unrestorable(run: RunRecord, jobs: readonly JobRecord[]): string | undefined {
+  if (!(RUN_STATUSES as readonly string[]).includes(run.status)) return `unknown run status \`${String(run.status)}\``;
+  let spec: PipelineSpec;
+  try {
+    spec = run.spec;
+  } catch (err) {
+    return `its pipeline cannot be read: ${errText(err)}`;
+  }
+  if (typeof spec !== 'object' || spec === null || typeof spec.jobs !== 'object' || spec.jobs === null) {
+    return 'its pipeline has no jobs';
+  }
+  for (const j of jobs) {
+    if (typeof j !== 'object' || j === null || typeof j.id !== 'string' || typeof j.job !== 'string') {
+      return 'a job record has no id or job';
+    }
+    if (!Object.hasOwn(spec.jobs, j.job)) return `job \`${j.id}\` belongs to no job of its pipeline`;
+    if (!JOB_STATUSES.includes(j.status)) return `job \`${j.id}\` has unknown status \`${String(j.status)}\``;
+    if (!Array.isArray(j.attempts)) return `job \`${j.id}\` has no attempt list`;
+  }
+  return undefined;
+}

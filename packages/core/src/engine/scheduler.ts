@@ -83,7 +83,12 @@ export type SchedulerEvent =
       supersededBy?: string;
       timeout?: boolean;
     }
-  | { type: 'tick' };
+  | { type: 'tick' }
+  /**
+   * Another engine owns the run now (this one lost its lease): stop its attempts here and forget
+   * it, writing nothing more for it. Its groups and slots are freed for the runs that stay.
+   */
+  | { type: 'abandon'; runId: string; reason: string };
 
 /** Notifications the engine re-emits to its listeners. */
 export type SchedulerEmit =
@@ -362,6 +367,9 @@ export class Scheduler {
         break;
       case 'tick':
         this.onTick();
+        break;
+      case 'abandon':
+        this.onAbandon(event.runId, event.reason);
         break;
     }
     this.dispatch();
@@ -1156,6 +1164,47 @@ export class Scheduler {
     this.touch(j);
     this.admit(run, j);
     this.emit({ event: 'job:queued', runId: run.rec.id, jobId: j.rec.id });
+  }
+
+  private onAbandon(runId: string, reason: string): void {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    for (const j of run.jobs.values()) {
+      this.dirtyJobs.delete(j.rec);
+      if (j.rec.status === 'running') {
+        const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
+        // Forced: the attempt's outcome is not this engine's to record any more.
+        this.cmds.push({
+          type: 'abort',
+          runId,
+          jobId: j.rec.id,
+          attempt: a.number,
+          reason: { type: 'cancel', force: true, message: reason },
+        });
+        this.release(run, j);
+      }
+      if (j.group !== undefined) this.leaveGroup(j);
+    }
+    this.dirtyRuns.delete(runId);
+    this.newJobs.delete(runId);
+    this.runs.delete(runId);
+    const at = this.runList.indexOf(run);
+    if (at >= 0) this.runList.splice(at, 1);
+    const group = run.rec.concurrencyGroup;
+    const g = group === undefined ? undefined : this.groups.get(group);
+    if (g && group !== undefined) {
+      if (g.pending === runId) g.pending = undefined;
+      if (g.running === runId) {
+        g.running = undefined;
+        const next = g.pending !== undefined ? this.runs.get(g.pending) : undefined;
+        g.pending = undefined;
+        if (next && next.rec.status === 'queued') {
+          g.running = next.rec.id;
+          this.startRun(next);
+        }
+      }
+      if (g.running === undefined && g.pending === undefined) this.groups.delete(group);
+    }
   }
 
   /** A job left its job-level group (it ended): the pending job, if any, takes the group. */

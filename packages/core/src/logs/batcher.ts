@@ -308,6 +308,16 @@ export class MicroBatcher {
     this.#countedThrough = this.#seq;
     this.#markerSeq = 0;
     this.#lostCtx = this.#open.at(-1) ?? this.#sealed.at(-1)?.at(-1) ?? batch?.lines.at(-1) ?? this.#lostCtx;
+    this.#drop();
+    try {
+      this.#onError?.(this.#failed);
+    } catch {
+      // see onBatch
+    }
+  }
+
+  /** Forgets every line not stored, stops the timer and lets every waiter go (`#failed` is set). */
+  #drop(): void {
     this.#inFlight = false;
     this.#inFlightMemory = 0;
     this.#open = [];
@@ -321,11 +331,20 @@ export class MicroBatcher {
     for (const w of this.#flushWaiters) w.reject(this.#failed);
     this.#flushWaiters = [];
     this.#releaseRoom();
-    try {
-      this.#onError?.(this.#failed);
-    } catch {
-      // see onBatch
-    }
+  }
+
+  /**
+   * The run's log is another writer's now (its engine lost the run's lease): every buffered line is
+   * dropped, later ones are discarded, and nothing more is sent, ever (no marker either: the new
+   * owner's numbering must not be crossed).
+   */
+  abandon(): void {
+    this.#failed = new PipewrightError(
+      'STORE_CONFLICT',
+      `the log of run ${this.#runId} is written by another engine now`,
+    );
+    this.#failedAt = Number.POSITIVE_INFINITY;
+    this.#drop();
   }
 
   /** Stops the timer; lines still buffered stay unsent (call {@link flush} first). */

@@ -148,6 +148,17 @@ export class RunLogger {
     }
   }
 
+  /**
+   * Stops this run's log here without ending it: another engine took the run over and writes its
+   * log from now on. Buffered and later lines of this logger are dropped; no stream can be opened.
+   */
+  abandon(): void {
+    this.#closed = true;
+    this.#batcher.abandon();
+    this.#batcher.dispose();
+    this.masker.clear();
+  }
+
   #assertOpen(what: string): void {
     if (this.#closed) {
       throw new PipewrightError(

@@ -8,7 +8,7 @@ import type {
   RunStatus,
   StateStore,
 } from '@pipewright/core';
-import { isTerminalRun, specJsonOf } from '@pipewright/core';
+import { isTerminalRun, PipewrightError, specJsonOf } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import {
   checkCreatedAt,
@@ -77,10 +77,22 @@ function fromHash<T>(flat: readonly string[], from = 0, spec?: string): T {
   for (let i = from; i < flat.length; i += 2) {
     const f = flat[i]!;
     if (f === 'spec') spec = flat[i + 1]!;
-    else out[f] = JSON.parse(flat[i + 1]!);
+    else out[f] = parseField(f, flat[i + 1]!);
   }
   if (spec !== undefined) defineLazySpec(out, spec);
   return out as T;
+}
+
+/** One stored field's JSON; a field that is not JSON (written by something else) is STORE_CORRUPT, named. */
+function parseField(field: string, json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    throw new PipewrightError('STORE_CORRUPT', `stored field \`${field}\` is not JSON (${(err as Error).message})`, {
+      cause: err,
+      details: { field },
+    });
+  }
 }
 
 /** Spec JSON this client holds, by run id (see {@link RedisStore.updateRun}). */
@@ -218,7 +230,14 @@ export class RedisStore implements StateStore {
     const flat = await this.#conn.call('getRun', () => this.#r.hgetall(this.#runKeys(runId).run).then(Object.entries));
     if (flat.length === 0) return undefined;
     const out: Record<string, unknown> = {};
-    for (const [f, v] of flat) out[f] = JSON.parse(v);
+    try {
+      for (const [f, v] of flat) out[f] = parseField(f, v);
+    } catch (err) {
+      throw new PipewrightError('STORE_CORRUPT', `run ${runId}: ${(err as Error).message}`, {
+        cause: err,
+        details: { runId },
+      });
+    }
     return out as unknown as RunRecord;
   }
 
@@ -279,7 +298,17 @@ export class RedisStore implements StateStore {
       )) as string[][];
       hashes.forEach((flat, i) => {
         if (flat.length === 0) gone.push(ids[i]!);
-        else if (limit === undefined || out.length < limit) out.push(fromHash<RunRecord>(flat));
+        else if (limit === undefined || out.length < limit) {
+          // A record something else wrote badly must not hide every other run: it is left out of
+          // lists (getRun names the bad field).
+          let rec: RunRecord | undefined;
+          try {
+            rec = fromHash<RunRecord>(flat);
+          } catch {
+            rec = undefined;
+          }
+          if (rec) out.push(rec);
+        }
       });
     }
     if (gone.length > 0) {
@@ -362,7 +391,18 @@ export class RedisStore implements StateStore {
     ];
     if (reply[0] === -1) throw runNotFound(runId);
     const out: JobRecord[] = [];
-    for (let i = 1; i < reply.length; i++) out.push(JSON.parse(reply[i] as string) as JobRecord);
+    try {
+      for (let i = 1; i < reply.length; i++) out.push(JSON.parse(reply[i] as string) as JobRecord);
+    } catch (err) {
+      throw new PipewrightError(
+        'STORE_CORRUPT',
+        `run ${runId}: a stored job record is not JSON (${(err as Error).message})`,
+        {
+          cause: err,
+          details: { runId },
+        },
+      );
+    }
     return out;
   }
 

@@ -1,0 +1,63 @@
+import { definePipeline, Engine, type JobRecord, type PipewrightError } from '@pipewright/core';
+import { jobRecord, runRecord } from '@pipewright/core/testing';
+import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
+import { describe, expect, it } from 'vitest';
+import { interceptStore } from './helpers.js';
+
+// DESIGN §9: bad input never loses a run that was accepted. A record something else wrote badly
+// must cost only its own run at recovery, visibly, not every run recovered with it.
+
+const spec = definePipeline({ on: 'workflow_dispatch', jobs: { a: { 'runs-on': 'x', steps: [{ run: 'a' }] } } });
+
+describe('4.8 durability: recovery with damaged records', () => {
+  for (const [label, damage] of [
+    ['a job record with an unknown status', async (jobs: JobRecord[]) => [{ ...jobs[0], status: 'teleported' }]],
+    [
+      'a job record that cannot be read',
+      async () => {
+        throw new SyntaxError('Unexpected token } in JSON');
+      },
+    ],
+    ['a job of no job of the pipeline', async (jobs: JobRecord[]) => [{ ...jobs[0], job: 'gone' }]],
+  ] as const) {
+    it(`${label}: that run is set aside (failed, reported with its id); the others recover`, async () => {
+      const base = new MemoryStore();
+      for (const [id, createdAt] of [
+        ['h1', 1],
+        ['bad', 2],
+        ['h2', 3],
+      ] as const) {
+        await base.createRun(runRecord(spec, { id, createdAt, status: 'running', startedAt: createdAt }), [
+          jobRecord(id, 'a', { status: 'queued' }),
+        ]);
+      }
+      const store = interceptStore(base, {
+        getJobs: async (original, runId) => {
+          const jobs = (await original(runId)) as JobRecord[];
+          return runId === 'bad' ? (damage as (j: JobRecord[]) => Promise<JobRecord[]>)(jobs) : jobs;
+        },
+      });
+      const ran: string[] = [];
+      const executor = {
+        name: 'process',
+        runJob: async (attempt: { runId: string }) => {
+          ran.push(attempt.runId);
+          return { status: 'succeeded' as const, steps: [], outputs: {} };
+        },
+      };
+      const engine = new Engine({ store, logs: new MemoryLogStore(), executors: [executor], recoverOnStart: false });
+      const errors: PipewrightError[] = [];
+      engine.on('error', (e) => errors.push(e as PipewrightError));
+      const taken = await engine.recover();
+      expect(taken.sort()).toEqual(['h1', 'h2']);
+      expect((await engine.wait('h1')).run.status).toBe('succeeded');
+      expect((await engine.wait('h2')).run.status).toBe('succeeded');
+      expect(ran.sort()).toEqual(['h1', 'h2']);
+      const bad = await base.getRun('bad');
+      expect(bad).toMatchObject({ status: 'failed', reason: 'infra' });
+      expect(bad?.message).toMatch(/run bad cannot be recovered: its stored records are damaged/);
+      expect(errors.map((e) => [e.code, e.details?.runId])).toContainEqual(['STORE_CORRUPT', 'bad']);
+      await engine.close();
+    });
+  }
+});
