@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, buildCli, ESCAPE, killStragglers, ROOT, runCli, tempDir } from './run-helpers.js';
+import { BIN, buildCli, ESCAPE, killStragglers, ROOT, runCli, startCli, tempDir } from './run-helpers.js';
 
 // `pipewright run` as a user runs it: the built bin in a child process, real step processes.
 
@@ -200,6 +200,27 @@ jobs:
         report.jobs.map((j: { id: string; attempts: Array<{ executor: string }> }) => [j.id, j.attempts[0]?.executor]),
       );
       expect(exec).toEqual({ boxed: 'docker', local: 'process' });
+    },
+  );
+
+  it.skipIf(!dockerUp && !process.env.CI)(
+    "two CLI runs on one host leave each other's containers alone (one engine id per process)",
+    async () => {
+      const LONG = `jobs:
+  boxed:
+    runs-on: local
+    container: pipewright-test/busybox:latest
+    steps:
+      - run: echo started && sleep 4 && echo finished
+`;
+      const first = startCli(['run', tmp.file('long.yml', LONG), '--logs']);
+      // The first run's container is up once its step has printed.
+      await first.waitFor((out) => out.includes('| started'), 60_000);
+      const second = await runCli(['run', tmp.file('mixed2.yml', MIXED)]);
+      expect(second.code, second.stderr).toBe(0);
+      const r = await first.done;
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout + r.stderr).toContain('| finished');
     },
   );
 

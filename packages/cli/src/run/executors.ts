@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Executor } from '@pipewright/core';
 import { EXIT } from '../exit-codes.js';
 import { CliError } from './errors.js';
@@ -16,13 +17,19 @@ export async function createExecutor(kind: RunExecutorKind): Promise<Executor> {
   }
   const mod = (await import('@pipewright/executors')) as Record<string, unknown>;
   type DockerLike = Executor & { start?(): Promise<void>; readonly address?: string };
-  const Docker = mod.DockerExecutor as (new () => DockerLike) | undefined;
+  const Docker = mod.DockerExecutor as (new (options: { engineId: string }) => DockerLike) | undefined;
   if (typeof Docker !== 'function') {
     throw new CliError('--executor docker: this build of @pipewright/executors has no Docker executor', EXIT.INFRA);
   }
   let executor: DockerLike | undefined;
   try {
-    executor = new Docker();
+    // One id per CLI process: the executor reaps the containers of its own id at start, and with
+    // the host name as id a second `pipewright run` on this host removed the first one's containers.
+    const host =
+      hostname()
+        .replace(/[^A-Za-z0-9_.:@-]/g, '-')
+        .slice(0, 80) || 'host';
+    executor = new Docker({ engineId: `cli-${host}-${process.pid}` });
     await executor.start?.();
     return executor;
   } catch (err) {

@@ -1,4 +1,5 @@
 export { formatDuration, parseDuration } from './duration.js';
+export { imageReferenceProblem } from './image-ref.js';
 export {
   definePipeline,
   formatPath,

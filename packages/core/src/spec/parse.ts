@@ -19,6 +19,7 @@ import { checkExpressionSyntax, referencedSecrets } from '../expr/index.js';
 import { cycleMessage, findCycles } from '../plan/dag.js';
 import { expandJob, isDynamicMatrix } from '../plan/plan.js';
 import { shellTemplate } from '../steps/shell.js';
+import { imageReferenceProblem } from './image-ref.js';
 import { normalizePipeline } from './normalize.js';
 import { IGNORED_KEYS, KNOWN_KEYS, type PipelineRaw, pipelineRaw } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -666,6 +667,16 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     if (path[0] === 'on' || out.full) return;
     const last = path[path.length - 1];
     const allowBare = last === 'if';
+    // A container image that is no image reference (GitHub refuses it too); `services:` are ignored.
+    if (
+      path[0] === 'jobs' &&
+      path[2] === 'container' &&
+      (path.length === 3 || (path.length === 4 && last === 'image')) &&
+      !s.includes('${{')
+    ) {
+      const problem = imageReferenceProblem(s);
+      if (problem !== undefined) out.push(loc.diag('error', path, problem));
+    }
     // A shell that can never run fails every run of the step: say so now (GitHub refuses the file too).
     if (last === 'shell' && isShellPath(path) && !s.includes('${{')) {
       try {

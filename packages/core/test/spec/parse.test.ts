@@ -384,6 +384,16 @@ jobs:
     ]);
   });
 
+  it('rejects a container image that is no image reference', () => {
+    expect(
+      errors(
+        'jobs:\n  a:\n    runs-on: x\n    container: "x/"\n    steps: [{ run: x }]\n  b:\n    runs-on: x\n    container: { image: "ghcr.io/org/app:1.2" }\n    steps: [{ run: x }]\n',
+      ),
+    ).toEqual([
+      '4:16 jobs.a.container: `x/` is not an image reference: use [registry/]name[:tag][@digest] with a lowercase name, e.g. `debian:12` or `ghcr.io/org/app:1.2`',
+    ]);
+  });
+
   it('rejects `__proto__` as a key anywhere, with its position, instead of dropping it', () => {
     expect(
       errors(

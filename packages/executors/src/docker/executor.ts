@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AttemptOutcome, AttemptSpec, ContainerSpec, ExecContext, Executor } from '@pipewright/core';
-import { abortReasonOf, PipewrightError, runSteps } from '@pipewright/core';
+import { abortReasonOf, imageReferenceProblem, PipewrightError, runSteps } from '@pipewright/core';
 import type Docker from 'dockerode';
 import { createDockerClient, describeAddress, pingEngine } from './connection.js';
 import { parseContainerOptions, parseMemory } from './container-options.js';
@@ -161,13 +161,24 @@ export class DockerExecutor implements Executor {
     };
     check();
     const spec = this.containerSpec(attempt);
+    const badImage = imageReferenceProblem(spec.image);
+    if (badImage !== undefined) throw new PipewrightError('INVALID_ARGUMENT', `container image: ${badImage}`);
     const image = spec.image.replace(/^docker:\/\//, '');
     const extra = parseContainerOptions(spec.options);
     const memory = spec.memory !== undefined ? parseMemory(spec.memory, 'container.memory') : extra.memory;
     const cpus = spec.cpus ?? extra.cpus;
     const network = spec.network ?? extra.network ?? this.options.network;
 
-    await this.image(image);
+    // A pull can take long, or hang on a registry that never answers: a cancel must not wait for
+    // it (DESIGN §4.4). The pull goes on in dockerd; nothing here waits for it any more.
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(new Aborted());
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.image(image)
+        .then(resolve, reject)
+        .finally(() => signal.removeEventListener('abort', onAbort));
+    });
     check();
 
     const hostDir = await mkdtemp(join(this.options.workspaceRoot, 'pipewright-docker-'));

@@ -220,8 +220,9 @@ export class DockerWorkspace implements Workspace {
     // cgroup v2 (memory.events) or v1 (memory.oom_control) counters; Docker only flags OOM of PID 1.
     // The reading helper runs in the same cgroup: while the step's other processes still hold the
     // memory (a `head` still writing after its `tail` was killed), the helper itself can be
-    // OOM-killed and read nothing. Then it tries once more, once they have gone.
-    for (let tries = 0; tries < 3; tries++) {
+    // OOM-killed and read nothing. Then it tries again, once they have gone (up to 2 s: on a loaded
+    // host they take their time; only a failed step gets here).
+    for (let tries = 0; tries < 10; tries++) {
       if (tries > 0) await delay(200);
       const r = await this.helper([
         'sh',

@@ -367,6 +367,17 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     }
   });
 
+  it('refuses an image name that is no image reference before asking Docker (some crashed the process)', async () => {
+    const ex = executor();
+    for (const image of ['x/', '..', '', 'a//b']) {
+      const out = await ex.runJob(attempt(job([step(0, 'true')], { container: container({ image }) })), capture().ctx);
+      expect(out).toMatchObject({ status: 'failed', reason: 'infra', nonRetryable: true });
+      expect(out.message).toMatch(/is not an image reference/);
+    }
+    // The process is still here to check: give a stray request a moment to fail, as it used to.
+    await new Promise((r) => setTimeout(r, 200));
+  });
+
   it('rejects unsupported container options clearly, without retry', async () => {
     const ex = executor();
     const out = await ex.runJob(
