@@ -167,7 +167,7 @@ describe.skipIf(!available)('Redis restart', () => {
     }
   });
 
-  it('a run record something else wrote badly is STORE_CORRUPT for getRun and left out of lists; other runs stay listed', async () => {
+  it('records something else wrote badly: a run is STORE_CORRUPT for getRun and left out of lists, a lease without expiry does not hide its run', async () => {
     const store = new RedisStore({ url: server.url, prefix: 'crp' });
     const { Redis } = await import('ioredis');
     const raw = new Redis(server.url);
@@ -179,6 +179,10 @@ describe.skipIf(!available)('Redis restart', () => {
       expect((err as PipewrightError).code).toBe('STORE_CORRUPT');
       expect((err as PipewrightError).message).toMatch(/run crp-bad: stored field `inputs` is not JSON/);
       expect((await store.listRuns()).map((r) => r.id)).toEqual(['crp-good']);
+      // A lease key without expiry (written by something else) does not hide the run for ever.
+      await raw.set('{crp}:run:crp-good:lease', 'ghost-engine');
+      expect(await store.acquireLease('crp-good', 'me', 5000)).toBe(true);
+      expect(await raw.pttl('{crp}:run:crp-good:lease')).toBeGreaterThan(0);
       await raw.hset('{crp}:run:crp-good:jobs', 'a', '{not json');
       expect(((await store.getJobs('crp-good').catch((e: PipewrightError) => e)) as PipewrightError).code).toBe(
         'STORE_CORRUPT',

@@ -199,8 +199,10 @@ return {1}`;
 export const ACQUIRE_LEASE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[1] or redis.call('PTTL', KEYS[2]) == -1 then
+  -- Ours, or a lease without expiry (not written by these scripts): such a lease would hide the
+  -- run from every recovery for ever, so it counts as expired.
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0`;
