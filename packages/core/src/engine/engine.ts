@@ -68,6 +68,13 @@ export interface EngineOptions {
    * at start. Turn it off for an engine that must only run what it submits itself. @default true
    */
   recoverOnStart?: boolean;
+  /**
+   * Look for runs to take over (expired leases: their engine died or stalled) every this many
+   * ms, as a `recover()` pass that reports its runs only through events (DESIGN §4.8: another
+   * instance takes over an expired run). `false` turns it off.
+   * @default `leaseTtlMs` when `recoverOnStart` is on, else off
+   */
+  recoverEveryMs?: number | false;
   /** How long store calls ride out an unreachable store before failing with `STORE_UNAVAILABLE`. @default {maxMs: 30000} */
   storeRetry?: StoreRetryOptions;
   /**
@@ -198,6 +205,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly leaseTtlMs: number;
   private readonly logOptions: LogPipelineOptions;
   private leaseTimer: NodeJS.Timeout | undefined;
+  /** The periodic takeover pass (`recoverEveryMs`). */
+  private recoverTimer: NodeJS.Timeout | undefined;
   private cancelPoll: NodeJS.Timeout | undefined;
   /** A cancel-request poll is under way. */
   private polling = false;
@@ -282,11 +291,23 @@ export class Engine extends EventEmitter<EngineEvents> {
         };
       },
     });
+    const every = options.recoverEveryMs ?? ((options.recoverOnStart ?? true) ? this.leaseTtlMs : false);
+    if (every !== false && !(Number.isInteger(every) && every > 0)) {
+      throw new PipewrightError('INVALID_ARGUMENT', `recoverEveryMs must be a positive integer or false, got ${every}`);
+    }
     // DESIGN §4.8: recover() also runs at start; its runs are reported by the first recover() call.
     if (options.recoverOnStart ?? true) {
       const atStart = this.recoverRuns();
       this.startRecovery = atStart;
       atStart.catch((err) => this.emit('error', err as Error));
+    }
+    if (every !== false) {
+      // One pass at a time (a slow store must not pile them up); a failed pass is retried next time.
+      this.recoverTimer = setInterval(() => {
+        if (this.closing || this.closed || this.recoveries.size > 0) return;
+        this.recoverRuns().catch((err) => this.emit('error', err as Error));
+      }, every);
+      this.recoverTimer.unref();
     }
   }
 
@@ -633,6 +654,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.closed = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.recoverTimer) clearInterval(this.recoverTimer);
     if (this.cancelPoll) clearInterval(this.cancelPoll);
     this.holdLoop();
     await Promise.all([...this.loggers.values()].map((l) => l.close().catch(() => undefined)));

@@ -61,3 +61,39 @@ describe('4.8 durability: recovery with damaged records', () => {
     });
   }
 });
+
+describe('4.8 durability: takeover without a recover() call', () => {
+  it('an engine takes over a run whose lease expired by itself, every recoverEveryMs', async () => {
+    let now = 1_000_000;
+    const store = new MemoryStore({ now: () => now });
+    await store.createRun(runRecord(spec, { id: 'orphan', status: 'running', startedAt: 1 }), [
+      jobRecord('orphan', 'a', { status: 'queued' }),
+    ]);
+    // Its engine held the lease and died.
+    expect(await store.acquireLease('orphan', 'dead-engine', 5000)).toBe(true);
+    const executor = {
+      name: 'process',
+      runJob: async () => ({ status: 'succeeded' as const, steps: [], outputs: {} }),
+    };
+    const engine = new Engine({
+      store,
+      logs: new MemoryLogStore(),
+      executors: [executor],
+      recoverOnStart: false,
+      recoverEveryMs: 50,
+    });
+    const finished: string[] = [];
+    engine.on('run:finished', (e) => finished.push(`${e.runId}:${e.status}`));
+    await new Promise((r) => setTimeout(r, 300));
+    // The lease is still the dead engine's: nothing is taken.
+    expect(finished).toEqual([]);
+    now += 10_000;
+    const deadline = Date.now() + 5000;
+    while (finished.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(finished).toEqual(['orphan:succeeded']);
+    await engine.close();
+    expect(() => new Engine({ store, logs: new MemoryLogStore(), executors: [executor], recoverEveryMs: 0 })).toThrow(
+      /recoverEveryMs must be a positive integer or false/,
+    );
+  });
+});
