@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AttemptOutcome, AttemptSpec, ContainerSpec, ExecContext, Executor } from '@pipewright/core';
-import { abortReasonOf, imageReferenceProblem, PipewrightError, runSteps } from '@pipewright/core';
+import { abortReasonOf, imageReferenceProblem, interpolate, PipewrightError, runSteps } from '@pipewright/core';
 import type Docker from 'dockerode';
 import { createDockerClient, describeAddress, pingEngine } from './connection.js';
 import { parseContainerOptions, parseMemory } from './container-options.js';
@@ -110,7 +110,7 @@ export class DockerExecutor implements Executor {
     try {
       try {
         await this.start();
-        workspace = await this.createWorkspace(attempt, ctx.signal);
+        workspace = await this.createWorkspace(attempt, ctx.signal, ctx.secrets);
       } catch (e) {
         if (e instanceof Aborted || ctx.signal.aborted) return this.aborted(ctx.signal);
         const message = e instanceof Error ? e.message : String(e);
@@ -122,7 +122,7 @@ export class DockerExecutor implements Executor {
       ctx.placed?.(workspace.workerId);
       const outcome = await runSteps(attempt, workspace, ctx);
       if (outcome.status === 'failed' && (await workspace.oomKilled())) {
-        const limit = this.containerSpec(attempt).memory;
+        const limit = attempt.job.container?.memory;
         return {
           ...outcome,
           reason: 'infra',
@@ -151,16 +151,43 @@ export class DockerExecutor implements Executor {
     this.closed = true;
   }
 
-  private containerSpec(attempt: AttemptSpec): ContainerSpec {
-    return attempt.job.container ?? { image: this.options.defaultImage, env: {}, volumes: [] };
+  /**
+   * The job's container with `${{ }}` evaluated, as GitHub does for `container:` (`image:
+   * ${{ matrix.image }}`, env from `secrets`): contexts `github`, `inputs`, `matrix`, `needs`,
+   * `vars`, pipeline `env`, `secrets`. An expression that fails is the pipeline's error.
+   */
+  private containerSpec(attempt: AttemptSpec, secrets: Record<string, string>): ContainerSpec {
+    const c = attempt.job.container;
+    if (c === undefined) return { image: this.options.defaultImage, env: {}, volumes: [] };
+    const context = { ...attempt.contexts, matrix: attempt.matrix, env: attempt.env, secrets };
+    const ev = (text: string, where: string): string => {
+      if (!text.includes('${{')) return text;
+      try {
+        return interpolate(text, context);
+      } catch (e) {
+        throw new PipewrightError('INVALID_ARGUMENT', `container ${where}: ${(e as Error).message}`);
+      }
+    };
+    const out: ContainerSpec = {
+      ...c,
+      image: ev(c.image, 'image'),
+      env: Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, ev(v, `env.${k}`)])),
+      volumes: c.volumes.map((v, i) => ev(v, `volumes[${i}]`)),
+    };
+    if (c.options !== undefined) out.options = ev(c.options, 'options');
+    return out;
   }
 
-  private async createWorkspace(attempt: AttemptSpec, signal: AbortSignal): Promise<DockerWorkspace> {
+  private async createWorkspace(
+    attempt: AttemptSpec,
+    signal: AbortSignal,
+    secrets: Record<string, string>,
+  ): Promise<DockerWorkspace> {
     const check = () => {
       if (signal.aborted) throw new Aborted();
     };
     check();
-    const spec = this.containerSpec(attempt);
+    const spec = this.containerSpec(attempt, secrets);
     const badImage = imageReferenceProblem(spec.image);
     if (badImage !== undefined) throw new PipewrightError('INVALID_ARGUMENT', `container image: ${badImage}`);
     const image = spec.image.replace(/^docker:\/\//, '');

@@ -367,6 +367,27 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     }
   });
 
+  it('evaluates ${{ }} in container: (image from the matrix, env from a secret)', async () => {
+    const ex = executor();
+    const c = capture();
+    c.ctx.secrets = { TOKEN: 'tok-s3cr3t-value' };
+    const spec = attempt(
+      job([step(0, 'echo "image ok, token=$TOKEN"')], {
+        container: container({ image: '${{ matrix.img }}', env: { TOKEN: '${{ secrets.TOKEN }}' } }),
+      }),
+    );
+    const out = await ex.runJob({ ...spec, matrix: { img: TEST_IMAGE } }, c.ctx);
+    expect(out.status, out.message).toBe('succeeded');
+    // Masking is the engine's log pipeline's job; here the value must simply have arrived.
+    expect(c.text(0)).toContain('image ok, token=tok-s3cr3t-value');
+    const bad = await ex.runJob(
+      attempt(job([step(0, 'true')], { container: container({ image: "${{ fromJSON('x') }}" }) })),
+      capture().ctx,
+    );
+    expect(bad).toMatchObject({ status: 'failed', reason: 'infra', nonRetryable: true });
+    expect(bad.message).toMatch(/container image:/);
+  });
+
   it('refuses an image name that is no image reference before asking Docker (some crashed the process)', async () => {
     const ex = executor();
     for (const image of ['x/', '..', '', 'a//b']) {
