@@ -130,6 +130,20 @@ export class DockerExecutor implements Executor {
             `the container ran out of memory and the kernel's OOM killer stopped it (memory limit ${limit ?? 'none'}); ${outcome.message ?? ''}`.trim(),
         };
       }
+      // `docker kill`/`rm -f` from outside: the step's exit 137 is the platform's doing, not the pipeline's.
+      if (
+        outcome.status === 'failed' &&
+        outcome.reason === 'exit_code' &&
+        !ctx.signal.aborted &&
+        (await workspace.stopped())
+      ) {
+        return {
+          ...outcome,
+          reason: 'infra',
+          message:
+            `the container ${workspace.workerId} stopped while the job ran (killed or removed from outside, or its main process ended); ${outcome.message ?? ''}`.trim(),
+        };
+      }
       return outcome;
     } catch (e) {
       // runSteps reports step failures itself; getting here means the engine failed under us.

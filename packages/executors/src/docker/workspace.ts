@@ -235,6 +235,18 @@ export class DockerWorkspace implements Workspace {
     return false;
   }
 
+  /**
+   * Whether the container is no longer running (killed or removed from outside, or its main
+   * process ended): a step that failed then did not fail on its own.
+   */
+  async stopped(): Promise<boolean> {
+    try {
+      return !(await this.container.inspect()).State.Running;
+    } catch (e) {
+      return statusOf(e) === 404;
+    }
+  }
+
   /** Removes the container (force, with anonymous volumes) and the host directory; safe to call twice. */
   dispose(): Promise<void> {
     this.disposing ??= (async () => {

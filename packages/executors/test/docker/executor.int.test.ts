@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -386,6 +387,23 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     );
     expect(bad).toMatchObject({ status: 'failed', reason: 'infra', nonRetryable: true });
     expect(bad.message).toMatch(/container image:/);
+  });
+
+  it("a container killed from outside under a running step fails the attempt as infra, not as the step's exit 137", async () => {
+    const ex = executor();
+    const c = capture();
+    let placed = '';
+    c.ctx.placed = (w) => {
+      placed = w;
+    };
+    const running = ex.runJob(attempt(job([step(0, 'echo up; sleep 30')], { container: container() })), c.ctx);
+    const deadline = Date.now() + 30_000;
+    while (!c.text(0).includes('up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(placed).toMatch(/^[0-9a-f]{12}$/);
+    spawnSync('docker', ['kill', placed], { stdio: 'ignore' });
+    const out = await running;
+    expect(out).toMatchObject({ status: 'failed', reason: 'infra' });
+    expect(out.message).toMatch(/stopped while the job ran/);
   });
 
   it('refuses an image name that is no image reference before asking Docker (some crashed the process)', async () => {
