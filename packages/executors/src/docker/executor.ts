@@ -43,6 +43,8 @@ export class DockerExecutor implements Executor {
   readonly options: ResolvedDockerExecutorOptions;
   private starting: Promise<void> | undefined;
   private readonly active = new Set<string>();
+  /** Workspaces whose container could not be removed yet. */
+  private readonly leftovers = new Set<DockerWorkspace>();
   private readonly pulls = new Map<string, Promise<void>>();
   private closed = false;
 
@@ -107,6 +109,7 @@ export class DockerExecutor implements Executor {
       return this.infra(`the Docker executor was closed`);
     }
     let workspace: DockerWorkspace | undefined;
+    if (this.leftovers.size > 0) void this.removeLeftovers();
     try {
       try {
         await this.start();
@@ -154,8 +157,10 @@ export class DockerExecutor implements Executor {
       );
     } finally {
       if (workspace) {
-        await workspace.dispose().catch(() => {});
-        this.active.delete(workspace.containerId);
+        const ws = workspace;
+        // A container the engine could not remove (it was restarting) is removed later, not forgotten.
+        await ws.dispose().catch(() => this.leftovers.add(ws));
+        this.active.delete(ws.containerId);
       }
     }
   }
@@ -163,6 +168,15 @@ export class DockerExecutor implements Executor {
   /** Stops taking jobs. Running attempts finish (and remove their containers) on their own. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.removeLeftovers();
+  }
+
+  /** Tries again to remove containers whose removal failed (the engine was unreachable). */
+  private async removeLeftovers(): Promise<void> {
+    for (const ws of [...this.leftovers]) {
+      this.leftovers.delete(ws);
+      await ws.dispose().catch(() => this.leftovers.add(ws));
+    }
   }
 
   /**

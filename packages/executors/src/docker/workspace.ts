@@ -253,10 +253,13 @@ export class DockerWorkspace implements Workspace {
       try {
         await this.container.remove({ force: true, v: true });
       } catch (e) {
-        if (statusOf(e) !== 404) throw e;
-      } finally {
-        if (this.removeHostDir) await rm(this.hostDir, { recursive: true, force: true }).catch(() => {});
+        if (statusOf(e) !== 404) {
+          // The engine could not be reached: a later call may try again.
+          this.disposing = undefined;
+          throw e;
+        }
       }
+      if (this.removeHostDir) await rm(this.hostDir, { recursive: true, force: true }).catch(() => {});
     })();
     return this.disposing;
   }

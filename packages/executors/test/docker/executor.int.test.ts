@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cancelReason, PipewrightError } from '@pipewright/core';
@@ -404,6 +405,51 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     const out = await running;
     expect(out).toMatchObject({ status: 'failed', reason: 'infra' });
     expect(out.message).toMatch(/stopped while the job ran/);
+  });
+
+  it('a container it could not remove (the engine dropped away) is removed later, not forgotten', async () => {
+    // A socket in front of dockerd that can stop taking connections: the engine "restarting".
+    const dir = await mkdtemp(join(tmpdir(), 'pw-proxy-'));
+    const socketPath = join(dir, 'docker.sock');
+    let up = true;
+    const conns = new Set<Socket>();
+    const proxy = createServer((client) => {
+      if (!up) return client.destroy();
+      const server = connect('/var/run/docker.sock');
+      conns.add(client).add(server);
+      client.pipe(server).pipe(client);
+      const end = () => {
+        client.destroy();
+        server.destroy();
+      };
+      client.on('error', end).on('close', end);
+      server.on('error', end).on('close', end);
+    });
+    await new Promise<void>((r) => proxy.listen(socketPath, r));
+    try {
+      const ex = executor({ connection: { socketPath } });
+      const c = capture();
+      let placed = '';
+      c.ctx.placed = (w) => {
+        placed = w;
+      };
+      const running = ex.runJob(attempt(job([step(0, 'echo up; sleep 1')], { container: container() })), c.ctx);
+      const deadline = Date.now() + 30_000;
+      while (!c.text(0).includes('up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      up = false;
+      for (const s of conns) s.destroy();
+      const out = await running;
+      expect(out.status).toBe('failed');
+      // Still there: its removal failed while the engine was away.
+      expect(spawnSync('docker', ['inspect', placed], { stdio: 'ignore' }).status).toBe(0);
+      up = true;
+      await ex.close();
+      expect(spawnSync('docker', ['inspect', placed], { stdio: 'ignore' }).status).not.toBe(0);
+    } finally {
+      up = true;
+      await new Promise((r) => proxy.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an image name that is no image reference before asking Docker (some crashed the process)', async () => {
