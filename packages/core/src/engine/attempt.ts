@@ -147,6 +147,12 @@ export class RunningAttempt implements ExecContext {
     if (goodSteps.length !== steps.length || steps !== outcome.steps || outputs === undefined) {
       outcome = { ...outcome, steps: goodSteps, outputs: outputs ?? {} };
     }
+    // Messages are stored and reported: whatever an executor quoted (Docker errors, a value in an
+    // option), no secret value may reach them (DESIGN §4.6).
+    if (typeof outcome.message === 'string') {
+      const masked = this.#logger.masker.mask(outcome.message);
+      if (masked !== outcome.message) outcome = { ...outcome, message: masked };
+    }
     // Secret values are dropped with the context when the attempt ends.
     this.secrets = {};
     const sinks = this.#sinks;

@@ -178,7 +178,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     sleep: (ms, signal) => abortableSleep(ms, signal, this.clock),
   };
   private readonly loggers = new Map<string, RunLogger>();
-  private readonly waiters = new Map<string, Array<(r: RunReport) => void>>();
+  private readonly waiters = new Map<
+    string,
+    Array<{ resolve: (r: RunReport) => void; reject: (e: unknown) => void }>
+  >();
   /**
    * Runs this engine submitted or restored and has not finished. The scheduler learns of
    * a run only when the loop takes its event, and the final status is stored a moment
@@ -482,9 +485,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       // Owned by another engine instance: poll the store.
       return this.followStored(runId);
     }
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const list = this.waiters.get(runId) ?? [];
-      list.push(resolve);
+      list.push({ resolve, reject });
       this.waiters.set(runId, list);
     });
   }
@@ -582,9 +585,13 @@ export class Engine extends EventEmitter<EngineEvents> {
         } catch (err) {
           // Not loaded, not ours: the lease goes back for a later recovery.
           await this.store.releaseLease(run.id, this.instanceId).catch(() => undefined);
-          // A store that is down stops the pass; a record that cannot be read stops only its run.
-          if ((err as PipewrightError)?.code === 'STORE_UNAVAILABLE') throw err;
-          await this.setAside(run.id, errText(err));
+          // A store that is down stops the pass; a record that cannot be read sets only its run
+          // aside; anything else (a run deleted meanwhile, a passing store error) leaves the run
+          // for a later pass.
+          const code = (err as PipewrightError)?.code;
+          if (code === 'STORE_UNAVAILABLE') throw err;
+          if (code === 'STORE_CORRUPT') await this.setAside(run.id, errText(err));
+          else this.emit('error', err as Error);
           continue;
         }
         const bad = unrestorable(run, jobs);
@@ -864,7 +871,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         this.emitEvent(c.emit);
         break;
       case 'start':
-        this.startAttempt(c);
+        // A start of a run this engine let go of (its lease was lost) in the same turn: not ours to run.
+        if (this.ownRuns.has(c.runId)) this.startAttempt(c);
         break;
       case 'abort': {
         this.attempts.get(attemptKey(c.runId, c.jobId, c.attempt))?.abort(c.reason);
@@ -1007,7 +1015,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.waiters.delete(runId);
       if (list.length > 0) {
         const report = buildReport(run, jobs);
-        for (const w of list) w(report);
+        for (const w of list) w.resolve(report);
       }
     }
   }
@@ -1063,17 +1071,32 @@ export class Engine extends EventEmitter<EngineEvents> {
     const waiting = this.waiters.get(runId);
     this.waiters.delete(runId);
     if (waiting)
-      void this.followStored(runId).then((report) => {
-        for (const w of waiting) w(report);
-      });
+      void this.followStored(runId).then(
+        (report) => {
+          for (const w of waiting) w.resolve(report);
+        },
+        (err) => {
+          for (const w of waiting) w.reject(err);
+        },
+      );
   }
 
   /** The report of a run another engine runs, once it is finished (store errors are retried). */
   private async followStored(runId: string): Promise<RunReport> {
     for (;;) {
       await new Promise((r) => setTimeout(r, 250));
-      const r = await this.getRun(runId).catch(() => undefined);
-      if (r && isTerminalRun(r.run.status)) return r;
+      if (this.closed)
+        throw new PipewrightError('ENGINE_CLOSED', `The engine was closed while waiting for run ${runId}`);
+      let r: RunReport | undefined;
+      try {
+        r = await this.getRun(runId);
+      } catch (err) {
+        // A record that cannot be read will not become readable by waiting; a store that is down may.
+        if ((err as PipewrightError)?.code === 'STORE_CORRUPT') throw err;
+        continue;
+      }
+      if (!r) throw runNotFound(runId);
+      if (isTerminalRun(r.run.status)) return r;
     }
   }
 
@@ -1096,19 +1119,19 @@ export class Engine extends EventEmitter<EngineEvents> {
         // Runs recover() is still loading too: they are not in the scheduler yet.
         for (const id of [...this.scheduler.runIds(), ...this.restoring.keys()]) {
           if (!this.renewedAt.has(id)) this.renewedAt.set(id, Date.now());
-          this.store.renewLease(id, this.instanceId, this.leaseTtlMs).then(
-            (held) => {
-              if (held) this.renewedAt.set(id, Date.now());
-              else this.leaseLost(id, 'another engine holds its lease now');
-            },
-            (err) => {
-              this.emit('error', err as Error);
-              // Unrenewed for a whole TTL, the lease may be another engine's: stop, as if it were.
-              if (Date.now() - (this.renewedAt.get(id) ?? 0) > this.leaseTtlMs) {
-                this.leaseLost(id, `its lease could not be renewed for more than ${this.leaseTtlMs} ms`);
-              }
-            },
-          );
+          this.store
+            .renewLease(id, this.instanceId, this.leaseTtlMs)
+            // Not renewable: expired (a stall, an outage) or another engine's. Taking it again
+            // succeeds only if nobody else holds it, and then nobody else can have run anything.
+            .then((held) => held || this.store.acquireLease(id, this.instanceId, this.leaseTtlMs))
+            .then(
+              (held) => {
+                if (held) this.renewedAt.set(id, Date.now());
+                else this.leaseLost(id, 'another engine holds its lease now');
+              },
+              // The store does not answer: nothing is known yet; the next renewal decides.
+              (err) => this.emit('error', err as Error),
+            );
         }
       },
       Math.max(1000, Math.floor(this.leaseTtlMs / 3)),

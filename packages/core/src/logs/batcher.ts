@@ -86,6 +86,8 @@ export class MicroBatcher {
   #lostCtx: LogStreamContext | undefined;
   /** `seq` of the last lost-lines marker added (0: none), so a marker lost again is not counted. */
   #markerSeq = 0;
+  /** The run's log is another engine's now (see {@link abandon}): never sent to again. */
+  #abandoned = false;
   /** `seq` up to which numbered lines have been counted as lost. */
   #countedThrough = 0;
   readonly #retryFailedAfterMs: number;
@@ -276,7 +278,7 @@ export class MicroBatcher {
    * the lost lines first (in the stream of `ctx`, or of the last lost line). False before that.
    */
   #retryFailed(ctx: LogStreamContext | undefined, ts: number): boolean {
-    if (this.#clock.now() - this.#failedAt < this.#retryFailedAfterMs) return false;
+    if (this.#abandoned || this.#clock.now() - this.#failedAt < this.#retryFailedAfterMs) return false;
     const reason = this.#failed?.details?.reason as string;
     this.#failed = undefined;
     // Counted until the marker is stored: if it is lost too, the next marker still counts these.
@@ -292,6 +294,8 @@ export class MicroBatcher {
   }
 
   #fail(cause: unknown, batch?: LogBatch): void {
+    // An append still in flight when the log was abandoned: nothing to report or retry.
+    if (this.#abandoned) return;
     const reason = cause instanceof Error ? cause.message : String(cause);
     this.#failed = new PipewrightError(
       'STORE_UNAVAILABLE',
@@ -339,11 +343,11 @@ export class MicroBatcher {
    * owner's numbering must not be crossed).
    */
   abandon(): void {
+    this.#abandoned = true;
     this.#failed = new PipewrightError(
       'STORE_CONFLICT',
       `the log of run ${this.#runId} is written by another engine now`,
     );
-    this.#failedAt = Number.POSITIVE_INFINITY;
     this.#drop();
   }
 

@@ -20,6 +20,12 @@ export interface LogSinkContext extends LogStepContext {
   stream: OutputStream;
 }
 
+/** The sink of an abandoned run's log: everything written is dropped. */
+const DROPPING_SINK: LogSink = {
+  write: () => undefined,
+  end: () => Promise.resolve(),
+};
+
 /** Where an executor writes one step stream's raw output. */
 export interface LogSink {
   /**
@@ -57,6 +63,8 @@ export class RunLogger {
   readonly #runId: string;
   readonly #open = new Set<StreamSink>();
   #closed = false;
+  /** See {@link abandon}: attempts still ending here write into nothing, without an error. */
+  #abandoned = false;
 
   /** `startSeq`: the `seq` of the run's last stored line, when another engine wrote some before (recovery). */
   constructor(store: LogStore, runId: string, options: LogPipelineOptions & { startSeq?: number } = {}) {
@@ -93,6 +101,7 @@ export class RunLogger {
 
   /** A sink for one step's stdout or stderr. */
   stream(ctx: LogSinkContext): LogSink {
+    if (this.#abandoned) return DROPPING_SINK;
     this.#assertOpen('stream');
     const sink = new StreamSink(this, this.#batcher, this.#options, ctx, this.#open);
     this.#open.add(sink);
@@ -101,6 +110,7 @@ export class RunLogger {
 
   /** Writes pipewright's own text (masked, one line per `\n`) as `system` lines of a step. */
   system(ctx: LogStepContext, text: string): void {
+    if (this.#abandoned) return;
     this.#assertOpen('system');
     const line = { jobId: ctx.jobId, attempt: ctx.attempt, step: ctx.step, stream: 'system' as const };
     const ts = this.#options.clock.now();
@@ -153,6 +163,7 @@ export class RunLogger {
    * log from now on. Buffered and later lines of this logger are dropped; no stream can be opened.
    */
   abandon(): void {
+    this.#abandoned = true;
     this.#closed = true;
     this.#batcher.abandon();
     this.#batcher.dispose();

@@ -37,11 +37,13 @@ describe('4.8 durability: an engine that lost its lease', () => {
     const hanging = {
       name: 'process',
       runJob: (attempt: AttemptSpec, ctx: ExecContext) =>
-        new Promise<AttemptOutcome>((resolve) => {
+        new Promise<AttemptOutcome>((resolve, reject) => {
           started.push(attempt.jobId);
           ctx.signal.addEventListener('abort', () => {
             aborted.push(attempt.jobId);
-            resolve({ status: 'cancelled', steps: [], outputs: {} } as AttemptOutcome);
+            // Executors often reject on abort: with the run's log already let go, that must not throw.
+            if (attempt.jobId === 'a') reject(new Error('aborted'));
+            else resolve({ status: 'cancelled', steps: [], outputs: {} } as AttemptOutcome);
           });
         }),
     };
@@ -77,6 +79,46 @@ describe('4.8 durability: an engine that lost its lease', () => {
     await store.updateRun(handle.id, { status: 'succeeded', finishedAt: now });
     expect(await until(() => report !== undefined, 5000)).toBe(true);
     expect(report).toBe('succeeded');
+    const t0 = Date.now();
+    await engine.close();
+    // No attempt was left behind for close() to wait out.
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('a lease that merely expired (a stall, nobody took the run) is taken again: the run goes on', async () => {
+    let now = 1_000_000;
+    const store = new MemoryStore({ now: () => now });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const executor = {
+      name: 'process',
+      runJob: async (attempt: AttemptSpec) => {
+        if (attempt.jobId === 'a') await gate;
+        return { status: 'succeeded', steps: [], outputs: {} } as AttemptOutcome;
+      },
+    };
+    const engine = new Engine({
+      store,
+      logs: new MemoryLogStore(),
+      executors: [executor],
+      leaseTtlMs: 3000,
+      recoverOnStart: false,
+    });
+    const errors: PipewrightError[] = [];
+    engine.on('error', (e) => errors.push(e as PipewrightError));
+    const handle = await engine.submit(PIPELINE);
+    now += 10_000; // the engine "stalled" past its TTL; nobody else is there
+    await new Promise((r) => setTimeout(r, 1500)); // a renewal turn (every max(1 s, TTL / 3))
+    release();
+    const report = await handle.wait();
+    expect(report.run.status).toBe('succeeded');
+    expect(report.jobs.map((j) => [j.id, j.status, j.attempts.length])).toEqual([
+      ['a', 'succeeded', 1],
+      ['b', 'succeeded', 1],
+    ]);
+    expect(errors.map((e) => e.code)).not.toContain('STORE_CONFLICT');
     await engine.close();
   });
 });

@@ -1,4 +1,4 @@
-import { definePipeline, Engine, type JobRecord, type PipewrightError } from '@pipewright/core';
+import { definePipeline, Engine, type JobRecord, PipewrightError } from '@pipewright/core';
 import { jobRecord, runRecord } from '@pipewright/core/testing';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
@@ -13,9 +13,9 @@ describe('4.8 durability: recovery with damaged records', () => {
   for (const [label, damage] of [
     ['a job record with an unknown status', async (jobs: JobRecord[]) => [{ ...jobs[0], status: 'teleported' }]],
     [
-      'a job record that cannot be read',
+      'a job record that cannot be read (the store says STORE_CORRUPT)',
       async () => {
-        throw new SyntaxError('Unexpected token } in JSON');
+        throw new PipewrightError('STORE_CORRUPT', 'run bad: a stored job record is not JSON');
       },
     ],
     ['a job of no job of the pipeline', async (jobs: JobRecord[]) => [{ ...jobs[0], job: 'gone' }]],
@@ -60,6 +60,39 @@ describe('4.8 durability: recovery with damaged records', () => {
       await engine.close();
     });
   }
+});
+
+describe('4.8 durability: a passing error while loading a run', () => {
+  it('leaves that run for a later pass (not failed) and recovers the others', async () => {
+    const base = new MemoryStore();
+    for (const [id, createdAt] of [
+      ['h1', 1],
+      ['flaky', 2],
+    ] as const) {
+      await base.createRun(runRecord(spec, { id, createdAt, status: 'running', startedAt: createdAt }), [
+        jobRecord(id, 'a', { status: 'queued' }),
+      ]);
+    }
+    let fail = true;
+    const store = interceptStore(base, {
+      getJobs: async (original, runId) => {
+        if (runId === 'flaky' && fail) throw new Error('LOADING Redis is loading the dataset in memory');
+        return original(runId);
+      },
+    });
+    const executor = {
+      name: 'process',
+      runJob: async () => ({ status: 'succeeded' as const, steps: [], outputs: {} }),
+    };
+    const engine = new Engine({ store, logs: new MemoryLogStore(), executors: [executor], recoverOnStart: false });
+    engine.on('error', () => {});
+    expect(await engine.recover()).toEqual(['h1']);
+    expect((await base.getRun('flaky'))?.status).toBe('running');
+    fail = false;
+    expect(await engine.recover()).toEqual(['flaky']);
+    expect((await engine.wait('flaky')).run.status).toBe('succeeded');
+    await engine.close();
+  });
 });
 
 describe('4.8 durability: takeover without a recover() call', () => {

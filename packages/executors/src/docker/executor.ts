@@ -168,7 +168,16 @@ export class DockerExecutor implements Executor {
   /** Stops taking jobs. Running attempts finish (and remove their containers) on their own. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.removeLeftovers();
+    // Bounded: an engine that still does not answer must not hold the host's shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.removeLeftovers(),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, 10_000);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Tries again to remove containers whose removal failed (the engine was unreachable). */
@@ -187,11 +196,14 @@ export class DockerExecutor implements Executor {
   private containerSpec(attempt: AttemptSpec, secrets: Record<string, string>): ContainerSpec {
     const c = attempt.job.container;
     if (c === undefined) return { image: this.options.defaultImage, env: {}, volumes: [] };
-    const context = { ...attempt.contexts, matrix: attempt.matrix, env: attempt.env, secrets };
+    // `secrets` only for env, as on GitHub: an image, option or volume that held one would show it
+    // in error messages (a bad image name, Docker's own errors), which are stored unmasked.
+    const context = { ...attempt.contexts, matrix: attempt.matrix, env: attempt.env };
+    const withSecrets = { ...context, secrets };
     const ev = (text: string, where: string): string => {
       if (!text.includes('${{')) return text;
       try {
-        return interpolate(text, context);
+        return interpolate(text, where.startsWith('env.') ? withSecrets : context);
       } catch (e) {
         throw new PipewrightError('INVALID_ARGUMENT', `container ${where}: ${(e as Error).message}`);
       }

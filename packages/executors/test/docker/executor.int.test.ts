@@ -388,6 +388,15 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     );
     expect(bad).toMatchObject({ status: 'failed', reason: 'infra', nonRetryable: true });
     expect(bad.message).toMatch(/container image:/);
+    // `secrets` is for env only (as on GitHub): an image naming one never carries the value into a message.
+    const leaky = capture();
+    leaky.ctx.secrets = { TOKEN: 'tok-s3cr3t-value' };
+    const named = await ex.runJob(
+      attempt(job([step(0, 'true')], { container: container({ image: 'x${{ secrets.TOKEN }}/' }) })),
+      leaky.ctx,
+    );
+    expect(named.status).toBe('failed');
+    expect(JSON.stringify(named)).not.toContain('tok-s3cr3t-value');
   });
 
   it("a container killed from outside under a running step fails the attempt as infra, not as the step's exit 137", async () => {
