@@ -1,7 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AttemptOutcome, AttemptSpec, ContainerSpec, ExecContext, Executor } from '@pipewright/core';
-import { abortReasonOf, imageReferenceProblem, interpolate, PipewrightError, runSteps } from '@pipewright/core';
+import {
+  abortReasonOf,
+  graceCutShort,
+  imageReferenceProblem,
+  interpolate,
+  PipewrightError,
+  runSteps,
+} from '@pipewright/core';
 import type Docker from 'dockerode';
 import { createDockerClient, describeAddress, pingEngine } from './connection.js';
 import { parseContainerOptions, parseMemory } from './container-options.js';
@@ -109,6 +116,8 @@ export class DockerExecutor implements Executor {
       return this.infra(`the Docker executor was closed`);
     }
     let workspace: DockerWorkspace | undefined;
+    /** A forced cancel gave up waiting for an engine that does not answer. */
+    let unanswered = false;
     if (this.leftovers.size > 0) void this.removeLeftovers();
     try {
       try {
@@ -123,7 +132,17 @@ export class DockerExecutor implements Executor {
       }
       // The container is the worker: recorded while the attempt runs, not only in its outcome.
       ctx.placed?.(workspace.workerId);
-      const outcome = await runSteps(attempt, workspace, ctx);
+      const ran = await settledOrForced(runSteps(attempt, workspace, ctx), ctx.signal);
+      if (ran === FORCED_OUT) {
+        // The engine does not answer (paused, restarting): a forced cancel must not wait for it
+        // (DESIGN §4.4). The container is removed in the background once the engine answers.
+        unanswered = true;
+        return {
+          ...this.aborted(ctx.signal),
+          message: `the Docker engine did not answer within ${FORCED_BOUND_MS / 1000} s of the forced cancel; the container ${workspace.workerId} is removed once it answers`,
+        };
+      }
+      const outcome = ran;
       if (outcome.status === 'failed' && (await workspace.oomKilled())) {
         const limit = attempt.job.container?.memory;
         return {
@@ -159,7 +178,10 @@ export class DockerExecutor implements Executor {
       if (workspace) {
         const ws = workspace;
         // A container the engine could not remove (it was restarting) is removed later, not forgotten.
-        await ws.dispose().catch(() => this.leftovers.add(ws));
+        const removal = ws.dispose().catch(() => {
+          this.leftovers.add(ws);
+        });
+        if (!unanswered) await removal;
         this.active.delete(ws.containerId);
       }
     }
@@ -366,6 +388,43 @@ export class DockerExecutor implements Executor {
     }
     return { ...base, status: 'cancelled', reason: 'cancelled', message: why?.message ?? 'the job was cancelled' };
   }
+}
+
+/** How long a forced cancel waits for the Docker engine before it gives up on it. */
+const FORCED_BOUND_MS = 5000;
+const FORCED_OUT = Symbol('forced cancel not answered');
+
+/**
+ * `work`'s result, or {@link FORCED_OUT} when the cancel was forced (second Ctrl-C, engine
+ * close) and `work` did not end within {@link FORCED_BOUND_MS} of that: every Docker call
+ * under it may be waiting on an engine that does not answer.
+ */
+function settledOrForced<T>(work: Promise<T>, signal: AbortSignal): Promise<T | typeof FORCED_OUT> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = () => {
+      timer ??= setTimeout(() => resolve(FORCED_OUT), FORCED_BOUND_MS);
+    };
+    const onAbort = () => {
+      const cut = graceCutShort(signal);
+      if (cut?.aborted) giveUp();
+      else cut?.addEventListener('abort', giveUp, { once: true });
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 function errorText(e: unknown): string {

@@ -461,6 +461,64 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     }
   });
 
+  it('a forced cancel does not wait for a Docker engine that stopped answering (DESIGN 4.4)', async () => {
+    // A socket in front of dockerd that can freeze: connections stay open, nothing moves.
+    const dir = await mkdtemp(join(tmpdir(), 'pw-freeze-'));
+    const socketPath = join(dir, 'docker.sock');
+    let frozen = false;
+    const held: Array<[Socket, Buffer]> = [];
+    const relay = (from: Socket, to: Socket) =>
+      from.on('data', (d: Buffer) => {
+        if (frozen) held.push([to, d]);
+        else to.write(d);
+      });
+    const proxy = createServer((client) => {
+      const server = connect('/var/run/docker.sock');
+      relay(client, server);
+      relay(server, client);
+      const end = () => {
+        client.destroy();
+        server.destroy();
+      };
+      client.on('error', end).on('close', end);
+      server.on('error', end).on('close', end);
+    });
+    await new Promise<void>((r) => proxy.listen(socketPath, r));
+    const thaw = () => {
+      frozen = false;
+      for (const [to, d] of held.splice(0)) if (!to.destroyed) to.write(d);
+    };
+    let placed = '';
+    try {
+      const ex = executor({ connection: { socketPath } });
+      const c = capture();
+      c.ctx.placed = (w) => {
+        placed = w;
+      };
+      const run = ex.runJob(attempt(job([step(0, 'echo up; sleep 30')], { container: container() })), c.ctx);
+      const deadline = Date.now() + 30_000;
+      while (!c.text(0).includes('up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      frozen = true;
+      const forcedAt = Date.now();
+      c.controller.abort({ type: 'cancel', force: true, message: 'forced' });
+      const out = await run;
+      expect(Date.now() - forcedAt).toBeLessThan(15_000); // 5 s bound, room for a loaded host
+      expect(out.status).toBe('cancelled');
+      expect(out.message, JSON.stringify(out)).toMatch(/did not answer within 5 s of the forced cancel/);
+      // Once the engine answers again, the container goes.
+      thaw();
+      const gone = Date.now() + 30_000;
+      while (spawnSync('docker', ['inspect', placed], { stdio: 'ignore' }).status === 0 && Date.now() < gone) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(spawnSync('docker', ['inspect', placed], { stdio: 'ignore' }).status).not.toBe(0);
+    } finally {
+      thaw();
+      await new Promise((r) => proxy.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses an image name that is no image reference before asking Docker (some crashed the process)', async () => {
     const ex = executor();
     for (const image of ['x/', '..', '', 'a//b']) {
