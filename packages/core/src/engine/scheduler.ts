@@ -1187,24 +1187,29 @@ export class Scheduler {
     }
     this.dirtyRuns.delete(runId);
     this.newJobs.delete(runId);
-    this.runs.delete(runId);
+    this.dropRun(run);
+  }
+
+  /** Forgets a run (finished or let go) and hands its run-level group to the run waiting for it. */
+  private dropRun(run: SRun): void {
+    const id = run.rec.id;
+    this.runs.delete(id);
     const at = this.runList.indexOf(run);
     if (at >= 0) this.runList.splice(at, 1);
     const group = run.rec.concurrencyGroup;
     const g = group === undefined ? undefined : this.groups.get(group);
-    if (g && group !== undefined) {
-      if (g.pending === runId) g.pending = undefined;
-      if (g.running === runId) {
-        g.running = undefined;
-        const next = g.pending !== undefined ? this.runs.get(g.pending) : undefined;
-        g.pending = undefined;
-        if (next && next.rec.status === 'queued') {
-          g.running = next.rec.id;
-          this.startRun(next);
-        }
+    if (g === undefined || group === undefined) return;
+    if (g.pending === id) g.pending = undefined;
+    if (g.running === id) {
+      g.running = undefined;
+      const next = g.pending !== undefined ? this.runs.get(g.pending) : undefined;
+      g.pending = undefined;
+      if (next && next.rec.status === 'queued') {
+        g.running = next.rec.id;
+        this.startRun(next);
       }
-      if (g.running === undefined && g.pending === undefined) this.groups.delete(group);
     }
+    if (g.running === undefined && g.pending === undefined) this.groups.delete(group);
   }
 
   /** A job left its job-level group (it ended): the pending job, if any, takes the group. */
@@ -1543,22 +1548,7 @@ export class Scheduler {
       ...(run.rec.reason === undefined ? {} : { reason: run.rec.reason }),
     });
     this.cmds.push({ type: 'runFinished', runId: run.rec.id, run: run.rec, jobs: jobs.map((j) => j.rec) });
-    this.runs.delete(run.rec.id);
-    const at = this.runList.indexOf(run);
-    if (at >= 0) this.runList.splice(at, 1);
-    const group = run.rec.concurrencyGroup;
-    if (group !== undefined) {
-      const g = this.groups.get(group);
-      if (g && g.running === run.rec.id) {
-        g.running = undefined;
-        const next = g.pending !== undefined ? this.runs.get(g.pending) : undefined;
-        g.pending = undefined;
-        if (next && next.rec.status === 'queued') {
-          g.running = next.rec.id;
-          this.startRun(next);
-        } else this.groups.delete(group);
-      }
-    }
+    this.dropRun(run);
   }
 
   // ---- helpers ------------------------------------------------------------

@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cancelReason, PipewrightError } from '@pipewright/core';
@@ -13,6 +12,7 @@ import {
   container,
   containersOf,
   dockerAvailable,
+  dockerProxy,
   engineId,
   job,
   removeContainersOf,
@@ -417,26 +417,9 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
   });
 
   it('a container it could not remove (the engine dropped away) is removed later, not forgotten', async () => {
-    // A socket in front of dockerd that can stop taking connections: the engine "restarting".
-    const dir = await mkdtemp(join(tmpdir(), 'pw-proxy-'));
-    const socketPath = join(dir, 'docker.sock');
-    let up = true;
-    const conns = new Set<Socket>();
-    const proxy = createServer((client) => {
-      if (!up) return client.destroy();
-      const server = connect('/var/run/docker.sock');
-      conns.add(client).add(server);
-      client.pipe(server).pipe(client);
-      const end = () => {
-        client.destroy();
-        server.destroy();
-      };
-      client.on('error', end).on('close', end);
-      server.on('error', end).on('close', end);
-    });
-    await new Promise<void>((r) => proxy.listen(socketPath, r));
+    const proxy = await dockerProxy();
     try {
-      const ex = executor({ connection: { socketPath } });
+      const ex = executor({ connection: { socketPath: proxy.socketPath } });
       const c = capture();
       let placed = '';
       c.ctx.placed = (w) => {
@@ -445,52 +428,24 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
       const running = ex.runJob(attempt(job([step(0, 'echo up; sleep 1')], { container: container() })), c.ctx);
       const deadline = Date.now() + 30_000;
       while (!c.text(0).includes('up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      up = false;
-      for (const s of conns) s.destroy();
+      proxy.down();
       const out = await running;
       expect(out.status).toBe('failed');
       // Still there: its removal failed while the engine was away.
       expect(spawnSync('docker', ['inspect', placed], { stdio: 'ignore' }).status).toBe(0);
-      up = true;
+      proxy.up();
       await ex.close();
       expect(spawnSync('docker', ['inspect', placed], { stdio: 'ignore' }).status).not.toBe(0);
     } finally {
-      up = true;
-      await new Promise((r) => proxy.close(r));
-      await rm(dir, { recursive: true, force: true });
+      await proxy.close();
     }
   });
 
   it('a forced cancel does not wait for a Docker engine that stopped answering (DESIGN 4.4)', async () => {
-    // A socket in front of dockerd that can freeze: connections stay open, nothing moves.
-    const dir = await mkdtemp(join(tmpdir(), 'pw-freeze-'));
-    const socketPath = join(dir, 'docker.sock');
-    let frozen = false;
-    const held: Array<[Socket, Buffer]> = [];
-    const relay = (from: Socket, to: Socket) =>
-      from.on('data', (d: Buffer) => {
-        if (frozen) held.push([to, d]);
-        else to.write(d);
-      });
-    const proxy = createServer((client) => {
-      const server = connect('/var/run/docker.sock');
-      relay(client, server);
-      relay(server, client);
-      const end = () => {
-        client.destroy();
-        server.destroy();
-      };
-      client.on('error', end).on('close', end);
-      server.on('error', end).on('close', end);
-    });
-    await new Promise<void>((r) => proxy.listen(socketPath, r));
-    const thaw = () => {
-      frozen = false;
-      for (const [to, d] of held.splice(0)) if (!to.destroyed) to.write(d);
-    };
+    const proxy = await dockerProxy();
     let placed = '';
     try {
-      const ex = executor({ connection: { socketPath } });
+      const ex = executor({ connection: { socketPath: proxy.socketPath } });
       const c = capture();
       c.ctx.placed = (w) => {
         placed = w;
@@ -498,7 +453,7 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
       const run = ex.runJob(attempt(job([step(0, 'echo up; sleep 30')], { container: container() })), c.ctx);
       const deadline = Date.now() + 30_000;
       while (!c.text(0).includes('up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      frozen = true;
+      proxy.freeze();
       const forcedAt = Date.now();
       c.controller.abort({ type: 'cancel', force: true, message: 'forced' });
       const out = await run;
@@ -506,16 +461,14 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
       expect(out.status).toBe('cancelled');
       expect(out.message, JSON.stringify(out)).toMatch(/did not answer within 5 s of the forced cancel/);
       // Once the engine answers again, the container goes.
-      thaw();
+      proxy.thaw();
       const gone = Date.now() + 30_000;
       while (spawnSync('docker', ['inspect', placed], { stdio: 'ignore' }).status === 0 && Date.now() < gone) {
         await new Promise((r) => setTimeout(r, 200));
       }
       expect(spawnSync('docker', ['inspect', placed], { stdio: 'ignore' }).status).not.toBe(0);
     } finally {
-      thaw();
-      await new Promise((r) => proxy.close(r));
-      await rm(dir, { recursive: true, force: true });
+      await proxy.close();
     }
   });
 

@@ -1,5 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AttemptSpec, ContainerSpec, ExecContext, JobSpec, StepSpec } from '@pipewright/core';
 import { attemptSpec, collectingContext, jobSpec, stepSpec } from '@pipewright/core/testing';
 import Docker from 'dockerode';
@@ -75,4 +79,73 @@ export function capture(opts: { slow?: number } = {}): Captured {
     if (opts.slow !== undefined) return new Promise((r) => setTimeout(r, opts.slow));
   };
   return { ctx, controller, text };
+}
+
+/** A socket in front of the real engine that a test can take away or freeze (see {@link dockerProxy}). */
+export interface DockerProxy {
+  /** Point the executor's `connection.socketPath` here. */
+  socketPath: string;
+  /** The engine "restarts": open connections drop, new ones are refused, until {@link up}. */
+  down(): void;
+  up(): void;
+  /** The engine stops answering: connections stay open but nothing moves, until {@link thaw}. */
+  freeze(): void;
+  thaw(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link DockerProxy} to /var/run/docker.sock in a temporary directory. */
+export async function dockerProxy(): Promise<DockerProxy> {
+  const dir = await mkdtemp(join(tmpdir(), 'pw-docker-proxy-'));
+  const socketPath = join(dir, 'docker.sock');
+  let isDown = false;
+  let frozen = false;
+  const held: Array<[Socket, Buffer]> = [];
+  const open = new Set<Socket>();
+  const relay = (from: Socket, to: Socket) =>
+    from.on('data', (d: Buffer) => {
+      if (frozen) held.push([to, d]);
+      else to.write(d);
+    });
+  const server = createServer((client) => {
+    if (isDown) return client.destroy();
+    const engine = connect('/var/run/docker.sock');
+    open.add(client).add(engine);
+    relay(client, engine);
+    relay(engine, client);
+    const end = () => {
+      open.delete(client);
+      open.delete(engine);
+      client.destroy();
+      engine.destroy();
+    };
+    client.on('error', end).on('close', end);
+    engine.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(socketPath, r));
+  const thaw = () => {
+    frozen = false;
+    for (const [to, d] of held.splice(0)) if (!to.destroyed) to.write(d);
+  };
+  return {
+    socketPath,
+    down: () => {
+      isDown = true;
+      for (const s of open) s.destroy();
+    },
+    up: () => {
+      isDown = false;
+    },
+    freeze: () => {
+      frozen = true;
+    },
+    thaw,
+    close: async () => {
+      thaw();
+      isDown = false;
+      for (const s of open) s.destroy();
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
