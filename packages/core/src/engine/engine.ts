@@ -13,6 +13,7 @@ import {
   attachSpecJson,
   type CancelRequest,
   isTerminalRun,
+  JOB_STATUSES,
   type JobRecord,
   RUN_STATUSES,
   type RunQuery,
@@ -22,6 +23,7 @@ import {
 } from '../ports/state.js';
 import { definePipeline, type PipelineInput, parsePipeline } from '../spec/parse.js';
 import type { JobSpec, PipelineSpec } from '../spec/types.js';
+import { errorMessage } from '../util/error-message.js';
 import { type AttemptHost, RunningAttempt } from './attempt.js';
 import { abortableSleep, type Clock, type Random, seededRandom, systemClock } from './clock.js';
 import { buildReport, type RunReport } from './report.js';
@@ -195,8 +197,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   private startRecovery: Promise<string[]> | undefined;
   /** Recovery passes under way (start-up and recover() calls). */
   private readonly recoveries = new Set<Promise<string[]>>();
-  /** When each owned run's lease was last renewed (Date.now()). */
-  private readonly renewedAt = new Map<string, number>();
   /** Submits under way (between their first check and handing the run to the scheduler). */
   private readonly submits = new Set<Promise<RunHandle>>();
   /** Runs recover() has taken and is still loading, with the cancels that arrived meanwhile. */
@@ -590,7 +590,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           // for a later pass.
           const code = (err as PipewrightError)?.code;
           if (code === 'STORE_UNAVAILABLE') throw err;
-          if (code === 'STORE_CORRUPT') await this.setAside(run.id, errText(err));
+          if (code === 'STORE_CORRUPT') await this.setAside(run.id, errorMessage(err));
           else this.emit('error', err as Error);
           continue;
         }
@@ -1010,7 +1010,6 @@ export class Engine extends EventEmitter<EngineEvents> {
     } finally {
       // Waiters get their report whatever happened to the bookkeeping above; a wait() must never hang.
       this.ownRuns.delete(runId);
-      this.renewedAt.delete(runId);
       const list = this.waiters.get(runId) ?? [];
       this.waiters.delete(runId);
       if (list.length > 0) {
@@ -1056,7 +1055,6 @@ export class Engine extends EventEmitter<EngineEvents> {
   private leaseLost(runId: string, why: string): void {
     if (!this.ownRuns.has(runId) || this.restoring.has(runId) || this.closing) return;
     this.ownRuns.delete(runId);
-    this.renewedAt.delete(runId);
     this.emit(
       'error',
       new PipewrightError(
@@ -1118,20 +1116,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       () => {
         // Runs recover() is still loading too: they are not in the scheduler yet.
         for (const id of [...this.scheduler.runIds(), ...this.restoring.keys()]) {
-          if (!this.renewedAt.has(id)) this.renewedAt.set(id, Date.now());
-          this.store
-            .renewLease(id, this.instanceId, this.leaseTtlMs)
-            // Not renewable: expired (a stall, an outage) or another engine's. Taking it again
-            // succeeds only if nobody else holds it, and then nobody else can have run anything.
-            .then((held) => held || this.store.acquireLease(id, this.instanceId, this.leaseTtlMs))
-            .then(
-              (held) => {
-                if (held) this.renewedAt.set(id, Date.now());
-                else this.leaseLost(id, 'another engine holds its lease now');
-              },
-              // The store does not answer: nothing is known yet; the next renewal decides.
-              (err) => this.emit('error', err as Error),
-            );
+          // acquireLease renews a lease this engine holds and takes one that merely expired (a
+          // stall, an outage: nobody else can have run anything then); it refuses only when
+          // another engine holds it.
+          this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).then(
+            (held) => {
+              if (!held) this.leaseLost(id, 'another engine holds its lease now');
+            },
+            // The store does not answer: nothing is known yet; the next renewal decides.
+            (err) => this.emit('error', err as Error),
+          );
         }
       },
       Math.max(1000, Math.floor(this.leaseTtlMs / 3)),
@@ -1318,33 +1312,17 @@ export function resolveInputs(spec: PipelineSpec, given: Record<string, unknown>
 /** Seeded random source, re-exported for replayable engines. */
 export { initialJobs, seededRandom };
 
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
  * Why a stored run cannot be handed to the scheduler (undefined when it can): what `buildRun`
  * and the restore rely on, checked before one bad run can take the others down with it.
  */
-/** Every job status (JobStatus), for checking stored records. */
-const JOB_STATUSES: readonly string[] = [
-  'pending',
-  'queued',
-  'running',
-  'retrying',
-  'succeeded',
-  'failed',
-  'cancelled',
-  'skipped',
-] satisfies JobRecord['status'][];
-
 function unrestorable(run: RunRecord, jobs: readonly JobRecord[]): string | undefined {
   if (!(RUN_STATUSES as readonly string[]).includes(run.status)) return `unknown run status \`${String(run.status)}\``;
   let spec: PipelineSpec;
   try {
     spec = run.spec;
   } catch (err) {
-    return `its pipeline cannot be read: ${errText(err)}`;
+    return `its pipeline cannot be read: ${errorMessage(err)}`;
   }
   if (typeof spec !== 'object' || spec === null || typeof spec.jobs !== 'object' || spec.jobs === null) {
     return 'its pipeline has no jobs';
@@ -1354,7 +1332,8 @@ function unrestorable(run: RunRecord, jobs: readonly JobRecord[]): string | unde
       return 'a job record has no id or job';
     }
     if (!Object.hasOwn(spec.jobs, j.job)) return `job \`${j.id}\` belongs to no job of its pipeline`;
-    if (!JOB_STATUSES.includes(j.status)) return `job \`${j.id}\` has unknown status \`${String(j.status)}\``;
+    if (!(JOB_STATUSES as readonly string[]).includes(j.status))
+      return `job \`${j.id}\` has unknown status \`${String(j.status)}\``;
     if (!Array.isArray(j.attempts)) return `job \`${j.id}\` has no attempt list`;
   }
   return undefined;

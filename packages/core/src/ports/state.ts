@@ -10,16 +10,19 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 export function isTerminalRun(status: string): boolean {
   return status === 'succeeded' || status === 'failed' || status === 'cancelled';
 }
+/** Every job status, in lifecycle order. */
+export const JOB_STATUSES = [
+  'pending',
+  'queued',
+  'running',
+  'retrying',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'skipped',
+] as const;
 /** Job statuses (one job per matrix instance). */
-export type JobStatus =
-  | 'pending'
-  | 'queued'
-  | 'running'
-  | 'retrying'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled'
-  | 'skipped';
+export type JobStatus = (typeof JOB_STATUSES)[number];
 /** Attempt statuses. */
 export type AttemptStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** Step statuses. */

@@ -25,7 +25,8 @@ import type {
   Workspace,
 } from '../ports/executor.js';
 import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
-import { type AbortReason, abortReasonOf } from './abort.js';
+import { errorMessage } from '../util/error-message.js';
+import { abortReasonOf } from './abort.js';
 import { createMaskScanner } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
 import { type StepFailureKind, shouldRetryStep } from './retry.js';
@@ -154,7 +155,7 @@ class StepLoop {
         status: 'failed',
         reason: 'exit_code',
         nonRetryable: true,
-        message: `could not evaluate the env of job \`${this.attempt.jobKey}\`: ${this.redact(errText(e))}`,
+        message: `could not evaluate the env of job \`${this.attempt.jobKey}\`: ${this.redact(errorMessage(e))}`,
       });
     }
 
@@ -279,7 +280,7 @@ class StepLoop {
     try {
       shouldRun = evaluateCondition(step.if, exprCtx, this.status());
     } catch (e) {
-      const message = `could not evaluate \`if: ${step.if}\`: ${this.redact(errText(e))}`;
+      const message = `could not evaluate \`if: ${step.if}\`: ${this.redact(errorMessage(e))}`;
       await this.emit('stderr', index, `pipewright: step \`${name}\` failed: ${message}\n`);
       this.record(step, index, name, { outcome: 'failure', reason: 'exit_code', message, nonRetryable: true });
       return;
@@ -469,7 +470,7 @@ class StepLoop {
     } catch (e) {
       // An expression that cannot be evaluated, or a shell that cannot be: the pipeline's own
       // failure (as for `if:`), never retried, not `infra` (which says "the platform, re-run").
-      return { ...fail(this.redact(errText(e))), reason: 'exit_code' };
+      return { ...fail(this.redact(errorMessage(e))), reason: 'exit_code' };
     }
 
     // Flat in the base directory (no per-step mkdir), created in parallel: each file system
@@ -482,7 +483,7 @@ class StepLoop {
           (e: unknown) => e,
         )
       : await this.createStepFiles([outFile, envFile]);
-    if (prepError !== undefined) return fail(`could not prepare the step's files: ${errText(prepError)}`, false);
+    if (prepError !== undefined) return fail(`could not prepare the step's files: ${errorMessage(prepError)}`, false);
     const wp = (p: string) => this.workspace.toWorkspacePath(p);
     const fullEnv: Record<string, string> = {
       CI: 'true',
@@ -518,7 +519,7 @@ class StepLoop {
         io,
       );
     } catch (e) {
-      return fail(`could not run the step: ${this.redact(errText(e))}`, false);
+      return fail(`could not run the step: ${this.redact(errorMessage(e))}`, false);
     }
 
     let outputs: Record<string, string> = {};
@@ -534,7 +535,7 @@ class StepLoop {
       if (outText.length * 3 > MAX_OUTPUT_BYTES) checkOutputSizes(outputs);
       envAdditions = parseFileCommands(envText, '$GITHUB_ENV');
     } catch (e) {
-      fileError = errText(e);
+      fileError = errorMessage(e);
     }
     const base = { exitCode: res.exitCode, signal: res.signal, outputs, envAdditions };
     if (res.exitCode !== 0) {
@@ -616,7 +617,7 @@ class StepLoop {
         outcome: 'failure',
         reason: 'exit_code',
         nonRetryable: true,
-        message: this.redact(errText(e)),
+        message: this.redact(errorMessage(e)),
       };
     }
     // log() is synchronous for the action; chaining keeps lines in order and lets us await backpressure at the end.
@@ -644,7 +645,7 @@ class StepLoop {
       return { ...empty, outputs, outcome: 'success' };
     } catch (e) {
       await pending.catch(() => {});
-      const r: TryResult = { ...empty, outcome: 'failure', reason: 'exit_code', message: this.redact(errText(e)) };
+      const r: TryResult = { ...empty, outcome: 'failure', reason: 'exit_code', message: this.redact(errorMessage(e)) };
       if (e instanceof NonRetryableError) r.nonRetryable = true;
       if (e instanceof RetryAfterError) r.retryAfterMs = e.retryAfterMs;
       return r;
@@ -752,13 +753,6 @@ function runnerOs(): string {
   if (process.platform === 'darwin') return 'macOS';
   if (process.platform === 'win32') return 'Windows';
   return 'Linux';
-}
-
-function errText(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  const reason = e as Partial<AbortReason> | undefined;
-  if (reason && typeof reason === 'object' && typeof reason.message === 'string') return reason.message;
-  return String(e);
 }
 
 function fmtMs(ms: number): string {
