@@ -119,14 +119,23 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * The process's exit code for a command's: once stdout has taken everything, a command that
+ * The process's exit code for a command's, once stdout and stderr have taken everything: a command that
  * succeeded but whose output (a report, a graph) could not be written (a full disk; a reader
  * that went away is fine) exits 3, saying so.
  */
 export async function exitCodeAfterOutput(code: number): Promise<number> {
-  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  await drained(process.stdout);
   const lost = stdoutWriteFailure();
-  if (lost === undefined || code !== EXIT.OK) return code;
-  process.stderr.write(`pipewright: could not write to stdout (${lost.code ?? lost.message})\n`);
-  return EXIT.INFRA;
+  let exit = code;
+  if (lost !== undefined && code === EXIT.OK) {
+    process.stderr.write(`pipewright: could not write to stdout (${lost.code ?? lost.message})\n`);
+    exit = EXIT.INFRA;
+  }
+  await drained(process.stderr);
+  return exit;
+}
+
+/** Resolves once everything written to `stream` so far has been handed to the OS. */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
 }

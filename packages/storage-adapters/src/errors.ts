@@ -135,6 +135,18 @@ export function checkTtl(ttlMs: number): void {
   }
 }
 
+/** JSON a store reads back; text that is not JSON (written by something else) is STORE_CORRUPT, naming `what` of `runId`. */
+export function parseStored(runId: string, what: string, json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    throw new PipewrightError('STORE_CORRUPT', `run ${runId}: ${what} is not JSON (${(err as Error).message})`, {
+      cause: err,
+      details: { runId },
+    });
+  }
+}
+
 /**
  * A log follower of a store that was closed (before or while it waited): the log is not known
  * to be complete, so the follower fails rather than end as if it were.

@@ -1,8 +1,14 @@
 import { open } from 'node:fs/promises';
-import { type Diagnostic, formatDiagnostic, type ValidationResult, validatePipeline } from '@pipewright/core';
+import {
+  DEFAULT_MAX_BYTES,
+  type Diagnostic,
+  formatDiagnostic,
+  type ValidationResult,
+  validatePipeline,
+} from '@pipewright/core';
 
 /** The parser's limit (DESIGN: bad input is refused quickly): a bigger file is not read at all. */
-const MAX_PIPELINE_BYTES = 4 * 1024 * 1024;
+const MAX_PIPELINE_BYTES = DEFAULT_MAX_BYTES;
 
 /** Reads and validates a pipeline file (`-`: standard input); a file that cannot be read becomes a diagnostic. */
 export async function loadPipeline(file: string, actions: readonly string[] = []): Promise<ValidationResult> {

@@ -1,6 +1,7 @@
 export { formatDuration, parseDuration } from './duration.js';
 export { imageReferenceProblem } from './image-ref.js';
 export {
+  DEFAULT_MAX_BYTES,
   definePipeline,
   formatPath,
   type ParseOptions,

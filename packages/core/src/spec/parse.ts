@@ -51,7 +51,8 @@ export interface ValidationResult {
 
 type PathSeg = string | number;
 
-const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+/** The largest pipeline file the parser reads by default (`maxBytes`). */
+export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_DEPTH = 64;
 const MAX_ALIASES = 100;
 /** Past this many errors (or warnings) a file is garbage, not a pipeline; more would only cost time and memory. */

@@ -8,7 +8,7 @@ import type {
   RunStatus,
   StateStore,
 } from '@pipewright/core';
-import { isTerminalRun, PipewrightError, specJsonOf } from '@pipewright/core';
+import { isTerminalRun, specJsonOf } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import {
   checkCreatedAt,
@@ -20,6 +20,7 @@ import {
   conflict,
   duplicateRun,
   invalid,
+  parseStored,
   REQUIRED_RUN_FIELDS,
   runNotFound,
   statusList,
@@ -71,28 +72,16 @@ export function defineScripts(client: Redis, scripts: Record<string, string>): v
   }
 }
 
-/** A flat HGETALL reply (field, JSON, field, JSON, ...) back to a record; a run's spec is decoded on first read. */
-function fromHash<T>(flat: readonly string[], from = 0, spec?: string): T {
+/** A flat HGETALL reply (field, JSON, field, JSON, ...) back to run `runId`'s record; its spec is decoded on first read. */
+function fromHash<T>(runId: string, flat: readonly string[], from = 0, spec?: string): T {
   const out: Record<string, unknown> = {};
   for (let i = from; i < flat.length; i += 2) {
     const f = flat[i]!;
     if (f === 'spec') spec = flat[i + 1]!;
-    else out[f] = parseField(f, flat[i + 1]!);
+    else out[f] = parseStored(runId, `stored field \`${f}\``, flat[i + 1]!);
   }
   if (spec !== undefined) defineLazySpec(out, spec);
   return out as T;
-}
-
-/** One stored field's JSON; a field that is not JSON (written by something else) is STORE_CORRUPT, named. */
-function parseField(field: string, json: string): unknown {
-  try {
-    return JSON.parse(json);
-  } catch (err) {
-    throw new PipewrightError('STORE_CORRUPT', `stored field \`${field}\` is not JSON (${(err as Error).message})`, {
-      cause: err,
-      details: { field },
-    });
-  }
 }
 
 /** Spec JSON this client holds, by run id (see {@link RedisStore.updateRun}). */
@@ -230,14 +219,7 @@ export class RedisStore implements StateStore {
     const flat = await this.#conn.call('getRun', () => this.#r.hgetall(this.#runKeys(runId).run).then(Object.entries));
     if (flat.length === 0) return undefined;
     const out: Record<string, unknown> = {};
-    try {
-      for (const [f, v] of flat) out[f] = parseField(f, v);
-    } catch (err) {
-      throw new PipewrightError('STORE_CORRUPT', `run ${runId}: ${(err as Error).message}`, {
-        cause: err,
-        details: { runId },
-      });
-    }
+    for (const [f, v] of flat) out[f] = parseStored(runId, `stored field \`${f}\``, v);
     return out as unknown as RunRecord;
   }
 
@@ -303,7 +285,7 @@ export class RedisStore implements StateStore {
           // lists (getRun names the bad field).
           let rec: RunRecord | undefined;
           try {
-            rec = fromHash<RunRecord>(flat);
+            rec = fromHash<RunRecord>(ids[i]!, flat);
           } catch {
             rec = undefined;
           }
@@ -369,7 +351,7 @@ export class RedisStore implements StateStore {
     }
     const flat = reply as unknown as string[];
     const omitted = Number(flat[2]) === 1 && cached !== undefined;
-    const rec = fromHash<RunRecord>(flat, 3, omitted ? cached.json : undefined);
+    const rec = fromHash<RunRecord>(runId, flat, 3, omitted ? cached.json : undefined);
     if (isTerminalRun(rec.status)) this.#uncacheSpec(runId);
     else if (!omitted) {
       let spec: string | undefined;
@@ -391,18 +373,8 @@ export class RedisStore implements StateStore {
     ];
     if (reply[0] === -1) throw runNotFound(runId);
     const out: JobRecord[] = [];
-    try {
-      for (let i = 1; i < reply.length; i++) out.push(JSON.parse(reply[i] as string) as JobRecord);
-    } catch (err) {
-      throw new PipewrightError(
-        'STORE_CORRUPT',
-        `run ${runId}: a stored job record is not JSON (${(err as Error).message})`,
-        {
-          cause: err,
-          details: { runId },
-        },
-      );
-    }
+    for (let i = 1; i < reply.length; i++)
+      out.push(parseStored(runId, 'a stored job record', reply[i] as string) as JobRecord);
     return out;
   }
 
