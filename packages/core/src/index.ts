@@ -16,6 +16,7 @@ export { attachSpecJson, isTerminalRun, JOB_STATUSES, RUN_STATUSES, specJsonOf }
 export * from './spec/index.js';
 export { type AbortReason, abortReasonOf, cancelReason, graceCutShort, timeoutReason } from './steps/abort.js';
 export { parseFileCommands } from './steps/outputs-file.js';
+export { ownDir, readOwnFile, writeOwnFile } from './steps/own-files.js';
 export { type RunStepsOptions, runSteps } from './steps/run-steps.js';
 export {
   DEFAULT_SHELL_TEMPLATE,

@@ -1,4 +1,4 @@
-import { close, constants, open as openFd } from 'node:fs';
+import { close, open as openFd } from 'node:fs';
 import { lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { abortableSleep, clearLongTimeout, setLongTimeout } from '../engine/clock.js';
@@ -29,6 +29,7 @@ import { errorMessage } from '../util/error-message.js';
 import { abortReasonOf } from './abort.js';
 import { createMaskScanner } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
+import { OWN_READ_FLAGS, OWN_WRITE_FLAGS } from './own-files.js';
 import { type StepFailureKind, shouldRetryStep } from './retry.js';
 import { shellTemplate } from './shell.js';
 
@@ -578,7 +579,7 @@ class StepLoop {
    */
   private createEmpty(file: string, replaced = false): Promise<void> {
     return new Promise((resolve, reject) => {
-      openFd(file, CREATE_EMPTY, 0o666, (err, fd) => {
+      openFd(file, OWN_WRITE_FLAGS, 0o666, (err, fd) => {
         if (err?.code === 'ELOOP' && !replaced) {
           unlink(file).then(() => this.createEmpty(file, true).then(resolve, reject), reject);
           return;
@@ -679,12 +680,6 @@ class StepLoop {
   }
 }
 
-/** Create or truncate, never through a symlink (ELOOP instead). */
-// O_NONBLOCK: a FIFO a step planted there fails the open (ENXIO) instead of blocking a
-// thread-pool thread for ever; on a regular file it changes nothing.
-const CREATE_EMPTY =
-  constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
 /** The most a step may write to one file-command file: bounds what one step puts in memory. */
 const MAX_FILE_COMMAND_BYTES = 16 * 1024 * 1024;
 /** The most one output may hold: GitHub's limit (1 MB per output). */
@@ -701,7 +696,7 @@ async function readIfWritten(file: string, name: string): Promise<string> {
   const st = await lstat(file);
   if (st.isFile() && st.size === 0) return '';
   if (!st.isFile()) throw new Error(`${name} is not a regular file (the step replaced it); write to it with >>`);
-  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const fh = await open(file, OWN_READ_FLAGS);
   try {
     const now = await fh.stat();
     if (!now.isFile()) throw new Error(`${name} is not a regular file (the step replaced it); write to it with >>`);

@@ -1,11 +1,18 @@
-import { constants as fsConstants } from 'node:fs';
-import { lstat, mkdir, open, rm, unlink } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
-import { DEFAULT_SHELL_TEMPLATE, graceCutShort, scriptExtension, shellArgv } from '@pipewright/core';
+import {
+  DEFAULT_SHELL_TEMPLATE,
+  graceCutShort,
+  ownDir,
+  readOwnFile,
+  scriptExtension,
+  shellArgv,
+  writeOwnFile,
+} from '@pipewright/core';
 import type Docker from 'dockerode';
 import { assertWorkingDir } from '../working-dir.js';
 
@@ -14,50 +21,6 @@ const PID_WRAPPER = 'echo $$ > "$0"; exec "$@"';
 /** GitHub's default shell (`bash -e`, or `sh -e` when the image has no bash), decided in the same exec: no probe round trip. */
 const DEFAULT_SHELL_WRAPPER =
   'echo $$ > "$0"; if command -v bash >/dev/null 2>&1; then exec bash -e "$1"; fi; exec sh -e "$1"';
-// The engine writes into the bind-mounted workspace from the host, where a container step (root
-// in its container) can plant symlinks: followed, they would send the engine's writes (a step
-// script) or reads anywhere on the host. So the directories and files it writes are its own:
-// a link in their place is removed, never followed.
-
-/** Makes `path` a real directory: a link or file a step left in its place is replaced. */
-async function ownDir(path: string): Promise<void> {
-  const st = await lstat(path).catch(() => undefined);
-  if (st?.isDirectory()) return;
-  if (st) await unlink(path);
-  await mkdir(path).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EEXIST') throw e;
-  });
-}
-
-// O_NONBLOCK: a FIFO planted in the file's place fails the open instead of blocking a thread-pool thread.
-const WRITE_OWN =
-  fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
-
-/** Writes `text` to `path`, replacing a symlink found there instead of writing through it. */
-async function writeOwnFile(path: string, text: string, mode: number): Promise<void> {
-  const fh = await open(path, WRITE_OWN, mode).catch(async (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'ELOOP') throw e;
-    await unlink(path);
-    return open(path, WRITE_OWN, mode);
-  });
-  try {
-    await fh.writeFile(text);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Reads `path` unless it is a symlink. */
-async function readOwnFile(path: string): Promise<string> {
-  const fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-  try {
-    if (!(await fh.stat()).isFile()) throw new Error(`${path} is not a regular file`);
-    return await fh.readFile('utf8');
-  } finally {
-    await fh.close();
-  }
-}
-
 /** After SIGKILL, how long we wait for the exec's stream to end before cutting it. */
 const AFTER_KILL_MS = 1500;
 
@@ -124,15 +87,18 @@ export class DockerWorkspace implements Workspace {
   }
 
   /**
-   * Runs one step. Output is demultiplexed into `io` in order; when `io` returns
-   * a promise the exec stream is paused until it settles. On abort: SIGTERM to
-   * the step's process group, SIGKILL after `killGraceMs`.
+   * The step loop's files go in `.pipewright/`: a link a container step put in its place (the
+   * workspace is bind-mounted, the step is root in its container) is replaced first.
    */
-  /** The step loop's files go in `.pipewright/`: a link a container step put in its place is replaced first. */
   async prepareStep(): Promise<void> {
     await ownDir(join(this.hostDir, '.pipewright'));
   }
 
+  /**
+   * Runs one step. Output is demultiplexed into `io` in order; when `io` returns
+   * a promise the exec stream is paused until it settles. On abort: SIGTERM to
+   * the step's process group, SIGKILL after `killGraceMs`.
+   */
   async exec(request: ExecRequest, io: ExecIO): Promise<ExecResult> {
     if (this.disposing) throw new Error(`the container ${this.workerId} was already removed`);
     // Nothing was started, so report the step as killed before it ran.
@@ -141,8 +107,8 @@ export class DockerWorkspace implements Workspace {
     const n = ++this.seq;
     const template = request.shell;
     const isDefault = template === DEFAULT_SHELL_TEMPLATE;
+    // prepareStep() has made `.pipewright/` a real directory; `exec/` below it likewise.
     const dir = join(this.hostDir, '.pipewright', 'exec');
-    await ownDir(join(this.hostDir, '.pipewright'));
     await ownDir(dir);
     const scriptHost = join(dir, `step-${n}${scriptExtension(template)}`);
     const pidHost = join(dir, `step-${n}.pid`);
