@@ -388,7 +388,6 @@ function eachString(value: unknown, path: PathSeg[], fn: (s: string, path: PathS
     for (const [k, v] of Object.entries(value)) eachString(v, [...path, k], fn);
 }
 
-/** Checks that do not fit a schema: steps, ids, needs and the DAG, expressions, ignored keys. */
 /** GitHub's workflow trigger events (docs: "Events that trigger workflows"). */
 const EVENTS = [
   'branch_protection_rule',
@@ -528,6 +527,7 @@ function inputChecks(on: unknown, loc: Locator, out: Sink): void {
   }
 }
 
+/** Checks that do not fit a schema: steps, ids, needs and the DAG, expressions, ignored keys. */
 function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, out: Sink): void {
   const jobIds = Object.keys(raw.jobs);
   const actions = new Set(options.actions ?? []);
@@ -828,10 +828,7 @@ function validateValue(js: unknown, loc: Locator, options: ParseOptions): Valida
     return { diagnostics: out.finish() };
   }
   semanticChecks(parsed.data, loc, options, out);
-  if (out.errors) {
-    matrixChecks(Object.values(normalizePipeline(parsed.data).jobs), loc, out);
-    return { diagnostics: out.finish() };
-  }
+  // Matrix errors are reported with the others, so the matrices are checked either way.
   const spec = normalizePipeline(parsed.data);
   matrixChecks(Object.values(spec.jobs), loc, out);
   if (out.errors) return { diagnostics: out.finish() };
