@@ -44,6 +44,8 @@ export interface ProcessExecutorOptions {
 export interface ResolvedProcessExecutorOptions {
   capacity: number;
   workRoot: string;
+  /** `workRoot` is the default one: checked to be this user's private directory (a passed one is used as it is). */
+  privateRoot: boolean;
   keepWorkspace: boolean;
   workspacePool: number;
   killGraceMs?: number;
@@ -82,6 +84,7 @@ export function resolveProcessExecutorOptions(options: ProcessExecutorOptions = 
   const resolved: ResolvedProcessExecutorOptions = {
     capacity: options.capacity ?? Number.POSITIVE_INFINITY,
     workRoot: options.workRoot ?? defaultWorkRoot(),
+    privateRoot: options.workRoot === undefined,
     keepWorkspace: options.keepWorkspace ?? false,
     workspacePool: Math.floor(options.workspacePool ?? 16),
   };
@@ -103,9 +106,6 @@ export class ProcessExecutor implements Executor {
   /** This host: every attempt runs here, so the engine records it before the attempt starts. */
   readonly workerId = `${hostname()}/process`;
 
-  /** The default work root (its checks apply only to it, not to a `workRoot` the host chose). */
-  private readonly defaultRoot = defaultWorkRoot();
-
   constructor(options: ProcessExecutorOptions = {}) {
     this.options = resolveProcessExecutorOptions(options);
     this.capacity = this.options.capacity;
@@ -126,7 +126,7 @@ export class ProcessExecutor implements Executor {
       try {
         // Each new (not recycled) workspace: a tmp cleaner may have removed the root since, and
         // someone else made it. One lstat; a failed check is not remembered, so it can pass later.
-        if (this.options.workRoot === this.defaultRoot) await ensurePrivateRoot(this.options.workRoot);
+        if (this.options.privateRoot) await ensurePrivateRoot(this.options.workRoot);
         workspace = await ProcessWorkspace.create(
           this.options.workRoot,
           `${attempt.runId}-${attempt.jobId}-${attempt.attempt}`,
