@@ -25,11 +25,8 @@ export async function createExecutor(kind: RunExecutorKind): Promise<Executor> {
   try {
     // One id per CLI process: the executor reaps the containers of its own id at start, and with
     // the host name as id a second `pipewright run` on this host removed the first one's containers.
-    const host =
-      hostname()
-        .replace(/[^A-Za-z0-9_.:@-]/g, '-')
-        .slice(0, 80) || 'host';
-    executor = new Docker({ engineId: `cli-${host}-${process.pid}` });
+    const engineIdOf = mod.engineIdOf as (text: string) => string;
+    executor = new Docker({ engineId: engineIdOf(`cli-${process.pid}-${hostname()}`) });
     await executor.start?.();
     return executor;
   } catch (err) {

@@ -10,5 +10,5 @@ export type {
   DockerRegistryAuth,
   ResolvedDockerExecutorOptions,
 } from './options.js';
-export { resolveDockerOptions } from './options.js';
+export { engineIdOf, resolveDockerOptions } from './options.js';
 export { DockerWorkspace, type DockerWorkspaceInit } from './workspace.js';

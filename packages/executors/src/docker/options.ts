@@ -176,6 +176,11 @@ export function resolveDockerOptions(options: DockerExecutorOptions = {}): Resol
   };
 }
 
+/** `text` as an engine id: characters a label value cannot hold become `-`, at most 128 of them. */
+export function engineIdOf(text: string): string {
+  return sanitizeId(text);
+}
+
 function sanitizeId(s: string): string {
   const id = s.replace(/[^A-Za-z0-9_.:@-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
   return id === '' ? 'pipewright' : id.slice(0, 128);
