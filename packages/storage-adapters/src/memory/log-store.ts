@@ -1,5 +1,5 @@
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
-import { followerClosed } from '../errors.js';
+import { followerClosed, invalid } from '../errors.js';
 import { checkBatch, checkReadOptions, filterLines, indexAfter } from '../log-util.js';
 
 /** Options of {@link MemoryLogStore}. */
@@ -9,7 +9,17 @@ export interface MemoryLogStoreOptions {
    * @default 1000
    */
   maxFollowBatch?: number;
+  /**
+   * Most UTF-8 bytes of line text kept per run. Past it the oldest lines are dropped (the
+   * newest, where a failure shows, are kept) and a reader that starts before them gets one
+   * `system` line saying how many lines and bytes were dropped; `Infinity` keeps every line.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytesPerRun?: number;
 }
+
+/** {@link MemoryLogStoreOptions.maxBytesPerRun}'s default: 64 MiB of line text per run. */
+const DEFAULT_MAX_BYTES_PER_RUN = 64 * 1024 * 1024;
 
 // One fixed-shape object per line without the run id (the run's map key holds it);
 // job ids are interned so a 100,000-line job stores its id once.
@@ -22,11 +32,25 @@ class StoredLine {
     readonly step: number,
     readonly stream: LogStream,
     readonly text: string,
+    /** UTF-8 bytes of `text`, counted once for the run's cap. */
+    readonly bytes: number,
   ) {}
 }
 
+/** What the run's cap has dropped so far: the marker line stands at `line.seq` (the last dropped line's). */
+interface Dropped {
+  lines: number;
+  bytes: number;
+  line: StoredLine;
+}
+
 interface RunLog {
+  /** Kept lines from index `head` on; those before it are dropped and go at the next compaction. */
   lines: StoredLine[];
+  head: number;
+  /** UTF-8 bytes of the kept lines' text. */
+  bytes: number;
+  dropped: Dropped | undefined;
   jobIds: Map<string, string>;
   ended: boolean;
   waiters: Set<() => void>;
@@ -50,15 +74,23 @@ export class MemoryLogStore implements LogStore {
   readonly #runs = new Map<string, RunLog>();
   #closed = false;
   readonly #maxFollowBatch: number;
+  readonly #maxBytesPerRun: number;
 
   constructor(options: MemoryLogStoreOptions = {}) {
     this.#maxFollowBatch = options.maxFollowBatch ?? 1000;
+    const cap = options.maxBytesPerRun ?? DEFAULT_MAX_BYTES_PER_RUN;
+    if (typeof cap !== 'number' || !(cap > 0)) {
+      throw invalid(
+        `MemoryLogStore maxBytesPerRun must be a positive number of bytes (or Infinity), got ${String(cap)}`,
+      );
+    }
+    this.#maxBytesPerRun = cap;
   }
 
   #log(runId: string): RunLog {
     let log = this.#runs.get(runId);
     if (!log) {
-      log = { lines: [], jobIds: new Map(), ended: false, waiters: new Set() };
+      log = { lines: [], head: 0, bytes: 0, dropped: undefined, jobIds: new Map(), ended: false, waiters: new Set() };
       this.#runs.set(runId, log);
     }
     return log;
@@ -83,11 +115,58 @@ export class MemoryLogStore implements LogStore {
         jobId = l.jobId;
         log.jobIds.set(jobId, jobId);
       }
-      log.lines.push(new StoredLine(l.seq, l.ts, jobId, l.attempt, l.step, l.stream, l.text));
+      const bytes = Buffer.byteLength(l.text);
+      log.lines.push(new StoredLine(l.seq, l.ts, jobId, l.attempt, l.step, l.stream, l.text, bytes));
+      log.bytes += bytes;
       last = l.seq;
       added = true;
     }
+    if (log.bytes > this.#maxBytesPerRun) this.#trim(log);
     if (added) this.#wake(log);
+  }
+
+  /** Drops the oldest lines until the run is within its cap again; the newest line always stays. */
+  #trim(log: RunLog): void {
+    const { lines } = log;
+    while (log.bytes > this.#maxBytesPerRun && lines.length - log.head > 1) {
+      const gone = lines[log.head++] as StoredLine;
+      log.bytes -= gone.bytes;
+      const d = log.dropped ?? { lines: 0, bytes: 0, line: gone };
+      d.lines++;
+      d.bytes += gone.bytes;
+      d.line = gone;
+      log.dropped = d;
+    }
+    // Dropped lines leave the array once they are half of it: each line is moved at most once more.
+    if (log.head > 1024 && log.head * 2 > lines.length) {
+      log.lines = lines.slice(log.head);
+      log.head = 0;
+    }
+  }
+
+  /** The index of the first kept line after `after`. */
+  #startAfter(log: RunLog, after: number): number {
+    return Math.max(log.head, indexAfter(log.lines, after));
+  }
+
+  /**
+   * The line that stands for the dropped ones, for a reader that starts before them; whatever
+   * the reader's job or step filter, since the dropped lines may have been of any job.
+   */
+  #droppedMarker(runId: string, log: RunLog, after: number): LogLine | undefined {
+    const d = log.dropped;
+    if (d === undefined || after >= d.line.seq) return undefined;
+    const cap = this.#maxBytesPerRun;
+    return {
+      seq: d.line.seq,
+      ts: d.line.ts,
+      runId,
+      jobId: d.line.jobId,
+      attempt: d.line.attempt,
+      step: d.line.step,
+      stream: 'system',
+      text: `[pipewright] ${d.lines} earlier log lines (${d.bytes} bytes) of this run were dropped: the memory log store keeps the last ${cap} bytes of a run (MemoryLogStore maxBytesPerRun); use a Redis or S3 log store to keep them all`,
+    };
   }
 
   async lastSeq(runId: string): Promise<number> {
@@ -98,8 +177,13 @@ export class MemoryLogStore implements LogStore {
     checkReadOptions(options);
     const log = this.#runs.get(runId);
     if (!log) return [];
-    const start = indexAfter(log.lines, options.after ?? 0);
-    return filterLines(log.lines, start, options, (s) => toLine(runId, s));
+    const after = options.after ?? 0;
+    const marker = this.#droppedMarker(runId, log, after);
+    const start = this.#startAfter(log, after);
+    if (marker === undefined) return filterLines(log.lines, start, options, (s) => toLine(runId, s));
+    if (options.limit !== undefined && options.limit < 1) return [];
+    const rest = options.limit === undefined ? options : { ...options, limit: options.limit - 1 };
+    return [marker, ...filterLines(log.lines, start, rest, (s) => toLine(runId, s))];
   }
 
   async *follow(runId: string, options: LogFollowOptions = {}): AsyncGenerator<LogBatch> {
@@ -110,7 +194,14 @@ export class MemoryLogStore implements LogStore {
     const log = this.#log(runId);
     let last = options.after ?? 0;
     for (;;) {
-      const start = indexAfter(log.lines, last);
+      const marker = this.#droppedMarker(runId, log, last);
+      if (marker !== undefined) {
+        last = marker.seq;
+        yield { runId, lines: [marker] };
+        if (signal?.aborted) return;
+        continue;
+      }
+      const start = this.#startAfter(log, last);
       if (start < log.lines.length) {
         const slice = log.lines.slice(start, start + this.#maxFollowBatch);
         last = slice.at(-1)!.seq;
