@@ -504,8 +504,23 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Stored runs, newest first. */
   async listRuns(query: RunQuery | { status?: RunStatus | RunStatus[]; limit?: number } = {}): Promise<RunRecord[]> {
+    if (typeof query !== 'object' || query === null || Array.isArray(query)) {
+      throw new PipewrightError('INVALID_ARGUMENT', `listRuns takes {status?, limit?}, got ${kindOf(query)}`);
+    }
     // One status as a plain string is the same query as a list of one.
     const status = query.status;
+    const statuses = typeof status === 'string' ? [status] : status;
+    if (statuses !== undefined) {
+      const bad = Array.isArray(statuses)
+        ? statuses.find((s) => !(RUN_STATUSES as readonly unknown[]).includes(s))
+        : statuses;
+      if (bad !== undefined || !Array.isArray(statuses)) {
+        throw new PipewrightError(
+          'INVALID_ARGUMENT',
+          `listRuns status must be one of ${RUN_STATUSES.join(', ')} (or a list of them), got \`${String(bad)}\``,
+        );
+      }
+    }
     if (typeof status === 'string') return this.store.listRuns({ ...query, status: [status] });
     return this.store.listRuns(query as RunQuery);
   }
@@ -695,6 +710,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   ): Promise<void> {
     const stored = await this.store.getRun(runId);
     if (!stored) throw runNotFound(runId);
+    if ('job' in Object(target)) {
+      // A typo must not pass as a cancel that did nothing, finished run or not.
+      const job = (target as { job: string }).job;
+      const known = new Set<string>(Object.keys(stored.spec?.jobs ?? {}));
+      for (const j of await this.store.getJobs(runId)) known.add(j.id);
+      this.assertKnownJob(runId, job, [...known]);
+    }
     if (isTerminalRun(stored.status)) return; // finished: nothing to cancel
     if ('job' in Object(target)) {
       throw new PipewrightError(
@@ -751,7 +773,11 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** A job cancel must name a job of the run: a typo must not pass as a cancel that did nothing. */
   private assertJob(runId: string, job: string): void {
     const known = this.scheduler.jobIds(runId);
-    if (known === undefined || known.includes(job)) return;
+    if (known !== undefined) this.assertKnownJob(runId, job, known);
+  }
+
+  private assertKnownJob(runId: string, job: string, known: readonly string[]): void {
+    if (known.includes(job)) return;
     const some = known.slice(0, 10).join(', ');
     throw new PipewrightError(
       'INVALID_ARGUMENT',

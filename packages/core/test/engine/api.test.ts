@@ -94,15 +94,28 @@ describe('Engine API: what callers pass', () => {
     const waiting = handle.wait();
     const status = (await settledOnClock(env.clock, waiting, { step: 1000, maxMs: 60_000 })).run.status;
     expect(status).toBe('succeeded');
+    // Finished, or run by another engine on the same store: still a typo, not a silent no-op.
+    const late = await env.engine.cancel({ runId: handle.id, job: 'tset' }).catch((e: unknown) => e);
+    expect((late as PipewrightError).code).toBe('INVALID_ARGUMENT');
+    expect((late as Error).message).toMatch(/no job `tset`.*build, test/);
+    const other = new Engine({ store: env.store, logs: env.logs, executors: [env.executor], recoverOnStart: false });
+    expect(await codeOf(other.cancel({ runId: handle.id, job: 'tset' }))).toBe('INVALID_ARGUMENT');
+    await expect(other.cancel({ runId: handle.id, job: 'test' })).resolves.toBeUndefined();
+    await other.close();
     await env.engine.close();
   });
 
-  it('listRuns takes one status as a string or a list', async () => {
+  it('listRuns takes one status as a string or a list, and refuses a status runs cannot have', async () => {
     const env = setup();
     await runToEnd(env, TWO_JOBS);
     expect((await env.engine.listRuns({ status: 'succeeded' })).length).toBe(1);
     expect((await env.engine.listRuns({ status: ['succeeded'] })).length).toBe(1);
     expect((await env.engine.listRuns({ status: 'failed' })).length).toBe(0);
+    for (const bad of [{ status: 'bogus' }, { status: ['succeeded', 'done'] }, { status: 3 }, 'succeeded', null]) {
+      const err = await env.engine.listRuns(bad as never).catch((e: unknown) => e);
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(PipewrightError);
+      expect((err as PipewrightError).code).toBe('INVALID_ARGUMENT');
+    }
     await env.engine.close();
   });
 
