@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-import { exitCodeAfterOutput, main } from '../dist/main.js';
+import { holdInterrupts } from '../dist/run/environment.js';
+
+// Before the modules load (~100 ms): a Ctrl-C from here on stops the command with its exit code
+// and report, instead of killing the process with nothing on stdout.
+holdInterrupts();
+const { exitCodeAfterOutput, main } = await import('../dist/main.js');
 
 main(process.argv.slice(2)).then(
   async (result) => {

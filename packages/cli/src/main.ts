@@ -5,7 +5,7 @@ import { runCommand } from './commands/run.js';
 import { logsCommand, type RawLogsOptions, type RawRunsOptions, runsCommand } from './commands/stored.js';
 import { validateCommand } from './commands/validate.js';
 import { EXIT } from './exit-codes.js';
-import { guardStdout, stdoutWriteFailure } from './run/environment.js';
+import { guardStdout, releaseInterrupts, stdoutWriteFailure } from './run/environment.js';
 import { CliError, errorDocument } from './run/errors.js';
 import type { RawRunOptions } from './run/options.js';
 
@@ -21,7 +21,11 @@ export async function main(argv: string[]): Promise<number> {
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })
-    .showHelpAfterError('(run `pipewright --help` for usage)');
+    .showHelpAfterError('(run `pipewright --help` for usage)')
+    // Only `run` takes over a Ctrl-C held since start-up (holdInterrupts); the others stop as usual.
+    .hook('preAction', (_program, action) => {
+      if (action.name() !== 'run') releaseInterrupts();
+    });
 
   program
     .command('run')

@@ -113,6 +113,52 @@ describe('Ctrl-C', () => {
     expect(alive(workPid)).toBe(false);
   });
 
+  it('a SIGINT before the command listens (modules loading, the file being read) still ends it with 130 and one --json document', async () => {
+    // `-`: the CLI waits for its pipeline on stdin, after start-up and before it subscribes to signals.
+    const child = spawn(process.execPath, [BIN, 'run', '-', '--json'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      err += s;
+    });
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+      child.on('close', (c, sig) => r([c, sig])),
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(child.exitCode).toBeNull(); // held for the command, not the death of the process
+      child.stdin.end('jobs:\n  a:\n    runs-on: local\n    steps: [{run: "true"}]\n');
+      const [code, signal] = await ended;
+      expect({ code, signal }).toStrictEqual({ code: 130, signal: null });
+      expect(JSON.parse(out)).toMatchObject({ error: { code: 'CANCELLED', exitCode: 130 } });
+      expect(err).toContain('interrupted before the run started');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('a second early SIGINT ends the command at once with 130', async () => {
+    const child = spawn(process.execPath, [BIN, 'run', '-'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const ended = new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+      child.on('close', (c, sig) => r([c, sig])),
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 100));
+      child.kill('SIGINT');
+      const [code, signal] = await ended;
+      expect({ code, signal }).toStrictEqual({ code: 130, signal: null });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('SIGHUP (terminal closed) stops like SIGTERM: the cleanup job runs, no step is left, exit 130', async () => {
     const dir = tmp.dir;
     const file = tmp.file(

@@ -33,6 +33,46 @@ export function stdoutWriteFailure(): NodeJS.ErrnoException | undefined {
   return stdoutFailure;
 }
 
+type Interrupt = 'SIGINT' | 'SIGTERM';
+/** Signals that came while nobody was subscribed yet ({@link holdInterrupts}). */
+const held: Interrupt[] = [];
+const HELD_SIGNALS: ReadonlyArray<[NodeJS.Signals, Interrupt]> = [
+  ['SIGINT', 'SIGINT'],
+  ['SIGTERM', 'SIGTERM'],
+  ['SIGHUP', 'SIGTERM'],
+];
+const holders = new Map<NodeJS.Signals, () => void>();
+
+/**
+ * From the first line of the `pipewright` binary until a command subscribes with `onInterrupt`
+ * (loading modules, reading and validating the file): a Ctrl-C or SIGTERM is held for the
+ * command, which then stops as it would have a moment later (exit 130, the `--json` document),
+ * instead of the process dying by the signal with nothing on stdout. A second one ends the
+ * process at once (130): nothing has started that needs stopping.
+ */
+export function holdInterrupts(): void {
+  for (const [signal, as] of HELD_SIGNALS) {
+    if (holders.has(signal)) continue;
+    const hold = () => {
+      held.push(as);
+      if (held.length >= 2) process.exit(130);
+    };
+    holders.set(signal, hold);
+    process.on(signal, hold);
+  }
+}
+
+/** For commands that do not handle interrupts: a held one ends the process (130), later ones act as usual. */
+export function releaseInterrupts(): void {
+  stopHolding();
+  if (held.length > 0) process.exit(130);
+}
+
+function stopHolding(): void {
+  for (const [signal, hold] of holders) process.off(signal, hold);
+  holders.clear();
+}
+
 /** The real process's streams, environment and signals. */
 export function processEnvironment(): CommandEnvironment {
   guardStdout();
@@ -48,6 +88,9 @@ export function processEnvironment(): CommandEnvironment {
       // A closed terminal or a dropped ssh session: stop like SIGTERM, so steps (in their own
       // process groups, out of the hangup's reach) and cleanup jobs are not left behind.
       process.on('SIGHUP', onTerm);
+      // What came before anyone listened is this handler's now, in order.
+      stopHolding();
+      for (const signal of held.splice(0)) handler(signal);
       return () => {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
