@@ -903,8 +903,12 @@ export class Scheduler {
       if (isTerminalJob(j.rec.status)) continue;
       const cleanup = j.base.cleanup;
       if (cleanup && !force) continue;
-      if (j.rec.status === 'pending') this.finishJob(run, j, 'cancelled', 'upstream', why);
-      else this.cancelJob(run, j, force ? 'force' : 'cancel', why);
+      if (j.rec.status === 'pending') {
+        // DESIGN §4.1 holds in a cancel too: a job whose needs are still being stopped ends when they
+        // have, so a cleanup job after it never starts beside a job upstream of it. Forced: nothing waits.
+        if (!force && !j.base.evaluated && !this.needsDone(j.base)) continue;
+        this.finishJob(run, j, 'cancelled', 'upstream', why);
+      } else this.cancelJob(run, j, force ? 'force' : 'cancel', why);
     }
   }
 

@@ -12,6 +12,8 @@ export interface FakeStep {
   output?: string;
   /** Runs until aborted (ignores `durationMs`). */
   hang?: boolean;
+  /** Simulated time the step takes to stop once aborted (a process using its kill-grace). @default 0 */
+  stopMs?: number;
   /** Throws as an executor/infrastructure error instead of running. */
   infra?: string;
   /** Job outputs to set when this step succeeds. */
@@ -161,7 +163,8 @@ export class FakeExecutor implements Executor {
       let timer: unknown;
       const onAbort = () => {
         if (timer !== undefined) this.clock.clearTimeout(timer);
-        resolve(true);
+        if (step.stopMs) this.clock.setTimeout(() => resolve(true), step.stopMs);
+        else resolve(true);
       };
       signal.addEventListener('abort', onAbort, { once: true });
       if (!step.hang) {

@@ -320,6 +320,51 @@ jobs:
     expect(j.notify?.status).toBe('succeeded');
   });
 
+  it('a job not started yet ends only once its needs have stopped, so a cleanup job after it never runs beside them', async () => {
+    // long takes 3 s to stop (its kill-grace); chain waits on it; cleanup needs chain.
+    const env = setup((job) => (job === 'long' ? [{ hang: true, stopMs: 3000 }] : [{ durationMs: 1000 }]));
+    const handle = await env.engine.submit(`
+jobs:
+  long: { runs-on: x, steps: [{ run: x }] }
+  chain: { runs-on: x, needs: long, steps: [{ run: x }] }
+  cleanup: { runs-on: x, needs: chain, if: always(), steps: [{ run: x }] }
+`);
+    const waiting = handle.wait();
+    await env.clock.advance(5000);
+    await handle.cancel({ reason: 'stop' });
+    await env.clock.advance(1000);
+    // long is still stopping: chain is not over yet, so cleanup has not started.
+    expect(env.executor.calls.map((c) => c.jobId)).toEqual(['long']);
+    expect(byId((await env.engine.getRun(handle.id))!).chain?.status).toBe('pending');
+    const report = await settledOnClock(env.clock, waiting);
+    const calls = new Map(env.executor.calls.map((c) => [c.jobId, c]));
+    expect(calls.get('cleanup')?.startedAt).toBeGreaterThanOrEqual(calls.get('long')?.finishedAt as number);
+    const j = byId(report!);
+    expect(j.long?.status).toBe('cancelled');
+    expect(j.chain).toMatchObject({ status: 'cancelled', reason: 'upstream' });
+    expect(j.cleanup?.status).toBe('succeeded');
+    expect(report?.run.status).toBe('cancelled');
+  });
+
+  it('a forced cancel ends the jobs not started at once, whatever is still stopping', async () => {
+    const env = setup((job) => (job === 'long' ? [{ hang: true, stopMs: 3000 }] : [{ durationMs: 1000 }]));
+    const handle = await env.engine.submit(`
+jobs:
+  long: { runs-on: x, steps: [{ run: x }] }
+  chain: { runs-on: x, needs: long, steps: [{ run: x }] }
+  cleanup: { runs-on: x, needs: chain, if: always(), steps: [{ run: x }] }
+`);
+    const waiting = handle.wait();
+    await env.clock.advance(5000);
+    await handle.cancel({ reason: 'stop', force: true });
+    const now = byId((await env.engine.getRun(handle.id))!);
+    expect(now.chain?.status).toBe('cancelled');
+    expect(now.cleanup?.status).toBe('cancelled');
+    const report = await settledOnClock(env.clock, waiting);
+    expect(env.executor.calls.map((c) => c.jobId)).toEqual(['long']);
+    expect(report?.run.status).toBe('cancelled');
+  });
+
   it('the cancel record says by when what was running is stopped: at + its kill-grace; at when forced', async () => {
     const yaml = `
 jobs:
