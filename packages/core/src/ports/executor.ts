@@ -154,6 +154,12 @@ export interface ExecRequest {
   signal: AbortSignal;
   /** Time between SIGTERM and SIGKILL. */
   killGraceMs: number;
+  /**
+   * Directories earlier steps added with `$GITHUB_PATH`, most recent first: the command's
+   * `PATH` starts with them, followed by the `PATH` it would have had (the host's, the
+   * container's, or `env.PATH`).
+   */
+  pathPrepend?: readonly string[];
 }
 
 /** How a command ended. */

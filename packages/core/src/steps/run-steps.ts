@@ -50,6 +50,8 @@ interface TryResult {
   message?: string;
   outputs: Record<string, string>;
   envAdditions: Record<string, string>;
+  /** Directories the step wrote to `$GITHUB_PATH`, in the order written. */
+  pathAdditions?: string[];
   nonRetryable?: boolean;
   retryAfterMs?: number;
 }
@@ -93,6 +95,8 @@ class StepLoop {
   /** Pipeline < job env, evaluated once; `$GITHUB_ENV` additions layer on top. */
   private jobEnv: Record<string, string> = {};
   private fileEnv: Record<string, string> = {};
+  /** Directories steps added with `$GITHUB_PATH`, most recent first. */
+  private pathPrepend: string[] = [];
   private failed = false;
   /**
    * Creation of `.pipewright/tmp` (`RUNNER_TEMP`, and `.pipewright/` if the workspace lacks
@@ -301,6 +305,8 @@ class StepLoop {
     for (let n = 1; ; n++) {
       result = await this.tryStep(step, index, baseSignal);
       this.fileEnv = { ...this.fileEnv, ...result.envAdditions };
+      // As on GitHub: each added directory goes in front of those added before it.
+      if (result.pathAdditions?.length) this.pathPrepend = [...result.pathAdditions.reverse(), ...this.pathPrepend];
       const retry = step.retry;
       if (result.outcome !== 'failure' || retry === undefined || n >= retry.maxAttempts) break;
       if (baseSignal.aborted || result.nonRetryable) break;
@@ -478,12 +484,14 @@ class StepLoop {
     // call is a thread-pool round trip on the critical path of the step.
     const outFile = join(this.baseDir, `step-${index}-output`);
     const envFile = join(this.baseDir, `step-${index}-env`);
+    const pathFile = join(this.baseDir, `step-${index}-path`);
+    const files = [outFile, envFile, pathFile];
     const prepError = this.workspace.prepareStep
       ? await this.workspace.prepareStep().then(
-          () => this.createStepFiles([outFile, envFile]),
+          () => this.createStepFiles(files),
           (e: unknown) => e,
         )
-      : await this.createStepFiles([outFile, envFile]);
+      : await this.createStepFiles(files);
     if (prepError !== undefined) return fail(`could not prepare the step's files: ${errorMessage(prepError)}`, false);
     const wp = (p: string) => this.workspace.toWorkspacePath(p);
     const fullEnv: Record<string, string> = {
@@ -494,6 +502,9 @@ class StepLoop {
       PIPEWRIGHT_OUTPUT: wp(outFile),
       GITHUB_ENV: wp(envFile),
       PIPEWRIGHT_ENV: wp(envFile),
+      GITHUB_PATH: wp(pathFile),
+      // Accepted and discarded: there is no page to show a job summary on.
+      GITHUB_STEP_SUMMARY: '/dev/null',
       GITHUB_WORKSPACE: this.wsPath,
       RUNNER_TEMP: wp(this.runnerTemp),
     };
@@ -516,6 +527,7 @@ class StepLoop {
           env: fullEnv,
           signal,
           killGraceMs: step.killGraceMs ?? job.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+          ...(this.pathPrepend.length ? { pathPrepend: [...this.pathPrepend] } : {}),
         },
         io,
       );
@@ -525,20 +537,23 @@ class StepLoop {
 
     let outputs: Record<string, string> = {};
     let envAdditions: Record<string, string> = {};
+    let pathAdditions: string[] = [];
     let fileError: string | undefined;
     try {
-      const [outText, envText] = await Promise.all([
+      const [outText, envText, pathText] = await Promise.all([
         readIfWritten(outFile, '$GITHUB_OUTPUT'),
         readIfWritten(envFile, '$GITHUB_ENV'),
+        readIfWritten(pathFile, '$GITHUB_PATH'),
       ]);
       outputs = parseFileCommands(outText, '$GITHUB_OUTPUT');
       // A UTF-16 unit is at most 3 UTF-8 bytes: a short file cannot hold an output over the limit.
       if (outText.length * 3 > MAX_OUTPUT_BYTES) checkOutputSizes(outputs);
       envAdditions = parseFileCommands(envText, '$GITHUB_ENV');
+      pathAdditions = parsePathFile(pathText);
     } catch (e) {
       fileError = errorMessage(e);
     }
-    const base = { exitCode: res.exitCode, signal: res.signal, outputs, envAdditions };
+    const base = { exitCode: res.exitCode, signal: res.signal, outputs, envAdditions, pathAdditions };
     if (res.exitCode !== 0) {
       const message =
         res.exitCode === null
@@ -716,6 +731,17 @@ async function readIfWritten(file: string, name: string): Promise<string> {
   } finally {
     await fh.close();
   }
+}
+
+/** The directories of a `$GITHUB_PATH` file: one per line, blank lines ignored (as GitHub reads it). */
+function parsePathFile(text: string): string[] {
+  if (text === '') return [];
+  const dirs: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const dir = line.trim();
+    if (dir !== '') dirs.push(dir);
+  }
+  return dirs;
 }
 
 /** Throws when an output is over GitHub's 1 MB limit for one output. */

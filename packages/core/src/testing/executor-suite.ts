@@ -130,6 +130,25 @@ export function describeExecutor(
       expect(out.steps[0]?.outputs).toEqual({ version: '1.2.3' });
     });
 
+    it('puts directories written to $GITHUB_PATH in front of PATH for later steps, and takes a step summary', async () => {
+      const { ctx, text } = context();
+      // The directories need not exist: only the order of PATH is checked. A tool in one of them
+      // would be found; `sh` (from the PATH the step had before) still is.
+      const out = await sut.executor.runJob(
+        attempt([
+          { run: 'echo /opt/first >> "$GITHUB_PATH"; echo "## summary" >> "$GITHUB_STEP_SUMMARY"' },
+          { run: 'printf "/opt/second\\n\\n/opt/third\\n" >> "$GITHUB_PATH"; echo "$PATH"' },
+          { run: 'echo "$PATH"; command -v sh >/dev/null && echo has-sh' },
+        ]),
+        ctx,
+      );
+      expect(out.status).toBe('succeeded');
+      // A step's own additions apply from the next step on; the latest comes first.
+      expect(text(1)).toMatch(/^\/opt\/first:/);
+      expect(text(1)).not.toContain('/opt/second');
+      expect(text(2)).toMatch(/^\/opt\/third:\/opt\/second:\/opt\/first:[^\n]*\nhas-sh\n$/);
+    });
+
     it('gives a step its layered env and the secrets it references', async () => {
       const { ctx, text } = context({ secrets: { TOKEN: 's3cr3t-value' } });
       const out = await sut.executor.runJob(

@@ -17,10 +17,15 @@ import type Docker from 'dockerode';
 import { assertWorkingDir } from '../working-dir.js';
 
 /** Wraps a command so its pid (= its process group: docker execs are session leaders) lands in a file we can signal. */
-const PID_WRAPPER = 'echo $$ > "$0"; exec "$@"';
+/**
+ * `$GITHUB_PATH` directories go in front of the container's own `PATH`, which only the
+ * container knows: the wrapper does it, from {@link PATH_PREPEND_VAR}.
+ */
+const PATH_PREPEND_VAR = 'PIPEWRIGHT_PATH_PREPEND';
+const PATH_PREFIX = `if [ -n "\${${PATH_PREPEND_VAR}:-}" ]; then PATH="$${PATH_PREPEND_VAR}:$PATH"; export PATH; fi; unset ${PATH_PREPEND_VAR}; `;
+const PID_WRAPPER = `${PATH_PREFIX}echo $$ > "$0"; exec "$@"`;
 /** GitHub's default shell (`bash -e`, or `sh -e` when the image has no bash), decided in the same exec: no probe round trip. */
-const DEFAULT_SHELL_WRAPPER =
-  'echo $$ > "$0"; if command -v bash >/dev/null 2>&1; then exec bash -e "$1"; fi; exec sh -e "$1"';
+const DEFAULT_SHELL_WRAPPER = `${PATH_PREFIX}echo $$ > "$0"; if command -v bash >/dev/null 2>&1; then exec bash -e "$1"; fi; exec sh -e "$1"`;
 /** After SIGKILL, how long we wait for the exec's stream to end before cutting it. */
 const AFTER_KILL_MS = 1500;
 
@@ -120,7 +125,11 @@ export class DockerWorkspace implements Workspace {
 
     const exec = await this.container.exec({
       Cmd: cmd,
-      Env: toEnvList(request.env),
+      Env: toEnvList(
+        request.pathPrepend?.length
+          ? { ...request.env, [PATH_PREPEND_VAR]: request.pathPrepend.join(':') }
+          : request.env,
+      ),
       WorkingDir: this.workingDir(request.workingDirectory),
       AttachStdin: false,
       AttachStdout: true,
