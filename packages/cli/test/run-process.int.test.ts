@@ -427,3 +427,33 @@ describe('outputs', () => {
     expect(readFileSync(got, 'utf8')).toBe('v=2.0.21\nline one\nline two\n');
   });
 });
+
+describe('the github context and the variables GitHub sets', () => {
+  it('github.event.inputs, github.job and GITHUB_* variables are there as on a workflow_dispatch run', async () => {
+    const got = join(tmp.dir, 'ctx-got');
+    const file = tmp.file(
+      'ctx.yml',
+      `name: ctx
+on:
+  workflow_dispatch:
+    inputs:
+      q: { type: string }
+      n: { type: number, default: 3 }
+jobs:
+  probe:
+    runs-on: local
+    steps:
+      - run: |
+          echo "event.inputs=\${{ github.event.inputs.q }},\${{ github.event.inputs.n }} inputs=\${{ inputs.n }} job=\${{ github.job }} name=\${{ github.event_name }}" > "${got}"
+          echo "env=$GITHUB_JOB,$GITHUB_EVENT_NAME,$GITHUB_WORKFLOW,$GITHUB_RUN_ATTEMPT,$RUNNER_OS" >> "${got}"
+          echo "run=$GITHUB_RUN_ID" >> "${got}"
+`,
+    );
+    const r = await runCli(['run', file, '--json', '--input', 'q=hello']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(readFileSync(got, 'utf8')).toBe(
+      `event.inputs=hello,3 inputs=3 job=probe name=workflow_dispatch\nenv=probe,workflow_dispatch,ctx,1,Linux\nrun=${report.run.id}\n`,
+    );
+  });
+});

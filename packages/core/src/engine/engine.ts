@@ -381,7 +381,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const trigger: Record<string, unknown> = { ...(options.trigger ?? {}) };
     const pipelineName = spec.name ?? spec.file ?? 'pipeline';
     // The same `github` context the scheduler builds for the run's jobs.
-    const ctx = { github: githubContext({ id, pipelineName, trigger }), inputs };
+    const ctx = { github: githubContext({ id, pipelineName, trigger, inputs }), inputs };
     const specJson = JSON.stringify(spec);
     const referenced = referencedSecrets(specJson);
     this.specSecrets.set(spec, referenced.length > 0);

@@ -231,14 +231,41 @@ export function resultOf(jobs: readonly { rec: JobRecord; continuedOnError: bool
   return 'success';
 }
 
-/** The `github` context of a run's expressions: its id, pipeline and trigger (`event` is also `event_name`). */
-export function githubContext(rec: Pick<RunRecord, 'id' | 'pipelineName' | 'trigger'>): Record<string, unknown> {
+/**
+ * The `github` context of a run's expressions: its id, pipeline, the trigger's fields
+ * (`trigger.event` is `event_name`) and `event`, the event's payload (`trigger.payload`; for a
+ * run started by hand, `{inputs, workflow}`).
+ */
+export function githubContext(
+  rec: Pick<RunRecord, 'id' | 'pipelineName' | 'trigger'> & { inputs?: Record<string, unknown> },
+): Record<string, unknown> {
+  const { event, payload, ...rest } = rec.trigger;
+  const eventName = typeof event === 'string' ? event : 'workflow_dispatch';
   return {
     run_id: rec.id,
+    // A run is never re-run as a whole (a job's retries are its own attempts).
+    run_attempt: '1',
     workflow: rec.pipelineName,
-    event_name: (rec.trigger.event as string | undefined) ?? 'workflow_dispatch',
-    ...rec.trigger,
+    ...rest,
+    event_name: eventName,
+    // The webhook's payload as GitHub gives it; a run started by hand gets a workflow_dispatch
+    // event whose `inputs` are the run's inputs as text (GitHub's `github.event.inputs`).
+    event:
+      typeof payload === 'object' && payload !== null
+        ? payload
+        : typeof event === 'object' && event !== null
+          ? event
+          : eventName === 'workflow_dispatch'
+            ? { inputs: textInputs(rec.inputs), workflow: rec.pipelineName }
+            : {},
   };
+}
+
+/** Inputs as `github.event.inputs` has them: every value a string. */
+function textInputs(inputs: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(inputs ?? {})) out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  return out;
 }
 
 /** Whether an attempt may end in `status` (what an executor's outcome may say). */

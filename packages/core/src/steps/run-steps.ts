@@ -97,6 +97,8 @@ class StepLoop {
   private fileEnv: Record<string, string> = {};
   /** Directories steps added with `$GITHUB_PATH`, most recent first. */
   private pathPrepend: string[] = [];
+  /** {@link defaultEnv}, made once per attempt. */
+  private defaults: Record<string, string> | undefined;
   private failed = false;
   /**
    * Creation of `.pipewright/tmp` (`RUNNER_TEMP`, and `.pipewright/` if the workspace lacks
@@ -235,6 +237,34 @@ class StepLoop {
     };
   }
 
+  /**
+   * The variables GitHub gives every step (the pipeline's env may override them): `CI`, the run,
+   * job and event, the runner. `GITHUB_ACTIONS` is not among them: pipewright is not GitHub.
+   */
+  private defaultEnv(): Record<string, string> {
+    if (this.defaults) return this.defaults;
+    const github = asRecord(this.attempt.contexts.github);
+    const text = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
+    const vars: Record<string, string | undefined> = {
+      CI: 'true',
+      PIPEWRIGHT: 'true',
+      GITHUB_RUN_ID: text(github.run_id),
+      GITHUB_RUN_ATTEMPT: text(github.run_attempt),
+      GITHUB_JOB: this.attempt.jobKey,
+      GITHUB_WORKFLOW: text(github.workflow),
+      GITHUB_EVENT_NAME: text(github.event_name),
+      GITHUB_REF: text(github.ref),
+      GITHUB_SHA: text(github.sha),
+      GITHUB_REPOSITORY: text(github.repository),
+      RUNNER_OS: runnerOs(),
+      RUNNER_ARCH: process.arch.toUpperCase(),
+    };
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(vars)) if (v !== undefined) out[k] = v;
+    this.defaults = out;
+    return out;
+  }
+
   private currentEnv(): Record<string, string> {
     return { ...this.jobEnv, ...this.fileEnv };
   }
@@ -245,7 +275,7 @@ class StepLoop {
     const jobStatus = status.cancelled ? 'cancelled' : status.failure ? 'failure' : 'success';
     return {
       ...c,
-      github: { ...asRecord(c.github), workspace: this.wsPath },
+      github: { ...asRecord(c.github), job: this.attempt.jobKey, workspace: this.wsPath },
       runner: {
         os: runnerOs(),
         arch: process.arch.toUpperCase(),
@@ -495,8 +525,7 @@ class StepLoop {
     if (prepError !== undefined) return fail(`could not prepare the step's files: ${errorMessage(prepError)}`, false);
     const wp = (p: string) => this.workspace.toWorkspacePath(p);
     const fullEnv: Record<string, string> = {
-      CI: 'true',
-      PIPEWRIGHT: 'true',
+      ...this.defaultEnv(),
       ...env,
       GITHUB_OUTPUT: wp(outFile),
       PIPEWRIGHT_OUTPUT: wp(outFile),
@@ -622,7 +651,7 @@ class StepLoop {
     let env: Record<string, string>;
     let inputs: Record<string, string>;
     try {
-      env = { CI: 'true', PIPEWRIGHT: 'true', ...this.stepEnv(step) };
+      env = { ...this.defaultEnv(), ...this.stepEnv(step) };
       const exprCtx = this.exprContext(env);
       inputs = Object.fromEntries(
         Object.entries(step.with).map(([k, v]) => [k, interpolate(String(v), exprCtx, this.status())]),

@@ -105,6 +105,30 @@ describe('Engine API: what callers pass', () => {
     await env.engine.close();
   });
 
+  it('the trigger becomes the github context: event is event_name, payload is github.event, the rest as given', async () => {
+    const seen: AttemptSpec[] = [];
+    const executor = {
+      name: 'spy',
+      async runJob(attempt: AttemptSpec): Promise<AttemptOutcome> {
+        seen.push(attempt);
+        return { status: 'succeeded', workerId: 'w', steps: [], outputs: {} };
+      },
+    };
+    const engine = new Engine({ store: new MemoryStore(), logs: new MemoryLogStore(), executors: [executor] });
+    const pipeline = 'on: workflow_dispatch\njobs:\n  a: { runs-on: x, steps: [{ run: x }] }\n';
+    await (
+      await engine.submit(pipeline, {
+        trigger: { event: 'push', ref: 'refs/heads/main', payload: { commits: [{ id: 'c1' }] } },
+      })
+    ).wait();
+    await (await engine.submit(pipeline, { inputs: { q: 'x', flag: true } })).wait();
+    const [push, manual] = seen.map((a) => a.contexts.github as Record<string, unknown>);
+    expect(push).toMatchObject({ event_name: 'push', ref: 'refs/heads/main', event: { commits: [{ id: 'c1' }] } });
+    expect(push).not.toHaveProperty('payload');
+    expect(manual).toMatchObject({ event_name: 'workflow_dispatch', event: { inputs: { q: 'x', flag: 'true' } } });
+    await engine.close();
+  });
+
   it('listRuns takes one status as a string or a list, and refuses a status runs cannot have', async () => {
     const env = setup();
     await runToEnd(env, TWO_JOBS);
