@@ -829,6 +829,7 @@ export class Scheduler {
       j.rec.outputs = { ...outcome.outputs };
       this.finishJob(run, j, 'succeeded');
     } else if (status === 'cancelled') {
+      this.keepOutputs(j, outcome);
       this.finishJob(run, j, 'cancelled', 'cancelled', outcome.message ?? j.cancelWhy);
     } else {
       this.afterFailure(run, j, a, {
@@ -876,7 +877,22 @@ export class Scheduler {
     }
     const reason = outcome.reason ?? 'exit_code';
     const msg = outcome.message ?? a?.message;
+    this.keepOutputs(j, outcome);
     this.finishJob(run, j, 'failed', reason, msg);
+  }
+
+  /**
+   * A job that did not succeed keeps the outputs its last attempt set before it ended, as on
+   * GitHub (job outputs are evaluated at the end of every job), for an `if: failure()` or
+   * `always()` job that reads them.
+   */
+  private keepOutputs(j: SJob, outcome: AttemptOutcome): void {
+    const outputs = outcome.outputs;
+    if (typeof outputs !== 'object' || outputs === null) return;
+    for (const _ in outputs) {
+      j.rec.outputs = { ...outputs };
+      return;
+    }
   }
 
   private onCancel(e: Extract<SchedulerEvent, { type: 'cancel' }>): void {
