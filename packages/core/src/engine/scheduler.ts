@@ -842,6 +842,8 @@ export class Scheduler {
 
   private afterFailure(run: SRun, j: SJob, a: AttemptRecord | undefined, outcome: AttemptOutcome): void {
     const now = this.opts.now();
+    // Before the retry decision: a job cancelled in its back-off still has what its last attempt set.
+    this.keepOutputs(j, outcome);
     const policy = j.base.spec.retry;
     const cancelling = run.rec.status === 'cancelling' || j.cancelRequested;
     const first = j.rec.attempts[0];
@@ -877,7 +879,6 @@ export class Scheduler {
     }
     const reason = outcome.reason ?? 'exit_code';
     const msg = outcome.message ?? a?.message;
-    this.keepOutputs(j, outcome);
     this.finishJob(run, j, 'failed', reason, msg);
   }
 
@@ -889,10 +890,16 @@ export class Scheduler {
   private keepOutputs(j: SJob, outcome: AttemptOutcome): void {
     const outputs = outcome.outputs;
     if (typeof outputs !== 'object' || outputs === null) return;
-    for (const _ in outputs) {
-      j.rec.outputs = { ...outputs };
-      return;
+    // Only what was set: an output naming a step that never ran is empty, and must not hide a
+    // matrix sibling's value (instances merge, later ones winning) or an earlier attempt's.
+    let kept: Record<string, string> | undefined;
+    for (const k in outputs) {
+      const v = outputs[k];
+      if (typeof v !== 'string' || v === '') continue;
+      kept ??= { ...j.rec.outputs };
+      kept[k] = v;
     }
+    if (kept !== undefined) j.rec.outputs = kept;
   }
 
   private onCancel(e: Extract<SchedulerEvent, { type: 'cancel' }>): void {

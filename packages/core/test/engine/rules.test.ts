@@ -346,6 +346,26 @@ jobs:
     expect(report?.run.status).toBe('cancelled');
   });
 
+  it('a job cancelled while it waits for a retry keeps the outputs its failed attempt set', async () => {
+    const env = setup(() => [{ outputs: { report: '3 failures' } }, { exitCode: 1 }]);
+    const handle = await env.engine.submit(`
+jobs:
+  test:
+    runs-on: x
+    retry: { max-attempts: 3, on: [failure], backoff: { delay: 30s, jitter: none } }
+    steps: [{ run: x }, { run: y }]
+`);
+    const waiting = handle.wait();
+    await env.clock.advance(1000);
+    expect(byId((await env.engine.getRun(handle.id))!).test?.status).toBe('retrying');
+    await handle.cancel({ reason: 'stop' });
+    const report = await settledOnClock(env.clock, waiting);
+    const test = byId(report!).test;
+    expect(test?.status).toBe('cancelled');
+    expect(test?.attempts).toHaveLength(1);
+    expect(test?.outputs).toEqual({ report: '3 failures' });
+  });
+
   it('a forced cancel ends the jobs not started at once, whatever is still stopping', async () => {
     const env = setup((job) => (job === 'long' ? [{ hang: true, stopMs: 3000 }] : [{ durationMs: 1000 }]));
     const handle = await env.engine.submit(`
