@@ -211,8 +211,9 @@ export async function logsCommand(
     const print = (lines: readonly LogLine[]) => {
       let out = '';
       for (const l of lines) {
-        if (job !== undefined && l.jobId !== job) continue;
-        const stepName = l.step < 0 ? undefined : stepLabelOf(spec, jobs, l.jobId, l.step);
+        // A line of the run itself (jobId '', a store's marker for dropped lines) concerns every job.
+        if (job !== undefined && l.jobId !== job && l.jobId !== '') continue;
+        const stepName = l.step < 0 || l.jobId === '' ? undefined : stepLabelOf(spec, jobs, l.jobId, l.step);
         if (json) {
           const doc = {
             seq: l.seq,
@@ -226,7 +227,7 @@ export async function logsCommand(
           };
           out += `${JSON.stringify(doc)}\n`;
         } else {
-          out += `${colors.dim(`${l.jobId}${stepName === undefined ? '' : `/${stepName}`} |`)} ${l.text}\n`;
+          out += `${colors.dim(`${l.jobId || '(run)'}${stepName === undefined ? '' : `/${stepName}`} |`)} ${l.text}\n`;
         }
       }
       if (out) envr.stdout.write(out);

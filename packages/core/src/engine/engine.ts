@@ -542,8 +542,10 @@ export class Engine extends EventEmitter<EngineEvents> {
       const opts: { after?: number; signal?: AbortSignal } = {};
       if (read.after !== undefined) opts.after = read.after;
       if (signal !== undefined) opts.signal = signal;
+      // Lines of the run itself (jobId '') concern every job: a store's marker for dropped lines.
       const wanted = (l: LogLine) =>
-        (read.job === undefined || l.jobId === read.job) && (read.step === undefined || l.step === read.step);
+        l.jobId === '' ||
+        ((read.job === undefined || l.jobId === read.job) && (read.step === undefined || l.step === read.step));
       for await (const batch of this.logStore.follow(runId, opts)) {
         const lines = read.job === undefined && read.step === undefined ? batch.lines : batch.lines.filter(wanted);
         if (lines.length > 0) yield lines;

@@ -8,6 +8,10 @@ export interface LogLine {
   /** Epoch ms when the line was completed. */
   ts: number;
   runId: string;
+  /**
+   * The job instance; `''` for a line of the run itself (a store's marker for dropped lines),
+   * which a reader filtering by job or step still gets.
+   */
   jobId: string;
   attempt: number;
   /** Step index (0-based); -1 for job-level lines. */

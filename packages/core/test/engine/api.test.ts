@@ -192,6 +192,33 @@ describe('Engine API: what callers pass', () => {
     await env.engine.close();
   });
 
+  it("logs() gives a job's reader the store's marker for dropped lines, stored and followed", async () => {
+    const env = setup((job) => [
+      { output: job === 'build' ? 'build says hi\n' : 'x'.repeat(50).concat('\n').repeat(10) },
+    ]);
+    const engine = new Engine({
+      store: env.store,
+      logs: new MemoryLogStore({ maxBytesPerRun: 200 }),
+      executors: [env.executor],
+      clock: env.clock,
+      recoverOnStart: false,
+    });
+    const handle = await engine.submit(TWO_JOBS);
+    const report = await settledOnClock(env.clock, handle.wait());
+    const all = async (opts: Parameters<Engine['logs']>[1]) => {
+      const out: string[] = [];
+      for await (const lines of engine.logs(report!.run.id, opts)) for (const l of lines) out.push(l.text);
+      return out;
+    };
+    // build's line went with the test job's flood: its reader learns that, read or followed.
+    for (const follow of [false, true]) {
+      const lines = await all({ job: 'build', follow });
+      expect(lines, `follow ${follow}`).toHaveLength(1);
+      expect(lines[0], `follow ${follow}`).toMatch(/^\[pipewright\] earlier log lines of this run were dropped/);
+    }
+    await engine.close();
+  });
+
   it('inputs: declared booleans and numbers are converted from text; a value of another type is rejected', () => {
     const { spec } = parsePipeline(`
 on:

@@ -50,6 +50,8 @@ interface RunLog {
   head: number;
   /** UTF-8 bytes of the kept lines' text. */
   bytes: number;
+  /** UTF-8 bytes of the dropped lines still in `lines` (before `head`). */
+  heldBytes: number;
   dropped: Dropped | undefined;
   jobIds: Map<string, string>;
   ended: boolean;
@@ -90,7 +92,16 @@ export class MemoryLogStore implements LogStore {
   #log(runId: string): RunLog {
     let log = this.#runs.get(runId);
     if (!log) {
-      log = { lines: [], head: 0, bytes: 0, dropped: undefined, jobIds: new Map(), ended: false, waiters: new Set() };
+      log = {
+        lines: [],
+        head: 0,
+        bytes: 0,
+        heldBytes: 0,
+        dropped: undefined,
+        jobIds: new Map(),
+        ended: false,
+        waiters: new Set(),
+      };
       this.#runs.set(runId, log);
     }
     return log;
@@ -131,16 +142,20 @@ export class MemoryLogStore implements LogStore {
     while (log.bytes > this.#maxBytesPerRun && lines.length - log.head > 1) {
       const gone = lines[log.head++] as StoredLine;
       log.bytes -= gone.bytes;
+      log.heldBytes += gone.bytes;
       const d = log.dropped ?? { lines: 0, bytes: 0, line: gone };
       d.lines++;
       d.bytes += gone.bytes;
       d.line = gone;
       log.dropped = d;
     }
-    // Dropped lines leave the array once they are half of it: each line is moved at most once more.
-    if (log.head > 1024 && log.head * 2 > lines.length) {
+    // Dropped lines leave the array once they hold half the cap's bytes or are half of its slots,
+    // so a run holds at most 1.5 times its cap; each kept line is moved at most twice per cap's
+    // worth of dropped text.
+    if (log.heldBytes * 2 > this.#maxBytesPerRun || (log.head > 1024 && log.head * 2 > lines.length)) {
       log.lines = lines.slice(log.head);
       log.head = 0;
+      log.heldBytes = 0;
     }
   }
 
@@ -157,15 +172,16 @@ export class MemoryLogStore implements LogStore {
     const d = log.dropped;
     if (d === undefined || after >= d.line.seq) return undefined;
     const cap = this.#maxBytesPerRun;
+    // A line of the run (jobId ''): the dropped lines may have been any job's.
     return {
       seq: d.line.seq,
       ts: d.line.ts,
       runId,
-      jobId: d.line.jobId,
-      attempt: d.line.attempt,
-      step: d.line.step,
+      jobId: '',
+      attempt: 0,
+      step: -1,
       stream: 'system',
-      text: `[pipewright] ${d.lines} earlier log lines (${d.bytes} bytes) of this run were dropped: the memory log store keeps the last ${cap} bytes of a run (MemoryLogStore maxBytesPerRun); use a Redis or S3 log store to keep them all`,
+      text: `[pipewright] earlier log lines of this run were dropped, up to line ${d.line.seq} (${d.lines} lines, ${d.bytes} bytes in all): the memory log store keeps the last ${cap} bytes of a run (MemoryLogStore maxBytesPerRun); use a Redis or S3 log store to keep them all`,
     };
   }
 
