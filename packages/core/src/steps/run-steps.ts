@@ -515,7 +515,10 @@ class StepLoop {
     const outFile = join(this.baseDir, `step-${index}-output`);
     const envFile = join(this.baseDir, `step-${index}-env`);
     const pathFile = join(this.baseDir, `step-${index}-path`);
-    const files = [outFile, envFile, pathFile];
+    // Written to, never read: there is no page to show a job summary on. A file of the step's
+    // own (not /dev/null, which a root step could replace for the whole host).
+    const summaryFile = join(this.baseDir, `step-${index}-summary`);
+    const files = [outFile, envFile, pathFile, summaryFile];
     const prepError = this.workspace.prepareStep
       ? await this.workspace.prepareStep().then(
           () => this.createStepFiles(files),
@@ -532,8 +535,7 @@ class StepLoop {
       GITHUB_ENV: wp(envFile),
       PIPEWRIGHT_ENV: wp(envFile),
       GITHUB_PATH: wp(pathFile),
-      // Accepted and discarded: there is no page to show a job summary on.
-      GITHUB_STEP_SUMMARY: '/dev/null',
+      GITHUB_STEP_SUMMARY: wp(summaryFile),
       GITHUB_WORKSPACE: this.wsPath,
       RUNNER_TEMP: wp(this.runnerTemp),
     };

@@ -136,13 +136,17 @@ export function describeExecutor(
       // would be found; `sh` (from the PATH the step had before) still is.
       const out = await sut.executor.runJob(
         attempt([
-          { run: 'echo /opt/first >> "$GITHUB_PATH"; echo "## summary" >> "$GITHUB_STEP_SUMMARY"' },
+          {
+            // The summary file exists before the step writes (@actions/core checks) and reads back.
+            run: 'test -f "$GITHUB_STEP_SUMMARY"; echo /opt/first >> "$GITHUB_PATH"; echo "## summary" >> "$GITHUB_STEP_SUMMARY"; cat "$GITHUB_STEP_SUMMARY"',
+          },
           { run: 'printf "/opt/second\\n\\n/opt/third\\n" >> "$GITHUB_PATH"; echo "$PATH"' },
           { run: 'echo "$PATH"; command -v sh >/dev/null && echo has-sh' },
         ]),
         ctx,
       );
       expect(out.status).toBe('succeeded');
+      expect(text(0)).toBe('## summary\n');
       // A step's own additions apply from the next step on; the latest comes first.
       expect(text(1)).toMatch(/^\/opt\/first:/);
       expect(text(1)).not.toContain('/opt/second');

@@ -113,9 +113,9 @@ function pump(
 }
 
 /** Names of the files pipewright itself puts in `.pipewright/` (the step loop's and the scripts). */
-const OWN_FILE = /^(?:step-\d+-(?:output|env|path)|script-\d+(?:\.[A-Za-z0-9]+)?)$/;
+const OWN_FILE = /^(?:step-\d+-(?:output|env|path|summary)|script-\d+(?:\.[A-Za-z0-9]+)?)$/;
 /** Kept, emptied, on recycling: the files the next attempt's first script step writes anyway. */
-const KEPT_FILES = new Set(['step-0-output', 'step-0-env', 'step-0-path', 'script-1.sh']);
+const KEPT_FILES = new Set(['step-0-output', 'step-0-env', 'step-0-path', 'step-0-summary', 'script-1.sh']);
 
 const TRUNCATE = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW;
 
