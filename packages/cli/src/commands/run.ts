@@ -65,39 +65,65 @@ export async function runCommand(
   const fail = (err: CliError, diagnostics?: readonly Diagnostic[]): number =>
     reportFailure('run', { stdout: output(envr.stdout, (t) => redact(t)), stderr }, json, err, diagnostics);
 
+  // A Ctrl-C (or SIGTERM) while the command gets ready (reading the file, stdin included, and
+  // validating it) ends it with 130, before anything runs; one held since start-up
+  // (holdInterrupts) arrives here at once.
+  const early: Array<'SIGINT' | 'SIGTERM'> = [];
+  let wakeEarly: (() => void) | undefined;
+  const stopEarly = envr.onInterrupt((signal) => {
+    early.push(signal);
+    wakeEarly?.();
+  });
+  const earlyCancel = () => fail(new CliError('interrupted before the run started', EXIT.CANCELLED, 'CANCELLED'));
+
   let opts: ResolvedRunOptions;
   let secrets: EnvSecrets;
+  let human: Output;
+  let colors: ReturnType<typeof pc.createColors>;
+  let spec: PipelineSpec;
   try {
-    opts = resolveRunOptions(raw);
-    secrets = new EnvSecrets(opts.secrets, envr.env);
-  } catch (err) {
-    if (err instanceof CliError) return fail(err);
-    throw err;
-  }
-  redact = (s) => secrets.redact(s);
+    if (early.length) return earlyCancel();
+    try {
+      opts = resolveRunOptions(raw);
+      secrets = new EnvSecrets(opts.secrets, envr.env);
+    } catch (err) {
+      if (err instanceof CliError) return fail(err);
+      throw err;
+    }
+    const masker = secrets;
+    redact = (s) => masker.redact(s);
 
-  // Human-readable output goes to stdout, or to stderr when stdout holds the JSON report.
-  const human = json ? stderr : output(envr.stdout, redact);
-  const colors = pc.createColors(colorEnabled(human.isTTY, envr.env));
+    // Human-readable output goes to stdout, or to stderr when stdout holds the JSON report.
+    human = json ? stderr : output(envr.stdout, redact);
+    colors = pc.createColors(colorEnabled(human.isTTY, envr.env));
 
-  const loaded = await loadPipeline(file);
-  const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
-  for (const d of opts.quiet ? errors : loaded.diagnostics) stderr.write(`${formatDiagnostic(d)}\n`);
-  if (errors.length || !loaded.spec) {
-    const n = errors.length || 1;
-    return fail(
-      new CliError(`${file}: invalid pipeline (${n} error${n > 1 ? 's' : ''})`, EXIT.INVALID, 'PIPELINE_INVALID'),
-      loaded.diagnostics,
-    );
-  }
-  const spec = loaded.spec;
+    const interrupted = new Promise<'interrupted'>((resolve) => {
+      wakeEarly = () => resolve('interrupted');
+    });
+    const loaded = await Promise.race([loadPipeline(file), interrupted]);
+    if (loaded === 'interrupted') return earlyCancel();
+    const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
+    for (const d of opts.quiet ? errors : loaded.diagnostics) stderr.write(`${formatDiagnostic(d)}\n`);
+    if (errors.length || !loaded.spec) {
+      const n = errors.length || 1;
+      return fail(
+        new CliError(`${file}: invalid pipeline (${n} error${n > 1 ? 's' : ''})`, EXIT.INVALID, 'PIPELINE_INVALID'),
+        loaded.diagnostics,
+      );
+    }
+    spec = loaded.spec;
 
-  try {
-    checkRunnable(spec, opts);
-  } catch (err) {
-    if (err instanceof CliError) return fail(err);
-    throw err;
+    try {
+      checkRunnable(spec, opts);
+    } catch (err) {
+      if (err instanceof CliError) return fail(err);
+      throw err;
+    }
+  } finally {
+    // The run's own handler (below) takes over in the same turn: no signal falls between.
+    stopEarly();
   }
+  if (early.length) return earlyCancel();
   const short = secrets.unmaskable;
   if (short.length) {
     stderr.write(
