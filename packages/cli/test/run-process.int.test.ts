@@ -449,6 +449,7 @@ describe('outputs', () => {
 });
 
 describe('the github context and the variables GitHub sets', () => {
+  const RUNNER_OS = process.platform === 'darwin' ? 'macOS' : process.platform === 'win32' ? 'Windows' : 'Linux';
   it('github.event.inputs, github.job and GITHUB_* variables are there as on a workflow_dispatch run', async () => {
     const got = join(tmp.dir, 'ctx-got');
     const file = tmp.file(
@@ -473,7 +474,7 @@ jobs:
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(readFileSync(got, 'utf8')).toBe(
-      `event.inputs=hello,3 inputs=3 job=probe name=workflow_dispatch\nenv=probe,workflow_dispatch,ctx,1,Linux\nrun=${report.run.id}\n`,
+      `event.inputs=hello,3 inputs=3 job=probe name=workflow_dispatch\nenv=probe,workflow_dispatch,ctx,1,${RUNNER_OS}\nrun=${report.run.id}\n`,
     );
   });
 });

@@ -241,12 +241,16 @@ export function githubContext(
 ): Record<string, unknown> {
   const { event, payload, ...rest } = rec.trigger;
   const eventName = typeof event === 'string' ? event : 'workflow_dispatch';
+  const fields: Record<string, unknown> = {};
+  // The trigger's own fields (ref, sha, ...), but not the engine's flags (`__cancelInProgress`).
+  for (const k in rest) if (!k.startsWith('__')) fields[k] = rest[k];
   return {
+    ...fields,
+    // The run's own facts win over a trigger field of the same name.
     run_id: rec.id,
     // A run is never re-run as a whole (a job's retries are its own attempts).
     run_attempt: '1',
     workflow: rec.pipelineName,
-    ...rest,
     event_name: eventName,
     // The webhook's payload as GitHub gives it; a run started by hand gets a workflow_dispatch
     // event whose `inputs` are the run's inputs as text (GitHub's `github.event.inputs`).
