@@ -18,6 +18,40 @@ describe.skipIf(!available)('RedisStore', () => {
   });
 
   describeStateStore(async () => ({ store: new RedisStore({ url: server!.url, prefix: `t${++n}` }) }), 'RedisStore');
+  it('a database the server does not have is INVALID_ARGUMENT, not a silent fall back to database 0', async () => {
+    const prefix = `db${++n}`;
+    const bad = new RedisStore({ url: `${server!.url}/99`, prefix });
+    const logs = new RedisLogStore({ url: `${server!.url}/99`, prefix });
+    const zero = new RedisStore({ url: `${server!.url}/0`, prefix });
+    const three = new RedisStore({ url: `${server!.url}/3`, prefix });
+    try {
+      const run = runRecord({ inputs: {}, env: {}, defaults: {}, jobs: {} } as unknown as RunRecord['spec']);
+      const err = await bad.createRun(run, []).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect((err as Error).message).toMatch(/has no database 99/);
+      const line = {
+        seq: 1,
+        ts: 1,
+        runId: 'r1',
+        jobId: 'j',
+        attempt: 1,
+        step: 0,
+        stream: 'stdout' as const,
+        text: 'x',
+      };
+      await expect(logs.append('r1', { runId: 'r1', lines: [line] })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      expect(await zero.getRun(run.id)).toBeUndefined();
+      // An existing database other than 0 works, and is where the run goes.
+      await three.createRun(run, []);
+      expect((await three.getRun(run.id))?.id).toBe(run.id);
+      expect(await zero.getRun(run.id)).toBeUndefined();
+    } finally {
+      await Promise.all([bad.close(), logs.close(), zero.close(), three.close()]);
+    }
+  });
+
   it('updateRun leaves out a spec the client holds, and sends it again when another client changed it', async () => {
     const prefix = `spec${++n}`;
     const a = new RedisStore({ url: server!.url, prefix });

@@ -58,6 +58,8 @@ export class RedisConnection {
   #lastError: Error | undefined;
   #closed = false;
   #ready: Promise<void> | undefined;
+  /** The check that the connection's database exists, once it passed (see {@link #checkDb}). */
+  #dbChecked: Promise<void> | undefined;
 
   constructor(options: RedisConnectionOptions) {
     checkPositive('unavailableAfterMs', options.unavailableAfterMs);
@@ -141,11 +143,34 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * A database number the server does not have (`redis://host/99` on a server with 16): ioredis
+   * reports the failed SELECT only as an error event and goes on in database 0, which may hold
+   * someone else's data. The first call checks it and fails with `INVALID_ARGUMENT`.
+   */
+  #checkDb(): Promise<void> {
+    const db = this.client.options.db ?? 0;
+    if (db === 0) return Promise.resolve();
+    this.#dbChecked ??= this.client.select(db).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#dbChecked = undefined;
+        if (isConnectionError(err)) throw err;
+        throw invalid(
+          `Redis at ${this.address} has no database ${db} (${err instanceof Error ? err.message : String(err)}); use a database number the server has (0-15 by default)`,
+          { address: this.address, db },
+        );
+      },
+    );
+    return this.#dbChecked;
+  }
+
   /** Runs one store operation under the unavailability policy. */
   async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const started = Date.now();
     const deadline = started + this.#unavailableAfterMs;
     await this.#waitReady(deadline, op);
+    await this.#checkDb();
     let timer: ReturnType<typeof setTimeout> | undefined;
     // A command in flight when the connection drops is resent on reconnect; bound that wait too.
     // On a connection that stays open, a long answer may be a big script at work, so it gets
