@@ -15,6 +15,18 @@ const REFERENCE = new RegExp(`^${DOMAIN}${COMPONENT}(?:/${COMPONENT})*${TAG}${DI
 export function imageReferenceProblem(image: string): string | undefined {
   const ref = image.startsWith('docker://') ? image.slice('docker://'.length) : image;
   if (ref.length > 255 * 4) return 'it is too long';
-  if (REFERENCE.test(ref)) return undefined;
+  if (REFERENCE.test(ref) && !uppercaseFirstComponent(ref)) return undefined;
   return `\`${image}\` is not an image reference: use [registry/]name[:tag][@digest] with a lowercase name, e.g. \`debian:12\` or \`ghcr.io/org/app:1.2\``;
+}
+
+/**
+ * `UPPER/x`: the first component names a registry only with a `.` or `:` in it or as
+ * `localhost`; otherwise it is part of the repository name, which must be lowercase (Docker
+ * refuses it, or takes `UPPER` for a registry host that does not exist).
+ */
+function uppercaseFirstComponent(ref: string): boolean {
+  const slash = ref.indexOf('/');
+  if (slash < 0) return false;
+  const first = ref.slice(0, slash);
+  return first !== first.toLowerCase() && !/[.:]/.test(first) && first !== 'localhost';
 }

@@ -1,6 +1,7 @@
 import {
   type Diagnostic,
   definePipeline,
+  imageReferenceProblem,
   PipelineInvalidError,
   PipewrightError,
   parseDuration,
@@ -392,6 +393,14 @@ jobs:
     ).toEqual([
       '4:16 jobs.a.container: `x/` is not an image reference: use [registry/]name[:tag][@digest] with a lowercase name, e.g. `debian:12` or `ghcr.io/org/app:1.2`',
     ]);
+  });
+
+  it('takes an uppercase first component for a registry only with a `.` or `:` in it, as Docker does', () => {
+    expect(imageReferenceProblem('UPPER/x')).toMatch(/not an image reference/);
+    expect(imageReferenceProblem('Org/app:1')).toMatch(/not an image reference/);
+    for (const ok of ['Registry.Example.com/app:1', 'MyHost:5000/app', 'localhost/app', 'org/app', 'app']) {
+      expect(imageReferenceProblem(ok), ok).toBeUndefined();
+    }
   });
 
   it('rejects `__proto__` as a key anywhere, with its position, instead of dropping it', () => {
