@@ -96,6 +96,12 @@ describe.skipIf(!available)('stored runs through the CLI', () => {
     const onlyB = await runCli(['logs', runId as string, '--store', store, '--log-store', logStore, '--job', 'b']);
     expect(onlyB.stdout.trimEnd().split('\n')).toEqual(logLines(r.stdout).filter((l) => l.startsWith('b/')));
 
+    // The wrong log store: nothing to print, exit 0, and a word on stderr about why.
+    const elsewhere = await runCli(['logs', runId as string, '--store', store, '--log-store', `${redis.url}/2`]);
+    expect(elsewhere.code).toBe(0);
+    expect(elsewhere.stdout).toBe('');
+    expect(elsewhere.stderr).toMatch(/has no log lines in --log-store .*another store/);
+
     // A finished run's log ends, so --follow returns; --json is one object per line.
     const json = await runCli([
       'logs',

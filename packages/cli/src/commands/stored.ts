@@ -240,6 +240,7 @@ export async function logsCommand(
     if (!raw.follow || isTerminalRun(run.status)) {
       const page = 5000;
       let after = 0;
+      let printed = 0;
       for (;;) {
         let lines: LogLine[];
         try {
@@ -248,9 +249,16 @@ export async function logsCommand(
           throw asCliError('--log-store', err);
         }
         print(lines);
+        printed += lines.length;
         const last = lines[lines.length - 1];
         if (!last || lines.length < page) break;
         after = last.seq;
+      }
+      // Not an error (a run's steps may print nothing), but the likely cause deserves a word.
+      if (printed === 0 && job === undefined && run.status !== 'queued') {
+        envr.stderr.write(
+          `pipewright logs: run ${runId} has no log lines in --log-store \`${displayUrl(raw.logStore)}\`; if its steps printed anything, the run wrote its log to another store\n`,
+        );
       }
       return EXIT.OK;
     }
