@@ -138,8 +138,25 @@ export interface Executor {
    */
   readonly workerId?: string | undefined;
   runJob(attempt: AttemptSpec, ctx: ExecContext): Promise<AttemptOutcome>;
+  /**
+   * Stops what an attempt another engine lost may have left running (its engine died or lost
+   * the run's lease), before the attempt is retried: processes carrying its
+   * `PIPEWRIGHT_ATTEMPT_ID` on this host, its container. Called on takeover with the attempt's
+   * recorded worker; an executor that cannot reach that worker does nothing. Must not throw
+   * for an attempt it knows nothing of.
+   */
+  reclaim?(attempt: LostAttempt): Promise<void>;
   /** Release resources (connections, reapers). */
   close?(): Promise<void>;
+}
+
+/** An attempt found `running` in the store when its run was taken over: see {@link Executor.reclaim}. */
+export interface LostAttempt {
+  runId: string;
+  jobId: string;
+  attempt: number;
+  /** The worker the attempt was placed on, when it was recorded. */
+  workerId: string | undefined;
 }
 
 /** One command to run in a workspace. */

@@ -27,6 +27,7 @@ import type {
 import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
 import { errorMessage } from '../util/error-message.js';
 import { abortReasonOf } from './abort.js';
+import { ATTEMPT_ID_ENV, attemptIdOf } from './attempt-id.js';
 import { createMaskScanner } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
 import { OWN_READ_FLAGS, OWN_WRITE_FLAGS } from './own-files.js';
@@ -97,6 +98,8 @@ class StepLoop {
   private fileEnv: Record<string, string> = {};
   /** Directories steps added with `$GITHUB_PATH`, most recent first. */
   private pathPrepend: string[] = [];
+  /** {@link ATTEMPT_ID_ENV} of this attempt, in every step's environment. */
+  private readonly attemptId: string;
   /** {@link defaultEnv}, made once per attempt. */
   private defaults: Record<string, string> | undefined;
   private failed = false;
@@ -124,6 +127,7 @@ class StepLoop {
     this.baseDir = join(workspace.hostDir, '.pipewright');
     this.runnerTemp = join(this.baseDir, 'tmp');
     this.wsPath = workspace.toWorkspacePath(workspace.hostDir);
+    this.attemptId = attemptIdOf({ runId: attempt.runId, jobId: attempt.jobId, attempt: attempt.attempt });
     for (const v of Object.values(ctx.secrets)) this.addSecret(v);
   }
 
@@ -538,6 +542,7 @@ class StepLoop {
       GITHUB_STEP_SUMMARY: wp(summaryFile),
       GITHUB_WORKSPACE: this.wsPath,
       RUNNER_TEMP: wp(this.runnerTemp),
+      [ATTEMPT_ID_ENV]: this.attemptId,
     };
 
     const scanner = this.ctx.addMask ? createMaskScanner((v) => this.addMask(v)) : undefined;

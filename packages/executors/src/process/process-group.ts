@@ -56,3 +56,43 @@ export async function processAlive(pid: number): Promise<boolean> {
   const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
   return state !== 'Z' && state !== 'X';
 }
+
+/**
+ * Sends `signal` to every process of this user that carries `PIPEWRIGHT_ATTEMPT_ID=<id>` in its
+ * environment: a step's processes that left its process group (`setsid`, daemons), which a
+ * group signal misses. Reads /proc (Linux; elsewhere it finds nothing) and skips this process.
+ * Resolves to the pids signalled.
+ */
+export async function killTagged(envName: string, id: string, signal: NodeJS.Signals): Promise<number[]> {
+  if (process.platform !== 'linux') return [];
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const needle = Buffer.from(`${envName}=${id}\0`);
+  const hit: number[] = [];
+  await Promise.all(
+    entries.map(async (name) => {
+      const c = name.charCodeAt(0);
+      if (c < 48 || c > 57) return;
+      const pid = Number(name);
+      if (pid === process.pid) return;
+      // Another user's processes are unreadable (EACCES): they are not ours to stop anyway.
+      const env = await readFile(`/proc/${name}/environ`).catch(() => undefined);
+      if (env === undefined) return;
+      // Variables are NUL-separated: match a whole entry, at the start or after a NUL.
+      let at = env.indexOf(needle);
+      while (at > 0 && env[at - 1] !== 0) at = env.indexOf(needle, at + 1);
+      if (at < 0) return;
+      try {
+        process.kill(pid, signal);
+        hit.push(pid);
+      } catch {
+        // Gone in the meantime.
+      }
+    }),
+  );
+  return hit;
+}

@@ -6,6 +6,7 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
 import {
+  ATTEMPT_ID_ENV,
   DEFAULT_SHELL_TEMPLATE,
   FALLBACK_SHELL_TEMPLATE,
   graceCutShort,
@@ -15,7 +16,7 @@ import {
   shellTemplate,
 } from '@pipewright/core';
 import { assertWorkingDir } from '../working-dir.js';
-import { groupAlive, killGroup } from './process-group.js';
+import { groupAlive, killGroup, killTagged } from './process-group.js';
 
 /** Options of {@link ProcessWorkspace}. */
 export interface ProcessWorkspaceOptions {
@@ -252,6 +253,12 @@ export class ProcessWorkspace implements Workspace {
     ];
 
     const grace = Math.max(0, Math.min(req.killGraceMs, this.options.maxKillGraceMs ?? Number.POSITIVE_INFINITY));
+    // Processes of the step that left its group (setsid, daemons) still carry the attempt's id.
+    const attemptId = req.env[ATTEMPT_ID_ENV];
+    const kill = (signal: NodeJS.Signals) => {
+      killGroup(pid, signal);
+      if (attemptId) void killTagged(ATTEMPT_ID_ENV, attemptId, signal);
+    };
     /** When the group gets SIGKILL: set on abort; a forced cancel (second Ctrl-C) moves it to now. */
     let deadline: number | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
@@ -259,14 +266,14 @@ export class ProcessWorkspace implements Workspace {
     const killNow = () => {
       deadline = Date.now();
       if (graceTimer !== undefined) clearTimeout(graceTimer);
-      killGroup(pid, 'SIGKILL');
+      kill('SIGKILL');
     };
     const onAbort = () => {
       cutShort = graceCutShort(req.signal);
       if (cutShort?.aborted) return killNow();
       deadline = Date.now() + grace;
-      killGroup(pid, 'SIGTERM');
-      graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), grace);
+      kill('SIGTERM');
+      graceTimer = setTimeout(() => kill('SIGKILL'), grace);
       cutShort?.addEventListener('abort', killNow, { once: true });
     };
     req.signal.addEventListener('abort', onAbort, { once: true });
@@ -277,8 +284,10 @@ export class ProcessWorkspace implements Workspace {
       // The shell died of SIGTERM, but children that trap TERM get their grace before SIGKILL.
       while (deadline !== undefined && Date.now() < deadline && (await groupAlive(pid)))
         await sleep(Math.min(25, deadline - Date.now()));
-      // Nothing a step starts outlives it: background children die with the step.
+      // Nothing a step starts outlives it: background children die with the step, and after an
+      // abort so does every process that left the group (a /proc scan, only then: it costs ms).
       killGroup(pid, 'SIGKILL');
+      if (deadline !== undefined && attemptId) await killTagged(ATTEMPT_ID_ENV, attemptId, 'SIGKILL');
     } finally {
       req.signal.removeEventListener('abort', onAbort);
       cutShort?.removeEventListener('abort', killNow);
@@ -293,9 +302,16 @@ export class ProcessWorkspace implements Workspace {
     void drained.then(() => {
       finished = true;
     });
+    let scanned = false;
     while (!finished) {
       await Promise.race([drained, sleep(idle / 4)]);
       if (finished) break;
+      // The group is dead but the pipes are held: a process that left the group has them. It is
+      // the step's; it ends with the step (SIGKILL, as the group got), and its output is complete.
+      if (!scanned && attemptId) {
+        scanned = true;
+        if ((await killTagged(ATTEMPT_ID_ENV, attemptId, 'SIGKILL')).length > 0) continue;
+      }
       const draining = Date.now() - drainStart;
       // An aborted step (cancel, timeout, also one that comes during the drain) gets no more than
       // the idle time: the abort must end it.

@@ -87,6 +87,51 @@ describe('ProcessExecutor: stopping steps', () => {
     expect(await alive(pids)).toEqual([]);
   });
 
+  it('a step timeout also kills what left the process group (setsid), found by the attempt id it carries', async () => {
+    const file = join(pidsDir.dir, 'escaped-timeout');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const { ctx } = collectingContext();
+    const out = await executor.runJob(
+      attemptOf([
+        {
+          // Its output goes elsewhere, so no pipe gives it away: only the attempt id does.
+          run: `setsid sh -c 'echo $$ > "${file}"; exec sleep 1000' > /dev/null 2>&1 &\nwhile [ ! -s '${file}' ]; do sleep 0.01; done\nsleep 1000`,
+          timeoutMs: 500,
+          killGraceMs: 200,
+        },
+      ]),
+      ctx,
+    );
+    const pids = await readPids(file);
+    started.push(...pids);
+    expect(out.steps[0]).toMatchObject({ status: 'failed', reason: 'timeout' });
+    expect(pids).toHaveLength(1);
+    expect(await alive(pids)).toEqual([]);
+  });
+
+  it('a process that left the group and still holds the step output dies with the step, its output complete', async () => {
+    const file = join(pidsDir.dir, 'escaped-pipe');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const { ctx, text } = collectingContext();
+    const t0 = Date.now();
+    const out = await executor.runJob(
+      attemptOf([
+        {
+          run: `setsid sh -c 'echo $$ > "${file}"; echo from-escaped; exec sleep 1000' &\nwhile [ ! -s '${file}' ]; do sleep 0.01; done\necho main-done`,
+        },
+      ]),
+      ctx,
+    );
+    const pids = await readPids(file);
+    started.push(...pids);
+    expect(out.status).toBe('succeeded');
+    expect(text(0)).toContain('from-escaped');
+    expect(text(0)).toContain('main-done');
+    expect(text(0, 'stderr')).not.toContain('was cut');
+    expect(await alive(pids)).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
   it('a process that escaped the group and keeps writing does not hold the step open: reading stops in bounded time', async () => {
     const file = join(pidsDir.dir, 'chatty');
     const executor = new ProcessExecutor({ workRoot: root.dir });
@@ -98,7 +143,8 @@ describe('ProcessExecutor: stopping steps', () => {
           // The escaped loop writes its own pid once it runs in its new session; the step waits
           // for that, so the group kill at the step's end cannot catch it before setsid.
           {
-            run: `setsid sh -c 'echo $$ > "${file}"; while :; do echo tick; sleep 0.1; done' &\nwhile [ ! -s '${file}' ]; do sleep 0.01; done\necho main-done`,
+            // `env -u`: without the attempt id the executor cannot tell it is the step's.
+            run: `env -u PIPEWRIGHT_ATTEMPT_ID setsid sh -c 'echo $$ > "${file}"; while :; do echo tick; sleep 0.1; done' &\nwhile [ ! -s '${file}' ]; do sleep 0.01; done\necho main-done`,
           },
           { run: 'echo next' },
         ]),
