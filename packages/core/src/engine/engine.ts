@@ -146,6 +146,9 @@ const optionsSchema = z.object({
   queueTimeoutMs: z.number().positive().optional(),
 });
 
+/** How long a takeover waits for executors to stop what lost attempts left running. */
+const RECLAIM_MAX_MS = 10_000;
+
 /**
  * The scheduling engine: a thin loop that feeds the {@link Scheduler} events and
  * carries out its commands — persisting state before acting on it, calling
@@ -624,6 +627,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
         // A submit() of this engine may have claimed it while we waited on the store.
         if (this.ownRuns.has(run.id)) continue;
+        // Before the lost attempts are retried: what they may have left running (the dead engine's
+        // step processes on this host, its containers) is stopped, so a retry never runs beside it.
+        await this.reclaimLost(run.id, jobs);
         taken.push(run.id);
         this.ownRuns.add(run.id);
         this.logger(run.id, lastSeq);
@@ -645,6 +651,39 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     await this.settle();
     return taken;
+  }
+
+  /**
+   * Asks each lost attempt's executor ({@link Executor.reclaim}) to stop what the attempt left
+   * running; at most 10 s in all, and a failure is reported, not fatal: the retry goes ahead.
+   */
+  private async reclaimLost(runId: string, jobs: readonly JobRecord[]): Promise<void> {
+    const calls: Promise<void>[] = [];
+    for (const j of jobs) {
+      const a = j.attempts[j.attempts.length - 1];
+      if (a === undefined || a.status !== 'running') continue;
+      const executor = this.executors.get(a.executor);
+      if (typeof executor?.reclaim !== 'function') continue;
+      const lost = { runId, jobId: j.id, attempt: a.number, workerId: a.workerId };
+      calls.push(
+        Promise.resolve()
+          .then(() => executor.reclaim?.(lost))
+          .catch((err: unknown) => {
+            const why = `could not stop what lost attempt ${a.number} of job ${j.id} left running: ${errorMessage(err)}`;
+            this.emit('error', new PipewrightError('EXECUTOR_UNAVAILABLE', why, { cause: err, details: lost }));
+          }),
+      );
+    }
+    if (calls.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(calls),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, RECLAIM_MAX_MS);
+        timer.unref?.();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   /**

@@ -256,3 +256,68 @@ describe('4.8 recover() and cancel()', () => {
     await e1.close();
   });
 });
+
+describe('4.8 recover(): what a lost attempt left running is stopped before its retry', () => {
+  it("calls the attempt's executor's reclaim with the lost attempt, and only then retries it", async () => {
+    const store = new MemoryStore();
+    const placed: Executor = { ...hanging, workerId: 'host-1/process' };
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [placed], instanceId: 'e1' });
+    const run = await e1.submit(YAML);
+    await e1.settle();
+    // e1 "crashes": its lease is taken over by e2 (acquireLease answers yes).
+    const events: string[] = [];
+    const reclaiming: Executor = {
+      name: 'process',
+      async reclaim(lost) {
+        events.push(`reclaim ${lost.runId === run.id} ${lost.jobId} #${lost.attempt} on ${lost.workerId ?? '-'}`);
+      },
+      async runJob(attempt) {
+        events.push(`run ${attempt.jobId} #${attempt.attempt}`);
+        return { status: 'succeeded', workerId: 'w2', steps: [], outputs: {} };
+      },
+    };
+    const e2 = new Engine({
+      store: interceptStore(store, { acquireLease: async () => true }),
+      logs: new MemoryLogStore(),
+      executors: [reclaiming],
+      instanceId: 'e2',
+    });
+    expect(await e2.recover()).toEqual([run.id]);
+    const report = await e2.wait(run.id);
+    expect(report.run.status).toBe('succeeded');
+    expect(report.jobs[0]?.attempts.map((a) => a.reason ?? a.status)).toEqual(['lost', 'succeeded']);
+    expect(events[0]).toBe('reclaim true a #1 on host-1/process');
+    expect(events).toContain('run a #2');
+    await e2.close();
+    await e1.close();
+  });
+
+  it('a reclaim that fails is reported and the retry goes ahead', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const run = await e1.submit(YAML);
+    await e1.settle();
+    const failing: Executor = {
+      name: 'process',
+      reclaim: async () => {
+        throw new Error('docker is down');
+      },
+      runJob: async () => ({ status: 'succeeded', workerId: 'w2', steps: [], outputs: {} }),
+    };
+    const e2 = new Engine({
+      store: interceptStore(store, { acquireLease: async () => true }),
+      logs: new MemoryLogStore(),
+      executors: [failing],
+      instanceId: 'e2',
+    });
+    const errors: Error[] = [];
+    e2.on('error', (err) => errors.push(err));
+    await e2.recover();
+    expect((await e2.wait(run.id)).run.status).toBe('succeeded');
+    expect(errors.map((e) => e.message)).toEqual([
+      'could not stop what lost attempt 1 of job a left running: docker is down',
+    ]);
+    await e2.close();
+    await e1.close();
+  });
+});

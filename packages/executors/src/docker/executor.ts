@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { AttemptOutcome, AttemptSpec, ContainerSpec, ExecContext, Executor } from '@pipewright/core';
+import type { AttemptOutcome, AttemptSpec, ContainerSpec, ExecContext, Executor, LostAttempt } from '@pipewright/core';
 import {
   abortReasonOf,
   graceCutShort,
@@ -90,22 +90,9 @@ export class DockerExecutor implements Executor {
       filters: { label: [`${DOCKER_LABELS.managed}=true`, `${DOCKER_LABELS.engine}=${this.options.engineId}`] },
     });
     let removed = 0;
-    const root = resolve(this.options.workspaceRoot);
     for (const c of list) {
       if (this.active.has(c.Id)) continue;
-      try {
-        await this.docker.getContainer(c.Id).remove({ force: true, v: true });
-        removed++;
-      } catch (e) {
-        if (statusOf(e) !== 404) throw e;
-      }
-      // Only directories we created: under our root, with our prefix.
-      for (const m of c.Mounts ?? []) {
-        const src = m.Source ? resolve(m.Source) : '';
-        if (m.Destination === this.options.containerWorkspace && src.startsWith(join(root, 'pipewright-docker-'))) {
-          await rm(src, { recursive: true, force: true }).catch(() => {});
-        }
-      }
+      if (await this.removeContainer(c)) removed++;
     }
     return removed;
   }
@@ -187,6 +174,29 @@ export class DockerExecutor implements Executor {
     }
   }
 
+  /**
+   * Removes the container of a lost attempt (its engine died or lost the run's lease) with its
+   * workspace directory, whichever engine created it, so its steps stop before the retry.
+   * Nothing to do when there is none (the attempt ran elsewhere, or it was removed already).
+   */
+  async reclaim(lost: LostAttempt): Promise<void> {
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: {
+        label: [
+          `${DOCKER_LABELS.managed}=true`,
+          `${DOCKER_LABELS.run}=${lost.runId}`,
+          `${DOCKER_LABELS.job}=${lost.jobId}`,
+          `${DOCKER_LABELS.attempt}=${lost.attempt}`,
+        ],
+      },
+    });
+    for (const c of list) {
+      if (this.active.has(c.Id)) continue;
+      await this.removeContainer(c);
+    }
+  }
+
   /** Stops taking jobs. Running attempts finish (and remove their containers) on their own. */
   async close(): Promise<void> {
     this.closed = true;
@@ -200,6 +210,26 @@ export class DockerExecutor implements Executor {
       }),
     ]);
     clearTimeout(timer);
+  }
+
+  /** Removes a container we do not run (left by a crash or a lost attempt) and the workspace directory we made for it. */
+  private async removeContainer(c: Docker.ContainerInfo): Promise<boolean> {
+    let removed = false;
+    try {
+      await this.docker.getContainer(c.Id).remove({ force: true, v: true });
+      removed = true;
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+    }
+    // Only directories we created: under our root, with our prefix.
+    const root = resolve(this.options.workspaceRoot);
+    for (const m of c.Mounts ?? []) {
+      const src = m.Source ? resolve(m.Source) : '';
+      if (m.Destination === this.options.containerWorkspace && src.startsWith(join(root, 'pipewright-docker-'))) {
+        await rm(src, { recursive: true, force: true }).catch(() => {});
+      }
+    }
+    return removed;
   }
 
   /** Tries again to remove containers whose removal failed (the engine was unreachable). */

@@ -2,8 +2,9 @@ import { rmSync } from 'node:fs';
 import { chmod, lstat, mkdir } from 'node:fs/promises';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { AttemptOutcome, AttemptSpec, ExecContext, Executor } from '@pipewright/core';
-import { PipewrightError, runSteps } from '@pipewright/core';
+import type { AttemptOutcome, AttemptSpec, ExecContext, Executor, LostAttempt } from '@pipewright/core';
+import { ATTEMPT_ID_ENV, attemptIdOf, PipewrightError, runSteps } from '@pipewright/core';
+import { killTagged } from './process-group.js';
 import { BatchRemover } from './remover.js';
 import { ProcessWorkspace } from './workspace.js';
 
@@ -109,6 +110,15 @@ export class ProcessExecutor implements Executor {
   constructor(options: ProcessExecutorOptions = {}) {
     this.options = resolveProcessExecutorOptions(options);
     this.capacity = this.options.capacity;
+  }
+
+  /**
+   * Stops the processes a lost attempt left running on this host (its engine died): every
+   * process of this user carrying the attempt's `PIPEWRIGHT_ATTEMPT_ID` gets SIGKILL. An
+   * attempt that ran on another host has none here.
+   */
+  async reclaim(lost: LostAttempt): Promise<void> {
+    await killTagged(ATTEMPT_ID_ENV, attemptIdOf(lost), 'SIGKILL');
   }
 
   /** Creates the attempt's workspace, runs its steps, then disposes of it (see {@link close}). */

@@ -515,6 +515,37 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     expect(out.message).toMatch(/OOM/);
   });
 
+  it("reclaim removes a lost attempt's container whichever engine made it, and leaves the others", async () => {
+    const id = engineId();
+    ids.push(id);
+    const docker = new Docker();
+    const mk = (attemptNo: number) =>
+      docker.createContainer({
+        Image: TEST_IMAGE,
+        Cmd: ['sleep', '300'],
+        Labels: {
+          'pipewright.managed': 'true',
+          'pipewright.engine': id,
+          'pipewright.run': 'r-dead',
+          'pipewright.job': 'build (linux)',
+          'pipewright.attempt': String(attemptNo),
+        },
+        HostConfig: { NetworkMode: 'none' },
+      });
+    const lost = await mk(1);
+    await lost.start();
+    const other = await mk(2);
+    await other.start();
+    // Another engine (another id) takes the run over.
+    const ex = executor();
+    await ex.reclaim({ runId: 'r-dead', jobId: 'build (linux)', attempt: 1, workerId: undefined });
+    const left = containersOf(id);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toContain(other.id.slice(0, 12));
+    await ex.reclaim({ runId: 'r-dead', jobId: 'build (linux)', attempt: 3, workerId: undefined }); // none: fine
+    await other.remove({ force: true });
+  });
+
   it('reap() removes containers of its engine id left by a crash, and start() runs it', async () => {
     const id = engineId();
     ids.push(id);

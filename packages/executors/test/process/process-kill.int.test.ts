@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { ATTEMPT_ID_ENV, attemptIdOf } from '@pipewright/core';
 import { ProcessExecutor } from '@pipewright/executors';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { alive, attemptOf, collectingContext, killAll, readPids, tempDir, waitForPids } from './helpers.js';
@@ -130,6 +132,24 @@ describe('ProcessExecutor: stopping steps', () => {
     expect(text(0, 'stderr')).not.toContain('was cut');
     expect(await alive(pids)).toEqual([]);
     expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it("reclaim stops the processes a lost attempt left on this host (a dead engine's steps), and only its own", async () => {
+    // Two "orphans" of a dead engine, in sessions of their own: attempt 1 of job a, attempt 2 of it.
+    const orphan = (attempt: number) => {
+      const env = { ...process.env, [ATTEMPT_ID_ENV]: attemptIdOf({ runId: 'r-dead', jobId: 'a', attempt }) };
+      const child = spawn('sleep', ['1000'], { env, detached: true, stdio: 'ignore' });
+      child.unref();
+      started.push(child.pid as number);
+      return child.pid as number;
+    };
+    const lost = orphan(1);
+    const other = orphan(2);
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    await executor.reclaim({ runId: 'r-dead', jobId: 'a', attempt: 1, workerId: executor.workerId });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await alive([lost])).toEqual([]);
+    expect(await alive([other])).toEqual([other]);
   });
 
   it('a process that escaped the group and keeps writing does not hold the step open: reading stops in bounded time', async () => {
