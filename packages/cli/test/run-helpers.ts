@@ -60,7 +60,7 @@ const started = new Set<ChildProcess>();
 /** Spawns `node bin/pipewright.js ...args` with a clean colour environment (no TTY: pipes). */
 export function startCli(
   args: string[],
-  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+  options: { env?: Record<string, string | undefined>; cwd?: string; stdin?: 'ignore' | 'pipe' } = {},
 ): CliProcess {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
@@ -73,7 +73,8 @@ export function startCli(
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // `pipe`: a stdin the test holds open (and may write to), for `run -`.
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
   });
   started.add(child);
   let out = '';

@@ -115,28 +115,13 @@ describe('Ctrl-C', () => {
 
   it('a SIGINT while the pipeline is being read (stdin) ends the command at once with 130 and one --json document', async () => {
     // `-`: the CLI waits for its pipeline on stdin, which never comes.
-    const child = spawn(process.execPath, [BIN, 'run', '-', '--json'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => {
-      err += s;
-    });
-    const ended = new Promise<[number | null, NodeJS.Signals | null]>((r) =>
-      child.on('close', (c, sig) => r([c, sig])),
-    );
-    try {
-      await new Promise((r) => setTimeout(r, 1500));
-      child.kill('SIGINT');
-      const [code, signal] = await ended;
-      expect({ code, signal }).toStrictEqual({ code: 130, signal: null });
-      expect(JSON.parse(out)).toMatchObject({ error: { code: 'CANCELLED', exitCode: 130 } });
-      expect(err).toContain('interrupted before the run started');
-    } finally {
-      child.kill('SIGKILL');
-    }
+    const cli = startCli(['run', '-', '--json'], { stdin: 'pipe' });
+    await new Promise((r) => setTimeout(r, 1500));
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect({ code: r.code, signal: r.signal }).toStrictEqual({ code: 130, signal: null });
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'CANCELLED', exitCode: 130 } });
+    expect(r.stderr).toContain('interrupted before the run started');
   });
 
   it('a signal that comes before anyone listens is held for the first listener, not the death of the process', async () => {
@@ -165,18 +150,11 @@ describe('Ctrl-C', () => {
   });
 
   it('one SIGTERM while the pipeline is being read ends the command with 130 (a supervisor need not send two)', async () => {
-    const child = spawn(process.execPath, [BIN, 'run', '-'], { stdio: ['pipe', 'ignore', 'ignore'] });
-    const ended = new Promise<[number | null, NodeJS.Signals | null]>((r) =>
-      child.on('close', (c, sig) => r([c, sig])),
-    );
-    try {
-      await new Promise((r) => setTimeout(r, 1500));
-      child.kill('SIGTERM');
-      const [code, signal] = await ended;
-      expect({ code, signal }).toStrictEqual({ code: 130, signal: null });
-    } finally {
-      child.kill('SIGKILL');
-    }
+    const cli = startCli(['run', '-'], { stdin: 'pipe' });
+    await new Promise((r) => setTimeout(r, 1500));
+    cli.child.kill('SIGTERM');
+    const r = await cli.done;
+    expect({ code: r.code, signal: r.signal }).toStrictEqual({ code: 130, signal: null });
   });
 
   it('SIGHUP (terminal closed) stops like SIGTERM: the cleanup job runs, no step is left, exit 130', async () => {

@@ -297,6 +297,20 @@ jobs:
   });
 });
 
+/** long takes 3 s to stop (its kill-grace); chain waits on it; cleanup needs chain. Started, 5 s in. */
+async function startStopping() {
+  const env = setup((job) => (job === 'long' ? [{ hang: true, stopMs: 3000 }] : [{ durationMs: 1000 }]));
+  const handle = await env.engine.submit(`
+jobs:
+  long: { runs-on: x, steps: [{ run: x }] }
+  chain: { runs-on: x, needs: long, steps: [{ run: x }] }
+  cleanup: { runs-on: x, needs: chain, if: always(), steps: [{ run: x }] }
+`);
+  const waiting = handle.wait();
+  await env.clock.advance(5000);
+  return { env, handle, waiting };
+}
+
 describe('4.4 cancellation', () => {
   it('cancel aborts running work, runs cleanup jobs, and records who and why', async () => {
     const env = setup((job) => (job === 'cleanup' || job === 'notify' ? [{ durationMs: 1000 }] : [{ hang: true }]));
@@ -321,16 +335,7 @@ jobs:
   });
 
   it('a job not started yet ends only once its needs have stopped, so a cleanup job after it never runs beside them', async () => {
-    // long takes 3 s to stop (its kill-grace); chain waits on it; cleanup needs chain.
-    const env = setup((job) => (job === 'long' ? [{ hang: true, stopMs: 3000 }] : [{ durationMs: 1000 }]));
-    const handle = await env.engine.submit(`
-jobs:
-  long: { runs-on: x, steps: [{ run: x }] }
-  chain: { runs-on: x, needs: long, steps: [{ run: x }] }
-  cleanup: { runs-on: x, needs: chain, if: always(), steps: [{ run: x }] }
-`);
-    const waiting = handle.wait();
-    await env.clock.advance(5000);
+    const { env, handle, waiting } = await startStopping();
     await handle.cancel({ reason: 'stop' });
     await env.clock.advance(1000);
     // long is still stopping: chain is not over yet, so cleanup has not started.
@@ -367,15 +372,7 @@ jobs:
   });
 
   it('a forced cancel ends the jobs not started at once, whatever is still stopping', async () => {
-    const env = setup((job) => (job === 'long' ? [{ hang: true, stopMs: 3000 }] : [{ durationMs: 1000 }]));
-    const handle = await env.engine.submit(`
-jobs:
-  long: { runs-on: x, steps: [{ run: x }] }
-  chain: { runs-on: x, needs: long, steps: [{ run: x }] }
-  cleanup: { runs-on: x, needs: chain, if: always(), steps: [{ run: x }] }
-`);
-    const waiting = handle.wait();
-    await env.clock.advance(5000);
+    const { env, handle, waiting } = await startStopping();
     await handle.cancel({ reason: 'stop', force: true });
     const now = byId((await env.engine.getRun(handle.id))!);
     expect(now.chain?.status).toBe('cancelled');
