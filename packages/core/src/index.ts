@@ -15,7 +15,7 @@ export type * from './ports/index.js';
 export { attachSpecJson, isTerminalRun, JOB_STATUSES, RUN_STATUSES, specJsonOf } from './ports/state.js';
 export * from './spec/index.js';
 export { type AbortReason, abortReasonOf, cancelReason, graceCutShort, timeoutReason } from './steps/abort.js';
-export { ATTEMPT_ID_ENV, attemptIdOf } from './steps/attempt-id.js';
+export { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './steps/attempt-id.js';
 export { parseFileCommands } from './steps/outputs-file.js';
 export { ownDir, readOwnFile, writeOwnFile } from './steps/own-files.js';
 export { type RunStepsOptions, runSteps } from './steps/run-steps.js';

@@ -15,3 +15,11 @@ export function attemptIdOf(attempt: { runId: string; jobId: string; attempt: nu
     .digest('hex')
     .slice(0, 24);
 }
+
+/**
+ * The environment variable of one step of an attempt (`<attempt id>.<step index>`): what an
+ * executor stops when that step is aborted, or holds its output after it ended, without
+ * touching what earlier steps of the attempt left running on purpose (a service started in
+ * its own session for later steps).
+ */
+export const STEP_ID_ENV = 'PIPEWRIGHT_STEP_ID';

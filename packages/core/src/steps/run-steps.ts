@@ -27,7 +27,7 @@ import type {
 import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
 import { errorMessage } from '../util/error-message.js';
 import { abortReasonOf } from './abort.js';
-import { ATTEMPT_ID_ENV, attemptIdOf } from './attempt-id.js';
+import { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './attempt-id.js';
 import { createMaskScanner } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
 import { OWN_READ_FLAGS, OWN_WRITE_FLAGS } from './own-files.js';
@@ -543,6 +543,7 @@ class StepLoop {
       GITHUB_WORKSPACE: this.wsPath,
       RUNNER_TEMP: wp(this.runnerTemp),
       [ATTEMPT_ID_ENV]: this.attemptId,
+      [STEP_ID_ENV]: `${this.attemptId}.${index}`,
     };
 
     const scanner = this.ctx.addMask ? createMaskScanner((v) => this.addMask(v)) : undefined;

@@ -73,26 +73,31 @@ export async function killTagged(envName: string, id: string, signal: NodeJS.Sig
   }
   const needle = Buffer.from(`${envName}=${id}\0`);
   const hit: number[] = [];
-  await Promise.all(
-    entries.map(async (name) => {
-      const c = name.charCodeAt(0);
-      if (c < 48 || c > 57) return;
-      const pid = Number(name);
-      if (pid === process.pid) return;
-      // Another user's processes are unreadable (EACCES): they are not ours to stop anyway.
-      const env = await readFile(`/proc/${name}/environ`).catch(() => undefined);
-      if (env === undefined) return;
-      // Variables are NUL-separated: match a whole entry, at the start or after a NUL.
-      let at = env.indexOf(needle);
-      while (at > 0 && env[at - 1] !== 0) at = env.indexOf(needle, at + 1);
-      if (at < 0) return;
-      try {
-        process.kill(pid, signal);
-        hit.push(pid);
-      } catch {
-        // Gone in the meantime.
-      }
-    }),
-  );
+  const pids = entries.filter((name) => {
+    const c = name.charCodeAt(0);
+    return c >= 48 && c <= 57 && Number(name) !== process.pid;
+  });
+  // A few files open at a time: a host with more processes than our descriptor limit must not
+  // make the scan (or the engine's own spawns meanwhile) fail with EMFILE.
+  for (let i = 0; i < pids.length; i += SCAN_BATCH) await Promise.all(pids.slice(i, i + SCAN_BATCH).map(check));
   return hit;
+
+  async function check(name: string): Promise<void> {
+    // Another user's processes are unreadable (EACCES): they are not ours to stop anyway.
+    const env = await readFile(`/proc/${name}/environ`).catch(() => undefined);
+    if (env === undefined) return;
+    // Variables are NUL-separated: match a whole entry, at the start or after a NUL.
+    let at = env.indexOf(needle);
+    while (at > 0 && env[at - 1] !== 0) at = env.indexOf(needle, at + 1);
+    if (at < 0) return;
+    try {
+      process.kill(Number(name), signal);
+      hit.push(Number(name));
+    } catch {
+      // Gone in the meantime.
+    }
+  }
 }
+
+/** How many /proc files {@link killTagged} reads at once. */
+const SCAN_BATCH = 32;

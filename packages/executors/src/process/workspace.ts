@@ -6,11 +6,11 @@ import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ExecIO, ExecRequest, ExecResult, Workspace } from '@pipewright/core';
 import {
-  ATTEMPT_ID_ENV,
   DEFAULT_SHELL_TEMPLATE,
   FALLBACK_SHELL_TEMPLATE,
   graceCutShort,
   PipewrightError,
+  STEP_ID_ENV,
   scriptExtension,
   shellArgv,
   shellTemplate,
@@ -253,11 +253,12 @@ export class ProcessWorkspace implements Workspace {
     ];
 
     const grace = Math.max(0, Math.min(req.killGraceMs, this.options.maxKillGraceMs ?? Number.POSITIVE_INFINITY));
-    // Processes of the step that left its group (setsid, daemons) still carry the attempt's id.
-    const attemptId = req.env[ATTEMPT_ID_ENV];
+    // Processes of this step that left its group (setsid, daemons) still carry its id; those of
+    // earlier steps (a service one started for the next ones) have another and are left alone.
+    const stepId = req.env[STEP_ID_ENV];
     const kill = (signal: NodeJS.Signals) => {
       killGroup(pid, signal);
-      if (attemptId) void killTagged(ATTEMPT_ID_ENV, attemptId, signal);
+      if (stepId) void killTagged(STEP_ID_ENV, stepId, signal);
     };
     /** When the group gets SIGKILL: set on abort; a forced cancel (second Ctrl-C) moves it to now. */
     let deadline: number | undefined;
@@ -287,7 +288,7 @@ export class ProcessWorkspace implements Workspace {
       // Nothing a step starts outlives it: background children die with the step, and after an
       // abort so does every process that left the group (a /proc scan, only then: it costs ms).
       killGroup(pid, 'SIGKILL');
-      if (deadline !== undefined && attemptId) await killTagged(ATTEMPT_ID_ENV, attemptId, 'SIGKILL');
+      if (deadline !== undefined && stepId) await killTagged(STEP_ID_ENV, stepId, 'SIGKILL');
     } finally {
       req.signal.removeEventListener('abort', onAbort);
       cutShort?.removeEventListener('abort', killNow);
@@ -308,9 +309,9 @@ export class ProcessWorkspace implements Workspace {
       if (finished) break;
       // The group is dead but the pipes are held: a process that left the group has them. It is
       // the step's; it ends with the step (SIGKILL, as the group got), and its output is complete.
-      if (!scanned && attemptId) {
+      if (!scanned && stepId) {
         scanned = true;
-        if ((await killTagged(ATTEMPT_ID_ENV, attemptId, 'SIGKILL')).length > 0) continue;
+        if ((await killTagged(STEP_ID_ENV, stepId, 'SIGKILL')).length > 0) continue;
       }
       const draining = Date.now() - drainStart;
       // An aborted step (cancel, timeout, also one that comes during the drain) gets no more than

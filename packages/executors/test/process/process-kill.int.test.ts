@@ -134,6 +134,27 @@ describe('ProcessExecutor: stopping steps', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
 
+  it('an abort or a pipe-holder kill of one step leaves a service an earlier step started in its own session', async () => {
+    const svc = join(pidsDir.dir, 'service');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const { ctx, text } = collectingContext();
+    const out = await executor.runJob(
+      attemptOf([
+        {
+          run: `setsid sh -c 'echo $$ > "${svc}"; exec sleep 300' > /dev/null 2>&1 &\nwhile [ ! -s '${svc}' ]; do sleep 0.01; done`,
+        },
+        { run: 'sleep 30', timeoutMs: 300, killGraceMs: 100, continueOnError: true },
+        { run: `setsid sh -c 'echo holder; exec sleep 300' &\necho started` },
+        { run: `kill -0 "$(cat '${svc}')" && echo service-alive` },
+      ]),
+      ctx,
+    );
+    started.push(...(await readPids(svc)));
+    expect(out.steps.map((s) => s.conclusion)).toEqual(['success', 'success', 'success', 'success']);
+    expect(out.steps[1]?.reason).toBe('timeout');
+    expect(text(3)).toBe('service-alive\n');
+  });
+
   it("reclaim stops the processes a lost attempt left on this host (a dead engine's steps), and only its own", async () => {
     // Two "orphans" of a dead engine, in sessions of their own: attempt 1 of job a, attempt 2 of it.
     const orphan = (attempt: number) => {
@@ -163,8 +184,8 @@ describe('ProcessExecutor: stopping steps', () => {
           // The escaped loop writes its own pid once it runs in its new session; the step waits
           // for that, so the group kill at the step's end cannot catch it before setsid.
           {
-            // `env -u`: without the attempt id the executor cannot tell it is the step's.
-            run: `env -u PIPEWRIGHT_ATTEMPT_ID setsid sh -c 'echo $$ > "${file}"; while :; do echo tick; sleep 0.1; done' &\nwhile [ ! -s '${file}' ]; do sleep 0.01; done\necho main-done`,
+            // `env -u`: without the step id the executor cannot tell it is the step's.
+            run: `env -u PIPEWRIGHT_STEP_ID setsid sh -c 'echo $$ > "${file}"; while :; do echo tick; sleep 0.1; done' &\nwhile [ ! -s '${file}' ]; do sleep 0.01; done\necho main-done`,
           },
           { run: 'echo next' },
         ]),
