@@ -627,14 +627,33 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
         // A submit() of this engine may have claimed it while we waited on the store.
         if (this.ownRuns.has(run.id)) continue;
-        // Before the lost attempts are retried: what they may have left running (the dead engine's
-        // step processes on this host, its containers) is stopped, so a retry never runs beside it.
-        await this.reclaimLost(run.id, jobs);
         taken.push(run.id);
         this.ownRuns.add(run.id);
         this.logger(run.id, lastSeq);
         this.restoring.set(run.id, batch);
         restored.push({ run, jobs });
+      }
+      // Before the lost attempts are retried: what they may have left running (the dead engine's
+      // step processes on this host, its containers) is stopped, so a retry never runs beside it.
+      // All runs at once; their leases are renewed meanwhile (they are `restoring`).
+      if (await this.reclaimLost(restored)) {
+        // Checked again after that wait: close() may have begun (the run goes back to the store
+        // for another engine), or another engine may hold a lease this one failed to renew.
+        for (let i = restored.length - 1; i >= 0; i--) {
+          const id = (restored[i] as (typeof restored)[number]).run.id;
+          const held =
+            !this.closing &&
+            !this.closed &&
+            (await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => true));
+          if (held) continue;
+          restored.splice(i, 1);
+          taken.splice(taken.indexOf(id), 1);
+          this.ownRuns.delete(id);
+          this.restoring.delete(id);
+          this.loggers.get(id)?.abandon();
+          this.loggers.delete(id);
+          if (this.closing || this.closed) await this.store.releaseLease(id, this.instanceId).catch(() => undefined);
+        }
       }
     } finally {
       // One event for all: the scheduler gives every run back its concurrency groups before any
@@ -655,26 +674,29 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /**
    * Asks each lost attempt's executor ({@link Executor.reclaim}) to stop what the attempt left
-   * running; at most 10 s in all, and a failure is reported, not fatal: the retry goes ahead.
+   * running, for all the runs at once; at most 10 s in all, and a failure is reported, not
+   * fatal: the retry goes ahead. Resolves whether there was anything to reclaim.
    */
-  private async reclaimLost(runId: string, jobs: readonly JobRecord[]): Promise<void> {
+  private async reclaimLost(runs: ReadonlyArray<{ run: RunRecord; jobs: readonly JobRecord[] }>): Promise<boolean> {
     const calls: Promise<void>[] = [];
-    for (const j of jobs) {
-      const a = j.attempts[j.attempts.length - 1];
-      if (a === undefined || a.status !== 'running') continue;
-      const executor = this.executors.get(a.executor);
-      if (typeof executor?.reclaim !== 'function') continue;
-      const lost = { runId, jobId: j.id, attempt: a.number, workerId: a.workerId };
-      calls.push(
-        Promise.resolve()
-          .then(() => executor.reclaim?.(lost))
-          .catch((err: unknown) => {
-            const why = `could not stop what lost attempt ${a.number} of job ${j.id} left running: ${errorMessage(err)}`;
-            this.emit('error', new PipewrightError('EXECUTOR_UNAVAILABLE', why, { cause: err, details: lost }));
-          }),
-      );
+    for (const { run, jobs } of runs) {
+      for (const j of jobs) {
+        const a = j.attempts[j.attempts.length - 1];
+        if (a === undefined || a.status !== 'running') continue;
+        const executor = this.executors.get(a.executor);
+        if (typeof executor?.reclaim !== 'function') continue;
+        const lost = { runId: run.id, jobId: j.id, attempt: a.number, workerId: a.workerId };
+        calls.push(
+          Promise.resolve()
+            .then(() => executor.reclaim?.(lost))
+            .catch((err: unknown) => {
+              const why = `could not stop what lost attempt ${a.number} of job ${j.id} left running: ${errorMessage(err)}`;
+              this.emit('error', new PipewrightError('EXECUTOR_UNAVAILABLE', why, { cause: err, details: lost }));
+            }),
+        );
+      }
     }
-    if (calls.length === 0) return;
+    if (calls.length === 0) return false;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all(calls),
@@ -684,6 +706,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }),
     ]);
     clearTimeout(timer);
+    return true;
   }
 
   /**

@@ -270,6 +270,8 @@ describe('4.8 recover(): what a lost attempt left running is stopped before its 
       name: 'process',
       async reclaim(lost) {
         events.push(`reclaim ${lost.runId === run.id} ${lost.jobId} #${lost.attempt} on ${lost.workerId ?? '-'}`);
+        await new Promise((r) => setTimeout(r, 50));
+        events.push('reclaimed');
       },
       async runJob(attempt) {
         events.push(`run ${attempt.jobId} #${attempt.attempt}`);
@@ -286,8 +288,8 @@ describe('4.8 recover(): what a lost attempt left running is stopped before its 
     const report = await e2.wait(run.id);
     expect(report.run.status).toBe('succeeded');
     expect(report.jobs[0]?.attempts.map((a) => a.reason ?? a.status)).toEqual(['lost', 'succeeded']);
-    expect(events[0]).toBe('reclaim true a #1 on host-1/process');
-    expect(events).toContain('run a #2');
+    // The retry waits for the reclaim to finish.
+    expect(events).toEqual(['reclaim true a #1 on host-1/process', 'reclaimed', 'run a #2']);
     await e2.close();
     await e1.close();
   });
@@ -318,6 +320,37 @@ describe('4.8 recover(): what a lost attempt left running is stopped before its 
       'could not stop what lost attempt 1 of job a left running: docker is down',
     ]);
     await e2.close();
+    await e1.close();
+  });
+
+  it('close() during the reclaim hands the run back to the store instead of cancelling it', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const run = await e1.submit(YAML);
+    await e1.settle();
+    let reclaiming!: () => void;
+    const inReclaim = new Promise<void>((r) => (reclaiming = r));
+    const slow: Executor = {
+      name: 'process',
+      async reclaim() {
+        reclaiming();
+        await new Promise((r) => setTimeout(r, 200));
+      },
+      runJob: async () => ({ status: 'succeeded', workerId: 'w2', steps: [], outputs: {} }),
+    };
+    const e2 = new Engine({
+      store: interceptStore(store, { acquireLease: async () => true }),
+      logs: new MemoryLogStore(),
+      executors: [slow],
+      instanceId: 'e2',
+    });
+    const recovering = e2.recover();
+    await inReclaim;
+    await e2.close();
+    expect(await recovering).toEqual([]);
+    const stored = await store.getRun(run.id);
+    expect(stored?.status).toBe('running');
+    expect(stored?.cancel).toBeUndefined();
     await e1.close();
   });
 });
