@@ -221,11 +221,13 @@ describe.skipIf(!available)('Redis restart', () => {
     const frozen = await startRedisServer();
     const store = new RedisStore({ url: frozen.url, prefix: 'frz', unavailableAfterMs: 300 });
     const logs = new RedisLogStore({ url: frozen.url, prefix: 'frz', unavailableAfterMs: 300 });
+    // Connected, its database not checked yet: the check is bounded like any call.
+    const onDb3 = new RedisStore({ url: `${frozen.url}/3`, prefix: 'frz', unavailableAfterMs: 300 });
     try {
       await store.createRun(run('frz-1'), [job('frz-1', 'a')]);
       frozen.signal('SIGSTOP');
       const started = Date.now();
-      const results = await Promise.allSettled([store.getRun('frz-1'), logs.read('frz-1')]);
+      const results = await Promise.allSettled([store.getRun('frz-1'), logs.read('frz-1'), onDb3.getRun('frz-1')]);
       const took = Date.now() - started;
       for (const r of results) {
         expect(r.status).toBe('rejected');
@@ -239,6 +241,7 @@ describe.skipIf(!available)('Redis restart', () => {
       frozen.signal('SIGCONT');
       await store.close();
       await logs.close();
+      await onDb3.close();
       await frozen.stop();
     }
   });

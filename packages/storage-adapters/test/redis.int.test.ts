@@ -42,6 +42,10 @@ describe.skipIf(!available)('RedisStore', () => {
       await expect(logs.append('r1', { runId: 'r1', lines: [line] })).rejects.toMatchObject({
         code: 'INVALID_ARGUMENT',
       });
+      // A follower too, though it reads on a connection of its own.
+      await expect(logs.follow('r1')[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
       expect(await zero.getRun(run.id)).toBeUndefined();
       // An existing database other than 0 works, and is where the run goes.
       await three.createRun(run, []);

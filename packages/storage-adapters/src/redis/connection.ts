@@ -150,7 +150,8 @@ export class RedisConnection {
    */
   #checkDb(): Promise<void> {
     const db = this.client.options.db ?? 0;
-    if (db === 0) return Promise.resolve();
+    // A client the caller gave us is theirs to point at a database.
+    if (db === 0 || !this.#owned) return Promise.resolve();
     this.#dbChecked ??= this.client.select(db).then(
       () => undefined,
       (err: unknown) => {
@@ -170,7 +171,6 @@ export class RedisConnection {
     const started = Date.now();
     const deadline = started + this.#unavailableAfterMs;
     await this.#waitReady(deadline, op);
-    await this.#checkDb();
     let timer: ReturnType<typeof setTimeout> | undefined;
     // A command in flight when the connection drops is resent on reconnect; bound that wait too.
     // On a connection that stays open, a long answer may be a big script at work, so it gets
@@ -187,7 +187,8 @@ export class RedisConnection {
       timer = setTimeout(check, Math.max(0, deadline - Date.now()));
     });
     try {
-      return await Promise.race([fn(), bound]);
+      // The database check inside the bound: a server that stops answering fails it too.
+      return await Promise.race([this.#checkDb().then(fn), bound]);
     } catch (err) {
       if (isConnectionError(err)) throw this.#unavailable(op, err);
       throw err;

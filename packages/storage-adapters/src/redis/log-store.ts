@@ -127,6 +127,9 @@ export class RedisLogStore implements LogStore {
     const { signal } = options;
     if (signal?.aborted) return;
     if (this.#closed) throw followerClosed('Redis log store', runId);
+    // The blocking connection below is not checked by call(): a database the server does not
+    // have must fail here, not be read from database 0 (see RedisConnection).
+    await this.#conn.call('follow', async () => undefined);
     const key = this.#key(runId);
     const after = options.after ?? 0;
     // A blocking XREAD holds its connection, so each follower gets its own.
