@@ -54,10 +54,11 @@ describe('MemoryLogStore maxBytesPerRun', () => {
     store.append('r', { runId: 'r', lines: Array.from({ length: to - from + 1 }, (_, i) => sized(from + i, jobId)) });
 
   it('keeps the newest lines within the cap and says what it dropped, once, to a reader that starts before them', async () => {
-    const store = new MemoryLogStore({ maxBytesPerRun: 35 });
+    // Each 10-byte line counts 74 (64 for the line itself): 222 keeps three.
+    const store = new MemoryLogStore({ maxBytesPerRun: 222 });
     await append(store, 1, 5);
     await append(store, 6, 7);
-    // 70 bytes arrived, 35 may stay: lines 5-7 (30 bytes); 1-4 went.
+    // 7 lines arrived, 3 may stay: lines 5-7; 1-4 (40 bytes of text) went.
     const all = await store.read('r');
     expect(all.map((l) => l.seq)).toEqual([4, 5, 6, 7]);
     expect(all[0]).toMatchObject({ seq: 4, stream: 'system', jobId: '', attempt: 0, step: -1 });
@@ -75,7 +76,7 @@ describe('MemoryLogStore maxBytesPerRun', () => {
   });
 
   it('gives the marker to a filtered reader too: the dropped lines may have been its job', async () => {
-    const store = new MemoryLogStore({ maxBytesPerRun: 20 });
+    const store = new MemoryLogStore({ maxBytesPerRun: 148 });
     await append(store, 1, 3, 'a');
     await append(store, 4, 5, 'b');
     const a = await store.read('r', { job: 'a' });
@@ -87,7 +88,7 @@ describe('MemoryLogStore maxBytesPerRun', () => {
   });
 
   it('follow yields the marker before the kept lines, and live lines after them', async () => {
-    const store = new MemoryLogStore({ maxBytesPerRun: 20 });
+    const store = new MemoryLogStore({ maxBytesPerRun: 148 });
     await append(store, 1, 4);
     const seen: LogLine[] = [];
     const done = (async () => {
@@ -106,7 +107,7 @@ describe('MemoryLogStore maxBytesPerRun', () => {
   });
 
   it('drops lines from its memory, not only from what it returns (a run that logs a lot stays within the cap)', async () => {
-    const store = new MemoryLogStore({ maxBytesPerRun: 1000 });
+    const store = new MemoryLogStore({ maxBytesPerRun: 7400 });
     for (let i = 0; i < 200; i++) await append(store, i * 50 + 1, i * 50 + 50);
     const kept = await store.read('r');
     expect(kept[0]!.text).toMatch(/up to line 9900 \(9900 lines, 99000 bytes in all\)/);
@@ -122,7 +123,7 @@ describe('MemoryLogStore maxBytesPerRun', () => {
       [15, 64],
       [24, 64],
     ] as const) {
-      const big = new MemoryLogStore({ maxBytesPerRun: 1024 * 1024 });
+      const big = new MemoryLogStore({ maxBytesPerRun: 16 * (65536 + 64) });
       gc();
       const before = process.memoryUsage().heapUsed;
       for (let b = 0; b < batches; b++) {
@@ -141,7 +142,7 @@ describe('MemoryLogStore maxBytesPerRun', () => {
   });
 
   it('counts UTF-8 bytes and keeps the newest line even when it alone is over the cap', async () => {
-    const store = new MemoryLogStore({ maxBytesPerRun: 8 });
+    const store = new MemoryLogStore({ maxBytesPerRun: 8 + 64 });
     await store.append('r', {
       runId: 'r',
       lines: [
@@ -158,6 +159,17 @@ describe('MemoryLogStore maxBytesPerRun', () => {
     await big.append('r', { runId: 'r', lines: [{ ...line(2), text: 'longer than the cap' }] });
     expect((await big.read('r')).map((l) => l.seq)).toEqual([1, 2]);
     expect((await big.read('r'))[1]!.text).toBe('longer than the cap');
+  });
+
+  it('counts each line, so a flood of empty lines is bounded too', async () => {
+    const store = new MemoryLogStore({ maxBytesPerRun: 64 * 100 });
+    for (let b = 0; b < 50; b++) {
+      const lines = Array.from({ length: 100 }, (_, i) => ({ ...line(b * 100 + i + 1), text: '' }));
+      await store.append('r', { runId: 'r', lines });
+    }
+    const kept = await store.read('r');
+    expect(kept).toHaveLength(101); // the marker and 100 empty lines
+    expect(kept[0]!.text).toMatch(/up to line 4900 \(4900 lines, 0 bytes in all\)/);
   });
 
   it('refuses a cap that is not a positive number', () => {

@@ -10,7 +10,8 @@ export interface MemoryLogStoreOptions {
    */
   maxFollowBatch?: number;
   /**
-   * Most UTF-8 bytes of line text kept per run. Past it the oldest lines are dropped (the
+   * Most bytes of log kept per run: each line's text in UTF-8 bytes, plus 64 for the line
+   * itself (so empty lines count too). Past it the oldest lines are dropped (the
    * newest, where a failure shows, are kept) and a reader that starts before them gets one
    * `system` line saying how many lines and bytes were dropped; `Infinity` keeps every line.
    * @default 67108864 (64 MiB)
@@ -20,6 +21,11 @@ export interface MemoryLogStoreOptions {
 
 /** {@link MemoryLogStoreOptions.maxBytesPerRun}'s default: 64 MiB of line text per run. */
 const DEFAULT_MAX_BYTES_PER_RUN = 64 * 1024 * 1024;
+/**
+ * What a kept line counts against the cap besides its text: about what it costs in memory (its
+ * object and array slot), so that a flood of empty lines is bounded too.
+ */
+const LINE_COST = 64;
 
 // One fixed-shape object per line without the run id (the run's map key holds it);
 // job ids are interned so a 100,000-line job stores its id once.
@@ -48,9 +54,9 @@ interface RunLog {
   /** Kept lines from index `head` on; those before it are dropped and go at the next compaction. */
   lines: StoredLine[];
   head: number;
-  /** UTF-8 bytes of the kept lines' text. */
+  /** What the kept lines count against the cap: their text's UTF-8 bytes and LINE_COST each. */
   bytes: number;
-  /** UTF-8 bytes of the dropped lines still in `lines` (before `head`). */
+  /** The same for the dropped lines still in `lines` (before `head`). */
   heldBytes: number;
   dropped: Dropped | undefined;
   jobIds: Map<string, string>;
@@ -128,7 +134,7 @@ export class MemoryLogStore implements LogStore {
       }
       const bytes = Buffer.byteLength(l.text);
       log.lines.push(new StoredLine(l.seq, l.ts, jobId, l.attempt, l.step, l.stream, l.text, bytes));
-      log.bytes += bytes;
+      log.bytes += bytes + LINE_COST;
       last = l.seq;
       added = true;
     }
@@ -141,8 +147,8 @@ export class MemoryLogStore implements LogStore {
     const { lines } = log;
     while (log.bytes > this.#maxBytesPerRun && lines.length - log.head > 1) {
       const gone = lines[log.head++] as StoredLine;
-      log.bytes -= gone.bytes;
-      log.heldBytes += gone.bytes;
+      log.bytes -= gone.bytes + LINE_COST;
+      log.heldBytes += gone.bytes + LINE_COST;
       const d = log.dropped ?? { lines: 0, bytes: 0, line: gone };
       d.lines++;
       d.bytes += gone.bytes;
