@@ -428,6 +428,7 @@ describe('outputs', () => {
 
 describe('the github context and the variables GitHub sets', () => {
   const RUNNER_OS = process.platform === 'darwin' ? 'macOS' : process.platform === 'win32' ? 'Windows' : 'Linux';
+  const ARCH = ({ ia32: 'X86', x64: 'X64', arm: 'ARM', arm64: 'ARM64' } as Record<string, string>)[process.arch];
   it('github.event.inputs, github.job and GITHUB_* variables are there as on a workflow_dispatch run', async () => {
     const got = join(tmp.dir, 'ctx-got');
     const file = tmp.file(
@@ -446,13 +447,14 @@ jobs:
           echo "event.inputs=\${{ github.event.inputs.q }},\${{ github.event.inputs.n }} inputs=\${{ inputs.n }} job=\${{ github.job }} name=\${{ github.event_name }}" > "${got}"
           echo "env=$GITHUB_JOB,$GITHUB_EVENT_NAME,$GITHUB_WORKFLOW,$GITHUB_RUN_ATTEMPT,$RUNNER_OS" >> "${got}"
           echo "run=$GITHUB_RUN_ID" >> "${got}"
+          echo "arch=\${{ runner.arch }},$RUNNER_ARCH,\${{ runner.os }}" >> "${got}"
 `,
     );
     const r = await runCli(['run', file, '--json', '--input', 'q=hello']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(readFileSync(got, 'utf8')).toBe(
-      `event.inputs=hello,3 inputs=3 job=probe name=workflow_dispatch\nenv=probe,workflow_dispatch,ctx,1,${RUNNER_OS}\nrun=${report.run.id}\n`,
+      `event.inputs=hello,3 inputs=3 job=probe name=workflow_dispatch\nenv=probe,workflow_dispatch,ctx,1,${RUNNER_OS}\nrun=${report.run.id}\narch=${ARCH},${ARCH},${RUNNER_OS}\n`,
     );
   });
 });

@@ -26,6 +26,7 @@ import {
 import { formatDuration } from '../spec/duration.js';
 import type { JobSpec, MatrixSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
+import { runnerArch, runnerOs } from '../steps/runner.js';
 import type { Random } from './clock.js';
 import { decideRetry } from './retry.js';
 
@@ -210,8 +211,8 @@ const NO_BACKLOG: SJob[] = Object.freeze([]) as unknown as SJob[];
 const NO_NEEDS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const NO_WORKERS: readonly string[] = Object.freeze([]);
 const RUNNER = Object.freeze({
-  os: process.platform === 'darwin' ? 'macOS' : 'Linux',
-  arch: process.arch,
+  os: runnerOs(),
+  arch: runnerArch(),
   name: 'pipewright',
 });
 const JOB_STATUS = Object.freeze({ status: 'success' });

@@ -32,6 +32,7 @@ import { createMaskScanner } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
 import { OWN_READ_FLAGS, OWN_WRITE_FLAGS } from './own-files.js';
 import { type StepFailureKind, shouldRetryStep } from './retry.js';
+import { runnerArch, runnerOs } from './runner.js';
 import { shellTemplate } from './shell.js';
 
 /** Knobs of {@link runSteps} that tests and the engine may inject. */
@@ -261,7 +262,7 @@ class StepLoop {
       GITHUB_SHA: text(github.sha),
       GITHUB_REPOSITORY: text(github.repository),
       RUNNER_OS: runnerOs(),
-      RUNNER_ARCH: process.arch.toUpperCase(),
+      RUNNER_ARCH: runnerArch(),
     };
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(vars)) if (v !== undefined) out[k] = v;
@@ -282,7 +283,7 @@ class StepLoop {
       github: { ...asRecord(c.github), job: this.attempt.jobKey, workspace: this.wsPath },
       runner: {
         os: runnerOs(),
-        arch: process.arch.toUpperCase(),
+        arch: runnerArch(),
         name: this.workspace.workerId,
         ...asRecord(c.runner),
         temp: this.workspace.toWorkspacePath(this.runnerTemp),
@@ -805,12 +806,6 @@ function failureKind(r: TryResult): StepFailureKind {
 
 function asRecord(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-function runnerOs(): string {
-  if (process.platform === 'darwin') return 'macOS';
-  if (process.platform === 'win32') return 'Windows';
-  return 'Linux';
 }
 
 function fmtMs(ms: number): string {
