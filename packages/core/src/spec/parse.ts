@@ -694,6 +694,21 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
         );
       }
     }
+    // `if: >` / `if: |` with `${{ }}` inside: GitHub keeps the block's newline, so the value is text
+    // around an expression, a non-empty string, always true there. pipewright evaluates what the
+    // author meant; the file behaves differently on GitHub, which is worth a word.
+    if (allowBare && s !== s.trim()) {
+      const t = s.trim();
+      if (t.startsWith('${{') && t.endsWith('}}') && t.indexOf('${{', 3) < 0) {
+        out.push(
+          loc.diag(
+            'warning',
+            path,
+            '`if:` has whitespace around its ${{ }} (a `>` or `|` block adds a newline): GitHub takes that for text, always true; pipewright evaluates the expression. Write it on one line to behave the same on both',
+          ),
+        );
+      }
+    }
     for (const problem of checkExpressionSyntax(s, { allowBare })) {
       out.push(loc.diagInScalar(path, problem.offset, `invalid expression: ${problem.message}`));
     }

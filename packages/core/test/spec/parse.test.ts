@@ -395,6 +395,17 @@ jobs:
     ]);
   });
 
+  it('warns about an `if:` block whose ${{ }} has whitespace around it (always true on GitHub)', () => {
+    const r = validatePipeline(
+      'jobs:\n  a:\n    runs-on: x\n    if: >\n      ${{ false }}\n    steps:\n      - run: x\n        if: ${{ false }}\n      - run: y\n        if: "${{ true }} "\n',
+    );
+    expect(r.diagnostics.map((d) => [d.severity, d.path])).toEqual([
+      ['warning', 'jobs.a.if'],
+      ['warning', 'jobs.a.steps[1].if'],
+    ]);
+    expect(r.diagnostics[0]?.message).toMatch(/GitHub takes that for text, always true; pipewright evaluates/);
+  });
+
   it('takes an uppercase first component for a registry only with a `.` or `:` in it, as Docker does', () => {
     expect(imageReferenceProblem('UPPER/x')).toMatch(/not an image reference/);
     expect(imageReferenceProblem('Org/app:1')).toMatch(/not an image reference/);
