@@ -633,9 +633,11 @@ export class Engine extends EventEmitter<EngineEvents> {
         this.restoring.set(run.id, batch);
         restored.push({ run, jobs });
       }
-      // Before the lost attempts are retried: what they may have left running (the dead engine's
-      // step processes on this host, its containers) is stopped, so a retry never runs beside it.
-      // All runs at once; their leases are renewed meanwhile (they are `restoring`).
+    } finally {
+      // Before the lost attempts are retried (also for the runs taken before a store failure):
+      // what they may have left running (the dead engine's step processes on this host, its
+      // containers) is stopped, so a retry never runs beside it. All runs at once; their leases
+      // are renewed meanwhile (they are `restoring`).
       if (await this.reclaimLost(restored)) {
         // Checked again after that wait: close() may have begun (the run goes back to the store
         // for another engine), or another engine may hold a lease this one failed to renew.
@@ -648,14 +650,9 @@ export class Engine extends EventEmitter<EngineEvents> {
           if (held) continue;
           restored.splice(i, 1);
           taken.splice(taken.indexOf(id), 1);
-          this.ownRuns.delete(id);
-          this.restoring.delete(id);
-          this.loggers.get(id)?.abandon();
-          this.loggers.delete(id);
-          if (this.closing || this.closed) await this.store.releaseLease(id, this.instanceId).catch(() => undefined);
+          await this.dropTaken(id, batch);
         }
       }
-    } finally {
       // One event for all: the scheduler gives every run back its concurrency groups before any
       // waiting job or queued run competes for one. Runs taken before a store failure are kept.
       // Cancels that came while the runs were loading follow it.
@@ -670,6 +667,29 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     await this.settle();
     return taken;
+  }
+
+  /**
+   * Gives back a run recovery took but will not run after all (close() began, or another engine
+   * holds its lease now): its lease when closing, its waiters to the store, and the cancels that
+   * came meanwhile as `requestedCancel` for whoever runs it.
+   */
+  private async dropTaken(runId: string, batch: RestoreBatch): Promise<void> {
+    this.ownRuns.delete(runId);
+    this.restoring.delete(runId);
+    this.loggers.get(runId)?.abandon();
+    this.loggers.delete(runId);
+    if (this.closing || this.closed) await this.store.releaseLease(runId, this.instanceId).catch(() => undefined);
+    for (let i = batch.cancels.length - 1; i >= 0; i--) {
+      const c = batch.cancels[i] as Extract<SchedulerEvent, { type: 'cancel' }>;
+      if (c.runId !== runId) continue;
+      batch.cancels.splice(i, 1);
+      if (c.job !== undefined) continue; // only the run's owner can cancel one job
+      await this.requestCancel(runId, runId, { reason: c.reason, by: c.by, force: c.force }).catch((err) =>
+        this.emit('error', err as Error),
+      );
+    }
+    this.waitersToStore(runId);
   }
 
   /**
@@ -1156,17 +1176,22 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.enqueue({ type: 'abandon', runId, reason: `this engine lost the run's lease (${why})` });
     this.loggers.get(runId)?.abandon();
     this.loggers.delete(runId);
+    this.waitersToStore(runId);
+  }
+
+  /** Hands the run's waiters to the store: the run is another engine's to finish now. */
+  private waitersToStore(runId: string): void {
     const waiting = this.waiters.get(runId);
     this.waiters.delete(runId);
-    if (waiting)
-      void this.followStored(runId).then(
-        (report) => {
-          for (const w of waiting) w.resolve(report);
-        },
-        (err) => {
-          for (const w of waiting) w.reject(err);
-        },
-      );
+    if (!waiting) return;
+    void this.followStored(runId).then(
+      (report) => {
+        for (const w of waiting) w.resolve(report);
+      },
+      (err) => {
+        for (const w of waiting) w.reject(err);
+      },
+    );
   }
 
   /** The report of a run another engine runs, once it is finished (store errors are retried). */

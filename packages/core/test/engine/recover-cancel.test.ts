@@ -1,4 +1,4 @@
-import { Engine, type Executor, seededRandom } from '@pipewright/core';
+import { Engine, type Executor, PipewrightError, seededRandom } from '@pipewright/core';
 import { MemoryLogStore, MemoryStore } from '@pipewright/storage-adapters';
 import { describe, expect, it } from 'vitest';
 import { interceptStore } from './helpers.js';
@@ -351,6 +351,88 @@ describe('4.8 recover(): what a lost attempt left running is stopped before its 
     const stored = await store.getRun(run.id);
     expect(stored?.status).toBe('running');
     expect(stored?.cancel).toBeUndefined();
+    await e1.close();
+  });
+
+  it('a run whose lease another engine took during the reclaim is given back: not run here, its waiter follows the store, its cancel is recorded', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const run = await e1.submit(YAML);
+    await e1.settle();
+    let takes = 0;
+    let reclaiming!: () => void;
+    const inReclaim = new Promise<void>((r) => (reclaiming = r));
+    const ran: string[] = [];
+    const slow: Executor = {
+      name: 'process',
+      async reclaim() {
+        reclaiming();
+        await new Promise((r) => setTimeout(r, 200));
+      },
+      runJob: async (a) => {
+        ran.push(a.jobId);
+        return { status: 'succeeded', workerId: 'w2', steps: [], outputs: {} };
+      },
+    };
+    // The first acquire takes the run; every later one finds another engine's lease.
+    const e2 = new Engine({
+      store: interceptStore(store, { acquireLease: async () => ++takes === 1 }),
+      logs: new MemoryLogStore(),
+      executors: [slow],
+      instanceId: 'e2',
+      recoverOnStart: false,
+    });
+    const recovering = e2.recover();
+    await inReclaim;
+    const waiting = e2.wait(run.id);
+    await e2.cancel(run.id, { reason: 'stop it', by: 'alice' });
+    expect(await recovering).toEqual([]);
+    expect(ran).toEqual([]);
+    // The cancel is waiting in the store for the run's owner; the waiter follows the store.
+    expect((await store.getRun(run.id))?.requestedCancel).toMatchObject({ by: 'alice', reason: 'stop it' });
+    await store.updateRun(run.id, { status: 'cancelled', finishedAt: Date.now() });
+    expect((await waiting).run.status).toBe('cancelled');
+    await e2.close();
+    await e1.close();
+  });
+
+  it('runs taken before a store failure in the same pass are reclaimed before they are retried', async () => {
+    const store = new MemoryStore();
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const first = await e1.submit(YAML);
+    const second = await e1.submit(YAML);
+    await e1.settle();
+    const events: string[] = [];
+    const reclaiming: Executor = {
+      name: 'process',
+      async reclaim(lost) {
+        events.push(`reclaim ${lost.runId === first.id ? 'first' : 'second'}`);
+      },
+      runJob: async (a) => {
+        events.push(`run ${a.runId === first.id ? 'first' : 'second'}`);
+        return { status: 'succeeded', workerId: 'w2', steps: [], outputs: {} };
+      },
+    };
+    const unavailable = new PipewrightError('STORE_UNAVAILABLE', 'the store is down');
+    const e2 = new Engine({
+      store: interceptStore(store, {
+        acquireLease: async () => true,
+        // Runs are recovered oldest first: the second one's jobs cannot be read.
+        getJobs: async (original, id) => {
+          if (id === second.id) throw unavailable;
+          return original(id);
+        },
+      }),
+      logs: new MemoryLogStore(),
+      executors: [reclaiming],
+      instanceId: 'e2',
+      recoverOnStart: false,
+      storeRetry: { maxMs: 1 },
+    });
+    await expect(e2.recover()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect((await e2.wait(first.id)).run.status).toBe('succeeded');
+    expect(events).toEqual(['reclaim first', 'run first']);
+    await e2.close();
     await e1.close();
   });
 });
