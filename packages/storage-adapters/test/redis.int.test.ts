@@ -18,6 +18,15 @@ describe.skipIf(!available)('RedisStore', () => {
   });
 
   describeStateStore(async () => ({ store: new RedisStore({ url: server!.url, prefix: `t${++n}` }) }), 'RedisStore');
+  it('a follower started right before close() ends with the store (it must not read on, for ever)', async () => {
+    for (const db of ['', '/3']) {
+      const logs = new RedisLogStore({ url: `${server!.url}${db}`, prefix: `fc${++n}` });
+      const next = logs.follow('r1')[Symbol.asyncIterator]().next();
+      await logs.close();
+      await expect(next).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    }
+  });
+
   it('a database the server does not have is INVALID_ARGUMENT, not a silent fall back to database 0', async () => {
     const prefix = `db${++n}`;
     const bad = new RedisStore({ url: `${server!.url}/99`, prefix });

@@ -127,9 +127,6 @@ export class RedisLogStore implements LogStore {
     const { signal } = options;
     if (signal?.aborted) return;
     if (this.#closed) throw followerClosed('Redis log store', runId);
-    // The blocking connection below is not checked by call(): a database the server does not
-    // have must fail here, not be read from database 0 (see RedisConnection).
-    await this.#conn.call('follow', async () => undefined);
     const key = this.#key(runId);
     const after = options.after ?? 0;
     // A blocking XREAD holds its connection, so each follower gets its own.
@@ -147,6 +144,12 @@ export class RedisLogStore implements LogStore {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      // The blocking connection is not checked by call(): a database the server does not have
+      // must fail here, before it reads database 0 instead (see RedisConnection). Registered as a
+      // follower first, so a close() meanwhile ends it.
+      await Promise.race([this.#conn.call('follow', async () => undefined), aborted]);
+      if (signal?.aborted) return;
+      if (this.#closed) throw followerClosed('Redis log store', runId);
       // Reading from past the stored end would miss the end marker (`<lastSeq>-1` sorts before
       // `<after>-0`): start at the last stored seq instead and skip what is not after `after`.
       const known = after > 0 ? await Promise.race([this.lastSeq(runId), aborted.then(() => after)]) : 0;
