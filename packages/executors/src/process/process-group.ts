@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 
 /** Sends `signal` to every process in the group led by `pgid`; a group that is already gone is fine. */
 export function killGroup(pgid: number, signal: NodeJS.Signals): void {
@@ -58,12 +58,18 @@ export async function processAlive(pid: number): Promise<boolean> {
 }
 
 /**
- * Sends `signal` to every process of this user that carries `PIPEWRIGHT_ATTEMPT_ID=<id>` in its
+ * Sends `signal` to every process of this user that carries `<envName>=<id>` in its
  * environment: a step's processes that left its process group (`setsid`, daemons), which a
- * group signal misses. Reads /proc (Linux; elsewhere it finds nothing) and skips this process.
- * Resolves to the pids signalled.
+ * group signal misses. With `onlyStreamingOutput`, only those whose stdout or stderr is a pipe
+ * or socket (as the step's output is), not a file or /dev/null. Signal 0 only finds them. Reads /proc (Linux; elsewhere
+ * it finds nothing) and skips this process. Resolves to the pids signalled.
  */
-export async function killTagged(envName: string, id: string, signal: NodeJS.Signals): Promise<number[]> {
+export async function killTagged(
+  envName: string,
+  id: string,
+  signal: NodeJS.Signals | 0,
+  onlyStreamingOutput = false,
+): Promise<number[]> {
   if (process.platform !== 'linux') return [];
   let entries: string[];
   try {
@@ -77,19 +83,18 @@ export async function killTagged(envName: string, id: string, signal: NodeJS.Sig
     const c = name.charCodeAt(0);
     return c >= 48 && c <= 57 && Number(name) !== process.pid;
   });
-  // A few files open at a time: a host with more processes than our descriptor limit must not
-  // make the scan (or the engine's own spawns meanwhile) fail with EMFILE.
-  for (let i = 0; i < pids.length; i += SCAN_BATCH) await Promise.all(pids.slice(i, i + SCAN_BATCH).map(check));
+  await Promise.all(pids.map((name) => limited(() => check(name))));
   return hit;
 
   async function check(name: string): Promise<void> {
     // Another user's processes are unreadable (EACCES): they are not ours to stop anyway.
-    const env = await readFile(`/proc/${name}/environ`).catch(() => undefined);
+    const env = await readProc(`/proc/${name}/environ`);
     if (env === undefined) return;
     // Variables are NUL-separated: match a whole entry, at the start or after a NUL.
     let at = env.indexOf(needle);
     while (at > 0 && env[at - 1] !== 0) at = env.indexOf(needle, at + 1);
     if (at < 0) return;
+    if (onlyStreamingOutput && !(await outputIsStream(name))) return;
     try {
       process.kill(Number(name), signal);
       hit.push(Number(name));
@@ -99,5 +104,48 @@ export async function killTagged(envName: string, id: string, signal: NodeJS.Sig
   }
 }
 
-/** How many /proc files {@link killTagged} reads at once. */
-const SCAN_BATCH = 32;
+/**
+ * Whether process `pid` writes its stdout or stderr to a pipe or socket, as a step's processes
+ * do unless redirected. (libuv gives a child a socketpair whose two ends have different inodes,
+ * so which socket is the step's cannot be told from /proc.)
+ */
+async function outputIsStream(pid: string): Promise<boolean> {
+  for (const fd of ['1', '2']) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => undefined);
+    if (target?.startsWith('socket:') || target?.startsWith('pipe:')) return true;
+  }
+  return false;
+}
+
+/** A /proc file, or undefined when it cannot be read; a full descriptor table is waited out, not taken for "not ours". */
+async function readProc(path: string): Promise<Buffer | undefined> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await readFile(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== 'EMFILE' && code !== 'ENFILE') || tries >= 50) return undefined;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/**
+ * How many /proc files all scans of this process read at once: a host with more processes than
+ * our descriptor limit must not make a scan (or the engine's own spawns meanwhile) fail with
+ * EMFILE, however many steps are aborted together.
+ */
+const MAX_PROC_READS = 32;
+let procReads = 0;
+const waitingReads: Array<() => void> = [];
+
+async function limited<T>(fn: () => Promise<T>): Promise<T> {
+  if (procReads >= MAX_PROC_READS) await new Promise<void>((r) => waitingReads.push(r));
+  procReads++;
+  try {
+    return await fn();
+  } finally {
+    procReads--;
+    waitingReads.shift()?.();
+  }
+}

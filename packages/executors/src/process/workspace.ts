@@ -282,8 +282,11 @@ export class ProcessWorkspace implements Workspace {
     let result: { code: number | null; signal: NodeJS.Signals | null };
     try {
       result = await exited;
-      // The shell died of SIGTERM, but children that trap TERM get their grace before SIGKILL.
-      while (deadline !== undefined && Date.now() < deadline && (await groupAlive(pid)))
+      // The shell died of SIGTERM, but children that trap TERM get their grace before SIGKILL, in
+      // the group or escaped from it.
+      const stillAlive = async () =>
+        (await groupAlive(pid)) || (stepId !== undefined && (await killTagged(STEP_ID_ENV, stepId, 0)).length > 0);
+      while (deadline !== undefined && Date.now() < deadline && (await stillAlive()))
         await sleep(Math.min(25, deadline - Date.now()));
       // Nothing a step starts outlives it: background children die with the step, and after an
       // abort so does every process that left the group (a /proc scan, only then: it costs ms).
@@ -307,11 +310,13 @@ export class ProcessWorkspace implements Workspace {
     while (!finished) {
       await Promise.race([drained, sleep(idle / 4)]);
       if (finished) break;
-      // The group is dead but the pipes are held: a process that left the group has them. It is
-      // the step's; it ends with the step (SIGKILL, as the group got), and its output is complete.
-      if (!scanned && stepId) {
+      // The group is dead, nothing is waiting on a slow sink, yet the pipes are open: a process of
+      // the step that left its group holds them. Those of the step whose output still goes to a
+      // pipe (not a service it started with its output in a file or /dev/null) end with the
+      // step, SIGKILL as the group got, their output complete.
+      if (!scanned && stepId && !pumps.some((p) => p.busy())) {
         scanned = true;
-        if ((await killTagged(STEP_ID_ENV, stepId, 'SIGKILL')).length > 0) continue;
+        if ((await killTagged(STEP_ID_ENV, stepId, 'SIGKILL', true)).length > 0) continue;
       }
       const draining = Date.now() - drainStart;
       // An aborted step (cancel, timeout, also one that comes during the drain) gets no more than

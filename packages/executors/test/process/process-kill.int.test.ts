@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ATTEMPT_ID_ENV, attemptIdOf } from '@pipewright/core';
 import { ProcessExecutor } from '@pipewright/executors';
@@ -145,14 +146,62 @@ describe('ProcessExecutor: stopping steps', () => {
         },
         { run: 'sleep 30', timeoutMs: 300, killGraceMs: 100, continueOnError: true },
         { run: `setsid sh -c 'echo holder; exec sleep 300' &\necho started` },
-        { run: `kill -0 "$(cat '${svc}')" && echo service-alive` },
+        { run: 'echo last' },
       ]),
       ctx,
     );
-    started.push(...(await readPids(svc)));
+    const pids = await readPids(svc);
+    started.push(...pids);
     expect(out.steps.map((s) => s.conclusion)).toEqual(['success', 'success', 'success', 'success']);
     expect(out.steps[1]?.reason).toBe('timeout');
-    expect(text(3)).toBe('service-alive\n');
+    expect(text(2)).toContain('started');
+    // Zombies count as dead here (a `kill -0` would take one for alive).
+    expect(await alive(pids)).toEqual(pids);
+  });
+
+  it("a step's own service with its output elsewhere outlives the step; an escaped process still on the step's output does not", async () => {
+    const svc = join(pidsDir.dir, 'own-service');
+    const holder = join(pidsDir.dir, 'holder');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const { ctx } = collectingContext();
+    const out = await executor.runJob(
+      attemptOf([
+        {
+          run: [
+            `setsid sh -c 'echo $$ > "${svc}"; exec sleep 300' > /dev/null 2>&1 &`,
+            `setsid sh -c 'echo $$ > "${holder}"; exec sleep 300' &`,
+            `while [ ! -s '${svc}' ] || [ ! -s '${holder}' ]; do sleep 0.01; done`,
+          ].join('\n'),
+        },
+      ]),
+      ctx,
+    );
+    const service = await readPids(svc);
+    const holding = await readPids(holder);
+    started.push(...service, ...holding);
+    expect(out.status).toBe('succeeded');
+    expect(await alive(service)).toEqual(service);
+    expect(await alive(holding)).toEqual([]);
+  });
+
+  it('on abort an escaped process that traps TERM gets the kill-grace, as a group member does', async () => {
+    const file = join(pidsDir.dir, 'trapper');
+    const log = join(pidsDir.dir, 'trapper.log');
+    const executor = new ProcessExecutor({ workRoot: root.dir });
+    const { ctx } = collectingContext();
+    const out = await executor.runJob(
+      attemptOf([
+        {
+          run: `setsid sh -c 'trap "sleep 0.5; echo cleaned-up; exit 0" TERM; echo $$ > "${file}"; while :; do sleep 0.05; done' > '${log}' 2>&1 &\nwhile [ ! -s '${file}' ]; do sleep 0.01; done\nsleep 1000`,
+          timeoutMs: 300,
+          killGraceMs: 5000,
+        },
+      ]),
+      ctx,
+    );
+    started.push(...(await readPids(file)));
+    expect(out.steps[0]).toMatchObject({ status: 'failed', reason: 'timeout' });
+    expect(await readFile(log, 'utf8')).toContain('cleaned-up');
   });
 
   it("reclaim stops the processes a lost attempt left on this host (a dead engine's steps), and only its own", async () => {
