@@ -148,6 +148,21 @@ const optionsSchema = z.object({
 
 /** How long a takeover waits for executors to stop what lost attempts left running. */
 const RECLAIM_MAX_MS = 10_000;
+/** How long a run given back waits for its lease release (an expired lease frees it anyway). */
+const RELEASE_WAIT_MS = 2_000;
+
+/** Waits for `p` (its failure ignored) at most `ms`. */
+async function withinMs(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+      timer.unref?.();
+    }),
+  ]);
+  clearTimeout(timer);
+}
 
 /**
  * The scheduling engine: a thin loop that feeds the {@link Scheduler} events and
@@ -474,6 +489,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       // recover() has taken the run but not handed it to the scheduler yet, which would drop the cancel.
       loading.cancels.push(event);
       await loading.flushed;
+      // Given back after all (close(), or another engine holds its lease): recorded in the store
+      // for its owner, or refused for one job, as for any run of another engine.
+      if (!this.ownRuns.has(runId)) return this.requestCancel(runId, target, options);
     } else this.enqueue(event);
     await this.settle();
   }
@@ -585,6 +603,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     let flushed!: () => void;
     const batch: RestoreBatch = { cancels: [], flushed: new Promise<void>((r) => (flushed = r)) };
     this.ensureLeaseTimer();
+    /** The store failed the pass: what is taken is kept without asking it again. */
+    let storeDown = false;
     try {
       for (const run of runs.reverse()) {
         // An engine being closed takes nothing more over.
@@ -609,7 +629,10 @@ export class Engine extends EventEmitter<EngineEvents> {
           // aside; anything else (a run deleted meanwhile, a passing store error) leaves the run
           // for a later pass.
           const code = (err as PipewrightError)?.code;
-          if (code === 'STORE_UNAVAILABLE') throw err;
+          if (code === 'STORE_UNAVAILABLE') {
+            storeDown = true;
+            throw err;
+          }
           if (code === 'STORE_CORRUPT') await this.setAside(run.id, errorMessage(err));
           else this.emit('error', err as Error);
           continue;
@@ -646,11 +669,11 @@ export class Engine extends EventEmitter<EngineEvents> {
           const held =
             !this.closing &&
             !this.closed &&
-            (await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => true));
+            (storeDown || (await this.store.acquireLease(id, this.instanceId, this.leaseTtlMs).catch(() => true)));
           if (held) continue;
           restored.splice(i, 1);
           taken.splice(taken.indexOf(id), 1);
-          await this.dropTaken(id, batch);
+          await this.dropTaken(id, batch, storeDown);
         }
       }
       // One event for all: the scheduler gives every run back its concurrency groups before any
@@ -671,25 +694,22 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /**
    * Gives back a run recovery took but will not run after all (close() began, or another engine
-   * holds its lease now): its lease when closing, its waiters to the store, and the cancels that
-   * came meanwhile as `requestedCancel` for whoever runs it.
+   * holds its lease now): its lease when closing (one try, the store may be down: it expires
+   * anyway), its waiters to the store. Cancels that came meanwhile are their callers' to record
+   * (see {@link cancel}).
    */
-  private async dropTaken(runId: string, batch: RestoreBatch): Promise<void> {
+  private async dropTaken(runId: string, batch: RestoreBatch, storeDown: boolean): Promise<void> {
     this.ownRuns.delete(runId);
     this.restoring.delete(runId);
     this.loggers.get(runId)?.abandon();
     this.loggers.delete(runId);
-    if (this.closing || this.closed) await this.store.releaseLease(runId, this.instanceId).catch(() => undefined);
     for (let i = batch.cancels.length - 1; i >= 0; i--) {
-      const c = batch.cancels[i] as Extract<SchedulerEvent, { type: 'cancel' }>;
-      if (c.runId !== runId) continue;
-      batch.cancels.splice(i, 1);
-      if (c.job !== undefined) continue; // only the run's owner can cancel one job
-      await this.requestCancel(runId, runId, { reason: c.reason, by: c.by, force: c.force }).catch((err) =>
-        this.emit('error', err as Error),
-      );
+      if ((batch.cancels[i] as { runId: string }).runId === runId) batch.cancels.splice(i, 1);
     }
     this.waitersToStore(runId);
+    if ((this.closing || this.closed) && !storeDown) {
+      await withinMs(this.store.releaseLease(runId, this.instanceId), RELEASE_WAIT_MS);
+    }
   }
 
   /**

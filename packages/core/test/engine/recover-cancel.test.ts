@@ -385,8 +385,11 @@ describe('4.8 recover(): what a lost attempt left running is stopped before its 
     const recovering = e2.recover();
     await inReclaim;
     const waiting = e2.wait(run.id);
+    const jobCancel = e2.cancel({ runId: run.id, job: 'a' }).catch((e: unknown) => e);
     await e2.cancel(run.id, { reason: 'stop it', by: 'alice' });
     expect(await recovering).toEqual([]);
+    // One job of another engine's run cannot be cancelled from here: said, not dropped.
+    expect(await jobCancel).toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(ran).toEqual([]);
     // The cancel is waiting in the store for the run's owner; the waiter follows the store.
     expect((await store.getRun(run.id))?.requestedCancel).toMatchObject({ by: 'alice', reason: 'stop it' });

@@ -57,6 +57,9 @@ export class RedisConnection {
   readonly #unavailableAfterMs: number;
   #lastError: Error | undefined;
   #closed = false;
+  /** Settles when close() is called: a call waiting for the connection fails then, not later. */
+  readonly #closing: Promise<never>;
+  #markClosed!: (err: PipewrightError) => void;
   #ready: Promise<void> | undefined;
   /** The check that the connection's database exists, once it passed (see {@link #checkDb}). */
   #dbChecked: Promise<void> | undefined;
@@ -68,6 +71,10 @@ export class RedisConnection {
       throw invalid(`Expected \`prefix\` to be a non-empty string without braces, got \`${prefix}\`.`);
     }
     this.tag = `{${prefix}}`;
+    this.#closing = new Promise<never>((_, reject) => {
+      this.#markClosed = reject;
+    });
+    this.#closing.catch(() => undefined);
     this.#unavailableAfterMs = options.unavailableAfterMs ?? 10_000;
     const tuned: RedisOptions = {
       ...options.redisOptions,
@@ -134,6 +141,7 @@ export class RedisConnection {
     try {
       await Promise.race([
         this.#ready,
+        this.#closing,
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(this.#unavailable(op)), Math.max(0, deadline - Date.now()));
         }),
@@ -207,6 +215,11 @@ export class RedisConnection {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#markClosed(
+      new PipewrightError('STORE_UNAVAILABLE', `The Redis store for ${this.address} was closed.`, {
+        details: { address: this.address },
+      }),
+    );
     if (!this.#owned) return;
     if (this.client.status === 'ready') {
       try {
