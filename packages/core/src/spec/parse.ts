@@ -712,6 +712,21 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     for (const problem of checkExpressionSyntax(s, { allowBare })) {
       out.push(loc.diagInScalar(path, problem.offset, `invalid expression: ${problem.message}`));
     }
+    // GitHub refuses the whole file when a context is used where it is not available; pipewright
+    // evaluates it (secrets aside, below), so the file behaves differently on the two: say so.
+    const allowed = contextsAllowedAt(path);
+    if (allowed !== undefined && (allowBare || s.includes('${{'))) {
+      const used = contextsUsed(s, allowBare).filter((c) => !allowed.includes(c) && c !== 'secrets');
+      if (used.length > 0) {
+        out.push(
+          loc.diag(
+            'warning',
+            path,
+            `${used.map((c) => `\`${c}\``).join(', ')} ${used.length > 1 ? 'are' : 'is'} not available here on GitHub, which refuses the file (available: ${allowed.join(', ')}); pipewright evaluates it`,
+          ),
+        );
+      }
+    }
     // The engine decides these before any secret is resolved (secrets are fetched per attempt),
     // so `secrets` there would read as empty and silently change the outcome; GitHub rejects it.
     const at = secretsOutsideSteps(path);
@@ -743,6 +758,78 @@ function secretsOutsideSteps(path: readonly PathSeg[]): string | undefined {
     return `\`jobs.${String(path[1])}.${String(path[2])}\``;
   }
   return undefined;
+}
+
+const STEP_CONTEXTS = [
+  'github',
+  'needs',
+  'strategy',
+  'matrix',
+  'job',
+  'runner',
+  'env',
+  'vars',
+  'secrets',
+  'steps',
+  'inputs',
+];
+const JOB_MATRIX_CONTEXTS = ['github', 'needs', 'strategy', 'matrix', 'vars', 'inputs'];
+
+/**
+ * The contexts GitHub makes available at a place of the file (its "context availability"
+ * table), or undefined where pipewright does not check.
+ */
+function contextsAllowedAt(path: readonly PathSeg[]): readonly string[] | undefined {
+  const [top, , key, sub] = path;
+  if (top === 'env') return ['github', 'secrets', 'inputs', 'vars'];
+  if (top === 'concurrency' || top === 'run-name') return ['github', 'inputs', 'vars'];
+  if (top !== 'jobs' || path.length < 3) return undefined;
+  switch (key) {
+    case 'if':
+      return ['github', 'needs', 'vars', 'inputs'];
+    case 'strategy':
+      return ['github', 'needs', 'vars', 'inputs'];
+    case 'env':
+      return ['github', 'needs', 'strategy', 'matrix', 'vars', 'secrets', 'inputs'];
+    case 'outputs':
+      return STEP_CONTEXTS;
+    case 'defaults':
+      return [...JOB_MATRIX_CONTEXTS, 'env'];
+    case 'container':
+      return sub === 'env' ? STEP_CONTEXTS : JOB_MATRIX_CONTEXTS;
+    case 'name':
+    case 'runs-on':
+    case 'concurrency':
+    case 'timeout-minutes':
+    case 'timeout':
+    case 'continue-on-error':
+    case 'kill-grace':
+    case 'retry':
+      return JOB_MATRIX_CONTEXTS;
+    case 'steps':
+      return STEP_CONTEXTS;
+    default:
+      return undefined;
+  }
+}
+
+/** A context name read in an expression: not a property (`.env`), not a function (`job(`), any case. */
+const CONTEXT_READ =
+  /(?<![\w.-])(github|env|vars|job|jobs|steps|runner|secrets|strategy|matrix|needs|inputs)(?![\w-])(?!\s*\()/gi;
+
+/** The context names the expressions of `text` read (string literals left out); `bare`: all of it is one. */
+function contextsUsed(text: string, bare: boolean): string[] {
+  const bodies = text.includes('${{')
+    ? [...text.matchAll(/\$\{\{([\s\S]*?)\}\}/g)].map((m) => m[1] ?? '')
+    : bare
+      ? [text]
+      : [];
+  const used = new Set<string>();
+  for (const body of bodies) {
+    const code = body.replace(/'(?:[^']|'')*'/g, "''");
+    for (const m of code.matchAll(CONTEXT_READ)) used.add((m[1] as string).toLowerCase());
+  }
+  return [...used];
 }
 
 function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {

@@ -395,6 +395,32 @@ jobs:
     ]);
   });
 
+  it('warns where a context is used that GitHub does not make available there (it refuses the file)', () => {
+    const r = validatePipeline(
+      [
+        'env:',
+        '  A: x',
+        '  B: ${{ env.A }}',
+        'jobs:',
+        '  a:',
+        '    runs-on: x',
+        '    strategy: { matrix: { n: [1, 2] } }',
+        '    if: matrix.n == 1',
+        '    env: { R: "${{ runner.temp }}/x", M: "${{ matrix.n }}" }',
+        '    outputs: { o: "${{ steps.s.outputs.o }}" }',
+        '    steps:',
+        "      - { id: s, run: 'echo ${{ runner.os }} ${{ env.R }} ${{ job.status }} ${{ steps.x.outputs.y }}' }",
+        '      - { run: "echo ${{ format(\'env.A\') }}" }',
+      ].join('\n'),
+    );
+    expect(r.diagnostics.map((d) => [d.severity, d.path, d.message.replace(/ \(available.*/, '')])).toEqual([
+      ['warning', 'env.B', '`env` is not available here on GitHub, which refuses the file'],
+      ['warning', 'jobs.a.if', '`matrix` is not available here on GitHub, which refuses the file'],
+      ['warning', 'jobs.a.env.R', '`runner` is not available here on GitHub, which refuses the file'],
+    ]);
+    expect(r.diagnostics[1]?.message).toMatch(/available: github, needs, vars, inputs\); pipewright evaluates it/);
+  });
+
   it('warns about an `if:` block whose ${{ }} has whitespace around it (always true on GitHub)', () => {
     const r = validatePipeline(
       'jobs:\n  a:\n    runs-on: x\n    if: >\n      ${{ false }}\n    steps:\n      - run: x\n        if: ${{ false }}\n      - run: y\n        if: "${{ true }} "\n',
