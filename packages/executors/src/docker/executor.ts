@@ -146,11 +146,18 @@ export class DockerExecutor implements Executor {
         !ctx.signal.aborted &&
         (await workspace.stopped())
       ) {
+        // Under a memory limit the OOM killer may have taken the container's main process: Docker
+        // does not always flag that, and a stopped container can no longer be asked.
+        const limit = attempt.job.container?.memory;
+        const oom =
+          limit === undefined
+            ? ''
+            : `, or it ran out of memory: the kernel's OOM killer may have stopped it (memory limit ${limit})`;
         return {
           ...outcome,
           reason: 'infra',
           message:
-            `the container ${workspace.workerId} stopped while the job ran (killed or removed from outside, or its main process ended); ${outcome.message ?? ''}`.trim(),
+            `the container ${workspace.workerId} stopped while the job ran (killed or removed from outside, or its main process ended${oom}); ${outcome.message ?? ''}`.trim(),
         };
       }
       return outcome;
