@@ -796,7 +796,11 @@ function contextsAllowedAt(path: readonly PathSeg[]): readonly string[] | undefi
     case 'defaults':
       return [...JOB_MATRIX_CONTEXTS, 'env'];
     case 'container':
-      return sub === 'env' ? STEP_CONTEXTS : JOB_MATRIX_CONTEXTS;
+      return sub === 'env'
+        ? STEP_CONTEXTS
+        : sub === 'credentials'
+          ? [...JOB_MATRIX_CONTEXTS, 'env']
+          : JOB_MATRIX_CONTEXTS;
     case 'name':
     case 'runs-on':
     case 'concurrency':

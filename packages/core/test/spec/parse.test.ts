@@ -411,6 +411,12 @@ jobs:
         '    steps:',
         "      - { id: s, run: 'echo ${{ runner.os }} ${{ env.R }} ${{ job.status }} ${{ steps.x.outputs.y }}' }",
         '      - { run: "echo ${{ format(\'env.A\') }}" }',
+        '  b:',
+        '    runs-on: x',
+        '    container:',
+        '      image: debian',
+        '      credentials: { username: "${{ env.A }}", password: "${{ secrets.P }}" }',
+        '    steps: [{ run: x }]',
       ].join('\n'),
     );
     expect(r.diagnostics.map((d) => [d.severity, d.path, d.message.replace(/ \(available.*/, '')])).toEqual([
