@@ -65,24 +65,57 @@ export async function runCommand(
   const fail = (err: CliError, diagnostics?: readonly Diagnostic[]): number =>
     reportFailure('run', { stdout: output(envr.stdout, (t) => redact(t)), stderr }, json, err, diagnostics);
 
-  // A Ctrl-C (or SIGTERM) while the command gets ready (reading the file, stdin included, and
-  // validating it) ends it with 130, before anything runs; one held since start-up
-  // (holdInterrupts) arrives here at once.
-  const early: Array<'SIGINT' | 'SIGTERM'> = [];
-  let wakeEarly: (() => void) | undefined;
-  const stopEarly = envr.onInterrupt((signal) => {
-    early.push(signal);
-    wakeEarly?.();
+  // Ctrl-C (or SIGTERM) is the command's from its first line: until the run exists it ends the
+  // command (130, with its --json document) at the next step it waits on (reading the file,
+  // stdin included; the stores connecting; Docker being pinged), and signals held since
+  // start-up (holdInterrupts) arrive at once; once the run exists it cancels the run.
+  let stores: Stores | undefined;
+  let engine: Engine | undefined;
+  let view: ProgressView | undefined;
+  /** Colours the Ctrl-C notices once the output's colours are known. */
+  let yellow = (text: string) => text;
+  let handle: RunHandle | undefined;
+  let interrupts = 0;
+  let interruptedBy: 'SIGINT' | 'SIGTERM' = 'SIGINT';
+  let onEarlyInterrupt: (() => void) | undefined;
+  const interrupted = new Promise<never>((_, reject) => {
+    onEarlyInterrupt = () => reject(new CliError('interrupted before the run started', EXIT.CANCELLED, 'CANCELLED'));
   });
-  const earlyCancel = () => fail(new CliError('interrupted before the run started', EXIT.CANCELLED, 'CANCELLED'));
+  interrupted.catch(() => undefined);
+  const cancelRun = (h: RunHandle, n: number) => {
+    const how = interruptedBy === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted (Ctrl-C)';
+    if (n === 1) {
+      view?.notice(yellow('cancelling... press Ctrl-C again to force'));
+      h.cancel({ reason: how, by: 'cli' }).catch(() => undefined);
+    } else if (n === 2) {
+      view?.notice(yellow('forcing: aborting cleanup jobs'));
+      h.cancel({ reason: `${how}, forced`, by: 'cli', force: true }).catch(() => undefined);
+    }
+  };
+  const stopInterrupts = envr.onInterrupt((signal) => {
+    interrupts++;
+    interruptedBy = signal;
+    if (handle) cancelRun(handle, interrupts);
+    else onEarlyInterrupt?.();
+  });
+  /** `step` unless Ctrl-C comes first; what it makes after all is disposed of, so nothing holds the process. */
+  const unlessInterrupted = async <T>(
+    step: Promise<T>,
+    dispose: (made: T) => unknown = () => undefined,
+  ): Promise<T> => {
+    try {
+      return await Promise.race([step, interrupted]);
+    } catch (err) {
+      step.then(dispose).catch(() => undefined);
+      throw err;
+    }
+  };
 
-  let opts: ResolvedRunOptions;
-  let secrets: EnvSecrets;
-  let human: Output;
-  let colors: ReturnType<typeof pc.createColors>;
-  let spec: PipelineSpec;
   try {
-    if (early.length) return earlyCancel();
+    // A signal held since start-up has come already: nothing more is read or connected.
+    if (interrupts > 0) await interrupted;
+    let opts: ResolvedRunOptions;
+    let secrets: EnvSecrets;
     try {
       opts = resolveRunOptions(raw);
       secrets = new EnvSecrets(opts.secrets, envr.env);
@@ -94,14 +127,11 @@ export async function runCommand(
     redact = (s) => masker.redact(s);
 
     // Human-readable output goes to stdout, or to stderr when stdout holds the JSON report.
-    human = json ? stderr : output(envr.stdout, redact);
-    colors = pc.createColors(colorEnabled(human.isTTY, envr.env));
+    const human = json ? stderr : output(envr.stdout, redact);
+    const colors = pc.createColors(colorEnabled(human.isTTY, envr.env));
+    yellow = colors.yellow;
 
-    const interrupted = new Promise<'interrupted'>((resolve) => {
-      wakeEarly = () => resolve('interrupted');
-    });
-    const loaded = await Promise.race([loadPipeline(file), interrupted]);
-    if (loaded === 'interrupted') return earlyCancel();
+    const loaded = await unlessInterrupted(loadPipeline(file));
     const errors = loaded.diagnostics.filter((d) => d.severity === 'error');
     for (const d of opts.quiet ? errors : loaded.diagnostics) stderr.write(`${formatDiagnostic(d)}\n`);
     if (errors.length || !loaded.spec) {
@@ -111,7 +141,7 @@ export async function runCommand(
         loaded.diagnostics,
       );
     }
-    spec = loaded.spec;
+    const spec = loaded.spec;
 
     try {
       checkRunnable(spec, opts);
@@ -119,66 +149,21 @@ export async function runCommand(
       if (err instanceof CliError) return fail(err);
       throw err;
     }
-  } finally {
-    // The run's own handler (below) takes over in the same turn: no signal falls between.
-    stopEarly();
-  }
-  if (early.length) return earlyCancel();
-  const short = secrets.unmaskable;
-  if (short.length) {
-    stderr.write(
-      `pipewright run: warning: --secret ${short.join(', ')}: shorter than 3 characters, so it is not masked in logs and output; use a longer secret\n`,
-    );
-  }
-  const referenced = referencedSecretNames(spec);
-  const notGiven = referenced.filter((n) => !secrets.names.includes(n));
-  if (notGiven.length && !opts.quiet) {
-    stderr.write(
-      `pipewright run: warning: the pipeline uses ${notGiven.map((n) => `secrets.${n}`).join(', ')} but no --secret ${notGiven.join(' --secret ')} was given; ${notGiven.length > 1 ? 'they' : 'it'} will be empty\n`,
-    );
-  }
-
-  let stores: Stores | undefined;
-  let engine: Engine | undefined;
-  let view: ProgressView | undefined;
-  // Ctrl-C is ours from here on: while the stores connect it ends the command (130) with its
-  // report (--json) instead of killing the process; once the run exists it cancels the run.
-  let handle: RunHandle | undefined;
-  let interrupts = 0;
-  let interruptedBy: 'SIGINT' | 'SIGTERM' = 'SIGINT';
-  let onEarlyInterrupt: (() => void) | undefined;
-  const cancelRun = (h: RunHandle, n: number) => {
-    const how = interruptedBy === 'SIGTERM' ? 'terminated (SIGTERM)' : 'interrupted (Ctrl-C)';
-    if (n === 1) {
-      view?.notice(colors.yellow('cancelling... press Ctrl-C again to force'));
-      h.cancel({ reason: how, by: 'cli' }).catch(() => undefined);
-    } else if (n === 2) {
-      view?.notice(colors.yellow('forcing: aborting cleanup jobs'));
-      h.cancel({ reason: `${how}, forced`, by: 'cli', force: true }).catch(() => undefined);
+    const short = secrets.unmaskable;
+    if (short.length) {
+      stderr.write(
+        `pipewright run: warning: --secret ${short.join(', ')}: shorter than 3 characters, so it is not masked in logs and output; use a longer secret\n`,
+      );
     }
-  };
-  const stopInterrupts = envr.onInterrupt((signal) => {
-    interrupts++;
-    interruptedBy = signal;
-    if (handle) cancelRun(handle, interrupts);
-    else onEarlyInterrupt?.();
-  });
-  try {
+    const referenced = referencedSecretNames(spec);
+    const notGiven = referenced.filter((n) => !secrets.names.includes(n));
+    if (notGiven.length && !opts.quiet) {
+      stderr.write(
+        `pipewright run: warning: the pipeline uses ${notGiven.map((n) => `secrets.${n}`).join(', ')} but no --secret ${notGiven.join(' --secret ')} was given; ${notGiven.length > 1 ? 'they' : 'it'} will be empty\n`,
+      );
+    }
+
     const opening = createStores(opts.store, opts.logStore, { s3Endpoint: opts.s3Endpoint, env: envr.env });
-    const interrupted = new Promise<never>((_, reject) => {
-      onEarlyInterrupt = () => reject(new CliError('interrupted before the run started', EXIT.CANCELLED, 'CANCELLED'));
-    });
-    interrupted.catch(() => undefined);
-    if (interrupts > 0) onEarlyInterrupt?.();
-    /** `step` unless Ctrl-C comes first; what it makes after all is disposed of, so nothing holds the process. */
-    const unlessInterrupted = async <T>(step: Promise<T>, dispose: (made: T) => unknown): Promise<T> => {
-      try {
-        return await Promise.race([step, interrupted]);
-      } catch (err) {
-        step.then(dispose).catch(() => undefined);
-        throw err;
-      }
-    };
     stores = await unlessInterrupted(opening, (s) => s.close());
     // `container:` jobs run in Docker whatever --executor says (DESIGN §2); the others run on
     // the executor it names. The engine's default route sends each job to its executor.
