@@ -619,6 +619,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         let lastSeq: number;
         try {
           jobs = await this.store.getJobs(run.id);
+          // Records the scheduler could not take (something else wrote them badly): set aside below.
+          const bad = unrestorable(run, jobs);
+          if (bad !== undefined) throw new PipewrightError('STORE_CORRUPT', bad);
           // The engine that wrote the run's lines so far numbered them: go on after its last one,
           // or the store would drop the first lines of this engine as resends.
           lastSeq = await this.logStore.lastSeq(run.id);
@@ -635,12 +638,6 @@ export class Engine extends EventEmitter<EngineEvents> {
           }
           if (code === 'STORE_CORRUPT') await this.setAside(run.id, errorMessage(err));
           else this.emit('error', err as Error);
-          continue;
-        }
-        const bad = unrestorable(run, jobs);
-        if (bad !== undefined) {
-          await this.store.releaseLease(run.id, this.instanceId).catch(() => undefined);
-          await this.setAside(run.id, bad);
           continue;
         }
         // close() began while the run was loading: hand it back instead of running it.
@@ -699,14 +696,11 @@ export class Engine extends EventEmitter<EngineEvents> {
    * (see {@link cancel}).
    */
   private async dropTaken(runId: string, batch: RestoreBatch, storeDown: boolean): Promise<void> {
-    this.ownRuns.delete(runId);
     this.restoring.delete(runId);
-    this.loggers.get(runId)?.abandon();
-    this.loggers.delete(runId);
     for (let i = batch.cancels.length - 1; i >= 0; i--) {
       if ((batch.cancels[i] as { runId: string }).runId === runId) batch.cancels.splice(i, 1);
     }
-    this.waitersToStore(runId);
+    this.forgetRun(runId);
     if ((this.closing || this.closed) && !storeDown) {
       await withinMs(this.store.releaseLease(runId, this.instanceId), RELEASE_WAIT_MS);
     }
@@ -737,15 +731,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
     }
     if (calls.length === 0) return false;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(calls),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, RECLAIM_MAX_MS);
-        timer.unref?.();
-      }),
-    ]);
-    clearTimeout(timer);
+    await withinMs(Promise.all(calls), RECLAIM_MAX_MS);
     return true;
   }
 
@@ -1194,6 +1180,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       ),
     );
     this.enqueue({ type: 'abandon', runId, reason: `this engine lost the run's lease (${why})` });
+    this.forgetRun(runId);
+  }
+
+  /** Lets a run go to another engine: no longer ours, its log no longer written, its waiters follow the store. */
+  private forgetRun(runId: string): void {
+    this.ownRuns.delete(runId);
     this.loggers.get(runId)?.abandon();
     this.loggers.delete(runId);
     this.waitersToStore(runId);

@@ -1,4 +1,5 @@
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
+import { LINE_OVERHEAD_BYTES } from '@pipewright/core';
 import { followerClosed, invalid } from '../errors.js';
 import { checkBatch, checkReadOptions, filterLines, indexAfter } from '../log-util.js';
 
@@ -22,10 +23,10 @@ export interface MemoryLogStoreOptions {
 /** {@link MemoryLogStoreOptions.maxBytesPerRun}'s default: 64 MiB of line text per run. */
 const DEFAULT_MAX_BYTES_PER_RUN = 64 * 1024 * 1024;
 /**
- * What a kept line counts against the cap besides its text: about what it costs in memory (its
- * object and array slot), so that a flood of empty lines is bounded too.
+ * What a kept line counts against the cap besides its text: what it costs in memory (its object
+ * and array slot, the log pipeline's own estimate), so that a flood of empty lines is bounded too.
  */
-const LINE_COST = 64;
+const LINE_COST = LINE_OVERHEAD_BYTES;
 
 // One fixed-shape object per line without the run id (the run's map key holds it);
 // job ids are interned so a 100,000-line job stores its id once.
