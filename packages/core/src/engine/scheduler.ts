@@ -967,6 +967,12 @@ export class Scheduler {
     }
   }
 
+  /** Tells the executor to abort the job's running (last) attempt. */
+  private abortAttempt(runId: string, j: SJob, reason: AbortReason): void {
+    const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
+    this.cmds.push({ type: 'abort', runId, jobId: j.rec.id, attempt: a.number, reason });
+  }
+
   private cancelJob(run: SRun, j: SJob, kind: 'cancel' | 'force', why: string): void {
     j.cancelRequested = true;
     const s = j.rec.status;
@@ -976,14 +982,7 @@ export class Scheduler {
       if (j.aborting === 'timeout' && kind !== 'force') return;
       j.aborting = kind;
       j.cancelWhy = why;
-      const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
-      this.cmds.push({
-        type: 'abort',
-        runId: run.rec.id,
-        jobId: j.rec.id,
-        attempt: a.number,
-        reason: { type: 'cancel', force: kind === 'force', message: why },
-      });
+      this.abortAttempt(run.rec.id, j, { type: 'cancel', force: kind === 'force', message: why });
       return;
     }
     this.finishJob(run, j, 'cancelled', s === 'pending' ? 'upstream' : 'cancelled', why);
@@ -1005,14 +1004,7 @@ export class Scheduler {
       for (const j of run.running) {
         if (j.aborting || j.deadline === undefined || j.deadline > now) continue;
         j.aborting = 'timeout';
-        const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
-        this.cmds.push({
-          type: 'abort',
-          runId: run.rec.id,
-          jobId: j.rec.id,
-          attempt: a.number,
-          reason: { type: 'timeout', message: `job timeout of ${j.timeoutMs} ms reached` },
-        });
+        this.abortAttempt(run.rec.id, j, { type: 'timeout', message: `job timeout of ${j.timeoutMs} ms reached` });
       }
       for (const j of [...run.waiting]) {
         if ((j.readyAt ?? 0) > now) continue;
@@ -1231,15 +1223,8 @@ export class Scheduler {
     for (const j of run.jobs.values()) {
       this.dirtyJobs.delete(j.rec);
       if (j.rec.status === 'running') {
-        const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
         // Forced: the attempt's outcome is not this engine's to record any more.
-        this.cmds.push({
-          type: 'abort',
-          runId,
-          jobId: j.rec.id,
-          attempt: a.number,
-          reason: { type: 'cancel', force: true, message: reason },
-        });
+        this.abortAttempt(runId, j, { type: 'cancel', force: true, message: reason });
         this.release(run, j);
       }
       if (j.group !== undefined) this.leaveGroup(j);
