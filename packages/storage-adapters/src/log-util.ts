@@ -1,4 +1,5 @@
 import type { LogBatch, LogReadOptions } from '@pipewright/core';
+import { logLineWanted } from '@pipewright/core';
 import { invalid } from './errors.js';
 
 /** Throws when a batch does not belong to `runId` or its lines are not in increasing `seq` order. */
@@ -57,9 +58,7 @@ export function filterLines<S extends { jobId: string; step: number }, L>(
   const out: L[] = [];
   for (let i = start; i < items.length && out.length < limit; i++) {
     const s = items[i]!;
-    if (options.job !== undefined && s.jobId !== options.job) continue;
-    if (options.step !== undefined && s.step !== options.step) continue;
-    out.push(map(s));
+    if (logLineWanted(s, options)) out.push(map(s));
   }
   return out;
 }

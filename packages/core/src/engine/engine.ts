@@ -4,6 +4,7 @@ import { monotonicFactory } from 'ulid';
 import { z } from 'zod';
 import { PipewrightError } from '../errors.js';
 import { evaluateValue, interpolate, isTruthy, referencedSecrets } from '../expr/index.js';
+import { logLineWanted } from '../logs/filter.js';
 import type { LogPipelineOptions } from '../logs/options.js';
 import { RunLogger } from '../logs/run-logger.js';
 import type { ActionHandler, AttemptOutcome, Executor } from '../ports/executor.js';
@@ -563,10 +564,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       const opts: { after?: number; signal?: AbortSignal } = {};
       if (read.after !== undefined) opts.after = read.after;
       if (signal !== undefined) opts.signal = signal;
-      // Lines of the run itself (jobId '') concern every job: a store's marker for dropped lines.
-      const wanted = (l: LogLine) =>
-        l.jobId === '' ||
-        ((read.job === undefined || l.jobId === read.job) && (read.step === undefined || l.step === read.step));
+      const wanted = (l: LogLine) => logLineWanted(l, read);
       for await (const batch of this.logStore.follow(runId, opts)) {
         const lines = read.job === undefined && read.step === undefined ? batch.lines : batch.lines.filter(wanted);
         if (lines.length > 0) yield lines;

@@ -5,6 +5,7 @@ export {
   MicroBatcher,
   type MicroBatcherOptions,
 } from './batcher.js';
+export { logLineWanted } from './filter.js';
 export { MASK, SecretMasker, type SecretMaskerOptions } from './masker.js';
 export {
   type LogClock,

@@ -1,4 +1,5 @@
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
+import { logLineWanted } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import { followerClosed } from '../errors.js';
 import { checkBatch, checkReadOptions } from '../log-util.js';
@@ -111,8 +112,7 @@ export class RedisLogStore implements LogStore {
       for (const e of entries) {
         const line = decode(runId, e);
         if (!line) continue;
-        if (options.job !== undefined && line.jobId !== options.job) continue;
-        if (options.step !== undefined && line.step !== options.step) continue;
+        if (!logLineWanted(line, options)) continue;
         out.push(line);
         if (out.length >= limit) break;
       }

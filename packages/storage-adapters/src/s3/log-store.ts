@@ -1,6 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { LogBatch, LogFollowOptions, LogLine, LogReadOptions, LogStore, LogStream } from '@pipewright/core';
-import { PipewrightError } from '@pipewright/core';
+import { logLineWanted, PipewrightError } from '@pipewright/core';
 import { followerClosed, invalid } from '../errors.js';
 import { checkBatch, checkReadOptions, indexAfter } from '../log-util.js';
 import { checkPositive } from '../redis/connection.js';
@@ -402,8 +402,7 @@ export class S3LogStore implements LogStore {
     const pending = w ? w.pending.slice(indexAfter(w.pending, after)) : [];
     const index = w ? { ...w.index, chunks: [...w.index.chunks] } : await this.#loadIndex(runId);
     const ended = index.ended;
-    const keep = (l: LogLine) =>
-      (options.job === undefined || l.jobId === options.job) && (options.step === undefined || l.step === options.step);
+    const keep = (l: LogLine) => logLineWanted(l, options);
     const out: LogLine[] = [];
     let seen = after;
     const firstChunk = indexAfter(
