@@ -101,6 +101,8 @@ class StepLoop {
   private pathPrepend: string[] = [];
   /** {@link ATTEMPT_ID_ENV} of this attempt, in every step's environment. */
   private readonly attemptId: string;
+  /** {@link runner}, made once per attempt. */
+  private runnerCtx: Record<string, unknown> | undefined;
   /** {@link defaultEnv}, made once per attempt. */
   private defaults: Record<string, string> | undefined;
   private failed = false;
@@ -261,13 +263,26 @@ class StepLoop {
       GITHUB_REF: text(github.ref),
       GITHUB_SHA: text(github.sha),
       GITHUB_REPOSITORY: text(github.repository),
-      RUNNER_OS: runnerOs(),
-      RUNNER_ARCH: runnerArch(),
+      RUNNER_OS: text(this.runner().os),
+      RUNNER_ARCH: text(this.runner().arch),
     };
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(vars)) if (v !== undefined) out[k] = v;
     this.defaults = out;
     return out;
+  }
+
+  /** The `runner` context: the engine's (`attempt.contexts.runner`) over this host's defaults; the step variables follow it. */
+  private runner(): Record<string, unknown> {
+    this.runnerCtx ??= {
+      os: runnerOs(),
+      arch: runnerArch(),
+      name: this.workspace.workerId,
+      ...asRecord(this.attempt.contexts.runner),
+      temp: this.workspace.toWorkspacePath(this.runnerTemp),
+      workspace: this.wsPath,
+    };
+    return this.runnerCtx;
   }
 
   private currentEnv(): Record<string, string> {
@@ -281,14 +296,7 @@ class StepLoop {
     return {
       ...c,
       github: { ...asRecord(c.github), job: this.attempt.jobKey, workspace: this.wsPath },
-      runner: {
-        os: runnerOs(),
-        arch: runnerArch(),
-        name: this.workspace.workerId,
-        ...asRecord(c.runner),
-        temp: this.workspace.toWorkspacePath(this.runnerTemp),
-        workspace: this.wsPath,
-      },
+      runner: this.runner(),
       job: { ...asRecord(c.job), status: jobStatus },
       matrix: this.attempt.matrix,
       env,
