@@ -11,11 +11,13 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /**
- * Whether any live (non-zombie) process is still in the group. On Linux it reads
- * /proc, because zombies whose parent died may never be reaped inside a
- * container whose PID 1 does not reap, and `kill(-pgid, 0)` counts them.
+ * Whether any live (non-zombie) process is still in the group, or, with `tagged`, carries
+ * `<envName>=<id>` in its environment (one that left the group): one walk over /proc. On Linux
+ * it reads /proc, because zombies whose parent died may never be reaped inside a container
+ * whose PID 1 does not reap, and `kill(-pgid, 0)` counts them (a zombie's environment cannot be
+ * read, so it never counts as tagged).
  */
-export async function groupAlive(pgid: number): Promise<boolean> {
+export async function groupAlive(pgid: number, tagged?: { envName: string; id: string }): Promise<boolean> {
   if (process.platform !== 'linux') {
     try {
       process.kill(-pgid, 0);
@@ -30,17 +32,29 @@ export async function groupAlive(pgid: number): Promise<boolean> {
   } catch {
     return false;
   }
+  const needle = tagged === undefined ? undefined : Buffer.from(`${tagged.envName}=${tagged.id}\0`);
   for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => undefined);
     if (stat === undefined) continue;
     // The command name may contain spaces and parentheses; fields resume after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const state = fields[0];
-    const pgrp = Number(fields[2]);
-    if (pgrp === pgid && state !== 'Z' && state !== 'X') return true;
+    if (state === 'Z' || state === 'X') continue;
+    if (Number(fields[2]) === pgid) return true;
+    if (needle !== undefined) {
+      const env = await readProc(`/proc/${name}/environ`);
+      if (env !== undefined && hasEntry(env, needle)) return true;
+    }
   }
   return false;
+}
+
+/** Whether a NUL-separated environment block holds `needle` (`NAME=value\0`) as a whole entry. */
+function hasEntry(env: Buffer, needle: Buffer): boolean {
+  let at = env.indexOf(needle);
+  while (at > 0 && env[at - 1] !== 0) at = env.indexOf(needle, at + 1);
+  return at >= 0;
 }
 
 /** Whether one process is alive and not a zombie. */
@@ -61,13 +75,13 @@ export async function processAlive(pid: number): Promise<boolean> {
  * Sends `signal` to every process of this user that carries `<envName>=<id>` in its
  * environment: a step's processes that left its process group (`setsid`, daemons), which a
  * group signal misses. With `onlyStreamingOutput`, only those whose stdout or stderr is a pipe
- * or socket (as the step's output is), not a file or /dev/null. Signal 0 only finds them. Reads /proc (Linux; elsewhere
+ * or socket (as the step's output is), not a file or /dev/null. Reads /proc (Linux; elsewhere
  * it finds nothing) and skips this process. Resolves to the pids signalled.
  */
 export async function killTagged(
   envName: string,
   id: string,
-  signal: NodeJS.Signals | 0,
+  signal: NodeJS.Signals,
   onlyStreamingOutput = false,
 ): Promise<number[]> {
   if (process.platform !== 'linux') return [];
@@ -90,10 +104,7 @@ export async function killTagged(
     // Another user's processes are unreadable (EACCES): they are not ours to stop anyway.
     const env = await readProc(`/proc/${name}/environ`);
     if (env === undefined) return;
-    // Variables are NUL-separated: match a whole entry, at the start or after a NUL.
-    let at = env.indexOf(needle);
-    while (at > 0 && env[at - 1] !== 0) at = env.indexOf(needle, at + 1);
-    if (at < 0) return;
+    if (!hasEntry(env, needle)) return;
     if (onlyStreamingOutput && !(await outputIsStream(name))) return;
     try {
       process.kill(Number(name), signal);

@@ -284,9 +284,8 @@ export class ProcessWorkspace implements Workspace {
       result = await exited;
       // The shell died of SIGTERM, but children that trap TERM get their grace before SIGKILL, in
       // the group or escaped from it.
-      const stillAlive = async () =>
-        (await groupAlive(pid)) || (stepId !== undefined && (await killTagged(STEP_ID_ENV, stepId, 0)).length > 0);
-      while (deadline !== undefined && Date.now() < deadline && (await stillAlive()))
+      const tagged = stepId === undefined ? undefined : { envName: STEP_ID_ENV, id: stepId };
+      while (deadline !== undefined && Date.now() < deadline && (await groupAlive(pid, tagged)))
         await sleep(Math.min(25, deadline - Date.now()));
       // Nothing a step starts outlives it: background children die with the step, and after an
       // abort so does every process that left the group (a /proc scan, only then: it costs ms).
