@@ -423,7 +423,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         run.concurrencyGroup = interpolate(spec.concurrency.group, ctx);
         const cip = spec.concurrency.cancelInProgress;
         const cancel = typeof cip === 'string' ? isTruthy(evaluateValue(cip, ctx)) : cip;
-        if (cancel) run.trigger = { ...trigger, __cancelInProgress: true };
+        if (cancel) run.cancelInProgress = true;
       } catch (err) {
         throw new PipewrightError('PIPELINE_INVALID', `concurrency.group: ${(err as Error).message}`, { cause: err });
       }

@@ -242,11 +242,9 @@ export function githubContext(
 ): Record<string, unknown> {
   const { event, payload, ...rest } = rec.trigger;
   const eventName = typeof event === 'string' ? event : 'workflow_dispatch';
-  const fields: Record<string, unknown> = {};
-  // The trigger's own fields (ref, sha, ...), but not the engine's flags (`__cancelInProgress`).
-  for (const k in rest) if (!k.startsWith('__')) fields[k] = rest[k];
   return {
-    ...fields,
+    // The trigger's own fields (ref, sha, ...).
+    ...rest,
     // The run's own facts win over a trigger field of the same name.
     run_id: rec.id,
     // A run is never re-run as a whole (a job's retries are its own attempts).
@@ -586,8 +584,7 @@ export class Scheduler {
           });
         }
         g.pending = rec.id;
-        const cancelInProgress = rec.trigger.__cancelInProgress === true;
-        if (cancelInProgress) {
+        if (rec.cancelInProgress === true) {
           this.onCancel({
             type: 'cancel',
             runId: g.running,

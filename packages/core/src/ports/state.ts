@@ -58,6 +58,11 @@ export interface RunRecord {
   idempotencyKey?: string;
   priority: number;
   concurrencyGroup?: string;
+  /**
+   * Set when the pipeline's `concurrency.cancel-in-progress` held at submit: queueing this run
+   * cancels the group's running run (DESIGN §2, `concurrency`).
+   */
+  cancelInProgress?: boolean;
   status: RunStatus;
   reason?: Reason;
   message?: string;

@@ -721,6 +721,23 @@ jobs:
     expect(first?.run.cancel?.reason).toBe(`superseded by run ${r2.id}`);
     await env.clock.advance(1000);
     expect(env.executor.calls.some((c) => c.runId === r2.id)).toBe(true);
+    // The flag is the run's own field, not an entry in the user's trigger.
+    const stored = await env.store.getRun(r2.id);
+    expect(stored?.cancelInProgress).toBe(true);
+    expect(stored?.trigger).toEqual({});
+    await r2.cancel({ force: true });
+  });
+
+  it('a trigger field cannot ask for cancel-in-progress: the pipeline decides', async () => {
+    const env = setup(() => [{ hang: true }]);
+    const yaml = `concurrency: { group: ci }\njobs: { a: { runs-on: x, steps: [{ run: x }] } }`;
+    const r1 = await env.engine.submit(yaml);
+    await env.clock.advance(1000);
+    const r2 = await env.engine.submit(yaml, { trigger: { __cancelInProgress: true, cancelInProgress: true } });
+    await env.clock.advance(5000);
+    expect((await env.engine.getRun(r1.id))?.run.status).toBe('running');
+    expect((await env.store.getRun(r2.id))?.cancelInProgress).toBeUndefined();
+    await r1.cancel({ force: true });
     await r2.cancel({ force: true });
   });
 });
