@@ -1,6 +1,6 @@
 import type { Expr } from '@actions/expressions';
 import { Lexer, Parser } from '@actions/expressions';
-import { Binary, FunctionCall, Grouping, IndexAccess, Logical, Unary } from '@actions/expressions/ast';
+import { Binary, ContextAccess, FunctionCall, Grouping, IndexAccess, Logical, Unary } from '@actions/expressions/ast';
 import type { FunctionInfo } from '@actions/expressions/funcs/info';
 import type { Token } from '@actions/expressions/lexer';
 import { TokenType } from '@actions/expressions/lexer';
@@ -41,6 +41,8 @@ export interface ParsedExpression {
   readonly ast: Expr;
   /** Lower-case names of every function the expression calls. */
   readonly functions: ReadonlySet<string>;
+  /** Lower-case names of every context the expression reads (`github`, `matrix`, ...). */
+  readonly contexts: ReadonlySet<string>;
 }
 
 /** A syntax problem at a 0-based offset into the parsed string. */
@@ -96,7 +98,7 @@ function parseUncached(text: string, contexts: readonly string[]): ParsedExpress
   if (ast === undefined) {
     throw new ExpressionSyntaxProblem('Expected an expression, found nothing', 0);
   }
-  return { ast, functions: collectFunctions(ast) };
+  return { ast, ...collectNames(ast) };
 }
 
 function lex(text: string): Token[] {
@@ -174,13 +176,16 @@ function parserProblem(e: unknown, text: string, offsets: Map<Token, number>): E
   return new ExpressionSyntaxProblem(message, offset);
 }
 
-function collectFunctions(ast: Expr): Set<string> {
-  const names = new Set<string>();
+function collectNames(ast: Expr): { functions: Set<string>; contexts: Set<string> } {
+  const functions = new Set<string>();
+  const contexts = new Set<string>();
   const stack: Expr[] = [ast];
   while (stack.length > 0) {
     const n = stack.pop()!;
-    if (n instanceof FunctionCall) {
-      names.add(n.functionName.lexeme.toLowerCase());
+    if (n instanceof ContextAccess) {
+      contexts.add(n.name.lexeme.toLowerCase());
+    } else if (n instanceof FunctionCall) {
+      functions.add(n.functionName.lexeme.toLowerCase());
       stack.push(...n.args);
     } else if (n instanceof Logical) {
       stack.push(...n.args);
@@ -194,5 +199,5 @@ function collectFunctions(ast: Expr): Set<string> {
       stack.push(n.expr, n.index);
     }
   }
-  return names;
+  return { functions, contexts };
 }

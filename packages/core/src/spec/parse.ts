@@ -16,6 +16,8 @@ import {
 import type { z } from 'zod';
 import { type Diagnostic, PipelineInvalidError, PipewrightError } from '../errors.js';
 import { checkExpressionSyntax, referencedSecrets } from '../expr/index.js';
+import { parseExpression } from '../expr/parse.js';
+import { scanTemplate, wholeExpression } from '../expr/scan.js';
 import { cycleMessage, findCycles } from '../plan/dag.js';
 import { expandJob, isDynamicMatrix } from '../plan/plan.js';
 import { shellTemplate } from '../steps/shell.js';
@@ -697,17 +699,14 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     // `if: >` / `if: |` with `${{ }}` inside: GitHub keeps the block's newline, so the value is text
     // around an expression, a non-empty string, always true there. pipewright evaluates what the
     // author meant; the file behaves differently on GitHub, which is worth a word.
-    if (allowBare && s !== s.trim()) {
-      const t = s.trim();
-      if (t.startsWith('${{') && t.endsWith('}}') && t.indexOf('${{', 3) < 0) {
-        out.push(
-          loc.diag(
-            'warning',
-            path,
-            '`if:` has whitespace around its ${{ }} (a `>` or `|` block adds a newline): GitHub takes that for text, always true; pipewright evaluates the expression. Write it on one line to behave the same on both',
-          ),
-        );
-      }
+    if (allowBare && s !== s.trim() && wholeExpression(s) !== undefined) {
+      out.push(
+        loc.diag(
+          'warning',
+          path,
+          '`if:` has whitespace around its ${{ }} (a `>` or `|` block adds a newline): GitHub takes that for text, always true; pipewright evaluates the expression. Write it on one line to behave the same on both',
+        ),
+      );
     }
     for (const problem of checkExpressionSyntax(s, { allowBare })) {
       out.push(loc.diagInScalar(path, problem.offset, `invalid expression: ${problem.message}`));
@@ -817,21 +816,26 @@ function contextsAllowedAt(path: readonly PathSeg[]): readonly string[] | undefi
   }
 }
 
-/** A context name read in an expression: not a property (`.env`), not a function (`job(`), any case. */
-const CONTEXT_READ =
-  /(?<![\w.-])(github|env|vars|job|jobs|steps|runner|secrets|strategy|matrix|needs|inputs)(?![\w-])(?!\s*\()/gi;
-
-/** The context names the expressions of `text` read (string literals left out); `bare`: all of it is one. */
+/**
+ * The context names the expressions of `text` read (from their syntax trees: string literals,
+ * properties and function names are not reads); `bare`: text without `${{ }}` is one expression.
+ * An expression that does not parse reads nothing here: its syntax error is reported on its own.
+ */
 function contextsUsed(text: string, bare: boolean): string[] {
-  const bodies = text.includes('${{')
-    ? [...text.matchAll(/\$\{\{([\s\S]*?)\}\}/g)].map((m) => m[1] ?? '')
-    : bare
-      ? [text]
-      : [];
+  const { spans } = scanTemplate(text);
+  const bodies =
+    spans.length > 0
+      ? spans.map((sp) => text.slice(sp.innerStart, sp.innerEnd))
+      : bare && !text.includes('${{')
+        ? [text]
+        : [];
   const used = new Set<string>();
   for (const body of bodies) {
-    const code = body.replace(/'(?:[^']|'')*'/g, "''");
-    for (const m of code.matchAll(CONTEXT_READ)) used.add((m[1] as string).toLowerCase());
+    try {
+      for (const c of parseExpression(body).contexts) used.add(c);
+    } catch {
+      // reported by checkExpressionSyntax
+    }
   }
   return [...used];
 }

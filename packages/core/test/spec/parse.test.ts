@@ -438,6 +438,29 @@ jobs:
     expect(r.diagnostics[0]?.message).toMatch(/GitHub takes that for text, always true; pipewright evaluates/);
   });
 
+  it('reads expressions as the evaluator does: a `}}` inside a string literal neither ends one nor hides a context', () => {
+    const r = validatePipeline(
+      [
+        'jobs:',
+        '  a:',
+        '    runs-on: x',
+        // `matrix` after a quoted '}}' is still a read (the regex stopped at the quote's `}}`).
+        "    if: ${{ format('{0}}}', github.ref) && matrix.n }}",
+        '    steps:',
+        // Two expressions with whitespace around: text on both platforms, not one expression.
+        '      - run: x',
+        '        if: " ${{ true }} ${{ false }} "',
+        // A quoted `}}` inside one expression, with whitespace around: still one expression.
+        '      - run: y',
+        "        if: \" ${{ format('}}') == 'x' }} \"",
+      ].join('\n'),
+    );
+    expect(r.diagnostics.map((d) => [d.severity, d.path, d.message.replace(/ \(.*/, '')])).toEqual([
+      ['warning', 'jobs.a.if', '`matrix` is not available here on GitHub, which refuses the file'],
+      ['warning', 'jobs.a.steps[1].if', '`if:` has whitespace around its ${{ }}'],
+    ]);
+  });
+
   it('takes an uppercase first component for a registry only with a `.` or `:` in it, as Docker does', () => {
     expect(imageReferenceProblem('UPPER/x')).toMatch(/not an image reference/);
     expect(imageReferenceProblem('Org/app:1')).toMatch(/not an image reference/);
