@@ -8,7 +8,7 @@ import {
   isTruthy,
 } from '../expr/index.js';
 import { topologicalOrder } from '../plan/dag.js';
-import { expandMatrix } from '../plan/matrix.js';
+import { expandMatrix, matrixOfValue } from '../plan/matrix.js';
 import { expandJob, instanceIds, isDynamicMatrix } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSpec, FailureReason, StepResult } from '../ports/executor.js';
 import {
@@ -1315,21 +1315,11 @@ export class Scheduler {
         exclude: resolveDeep(m.exclude, ctx),
       };
     }
-    if (!literal || typeof literal !== 'object' || Array.isArray(literal))
-      throw new Error('the matrix expression did not yield a mapping of axes');
-    const { include, exclude, ...axes } = literal as Record<string, unknown>;
-    for (const [k, v] of Object.entries(axes))
-      if (!Array.isArray(v)) throw new Error(`matrix axis \`${k}\` is not a list after evaluation`);
-    const spec: MatrixSpec = {
-      axes: axes as Record<string, unknown[]>,
-      include: matrixList(include, 'include'),
-      exclude: matrixList(exclude, 'exclude'),
-    };
-    const combos = expandMatrix(spec);
+    const combos = expandMatrix(matrixOfValue(literal));
     // As GitHub fails such a job: its dependents must not run as if it had succeeded.
     if (combos.length === 0) {
       throw new Error(
-        'the matrix yields no job after evaluation: an axis is an empty list, it has no axis and no `include`, or `exclude` removes every combination',
+        'the matrix yields no job after evaluation: it has no axis and no `include`, or `exclude` removes every combination',
       );
     }
     // Replace the placeholder instance by the real ones.
@@ -1749,13 +1739,4 @@ function jobRecords(runId: string, js: JobSpec, now: number): JobRecord[] {
     attempts: [],
     createdAt: now,
   }));
-}
-
-/** `include`/`exclude` of an evaluated matrix: absent is none; anything but a list is an error. */
-function matrixList(value: unknown, kind: 'include' | 'exclude'): Record<string, unknown>[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) {
-    throw new Error(`matrix \`${kind}\` must be a list of mappings after evaluation, got ${JSON.stringify(value)}`);
-  }
-  return value as Record<string, unknown>[];
 }

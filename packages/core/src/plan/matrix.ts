@@ -96,6 +96,33 @@ export function matrixInstanceLabel(combination: Record<string, unknown>): strin
   return parts.join(', ');
 }
 
+/**
+ * An evaluated matrix value (a dynamic matrix's `${{ }}` result: axes plus optional `include` and
+ * `exclude`) as a {@link MatrixSpec} for {@link expandMatrix}; `include`/`exclude` absent or null
+ * are none. Throws `PIPELINE_INVALID` for anything but a mapping; {@link expandMatrix} checks the rest.
+ */
+export function matrixOfValue(value: unknown): MatrixSpec {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    invalid(`The matrix must be a mapping of axes, got ${JSON.stringify(value) ?? String(value)}.`);
+  }
+  const { include, exclude, ...axes } = value as Record<string, unknown>;
+  for (const [name, values] of Object.entries(axes)) {
+    if (!Array.isArray(values))
+      invalid(`Matrix axis '${name}' must be a list of values, got ${JSON.stringify(values)}.`);
+  }
+  return {
+    axes: axes as MatrixSpec['axes'],
+    include: listOrNone(include, 'include'),
+    exclude: listOrNone(exclude, 'exclude'),
+  };
+}
+
+function listOrNone(value: unknown, kind: 'include' | 'exclude'): Record<string, unknown>[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) invalid(`Matrix ${kind} must be a list of mappings, got ${JSON.stringify(value)}.`);
+  return value as Record<string, unknown>[];
+}
+
 function checkAxes(axes: MatrixSpec['axes']): Record<string, unknown[]> {
   for (const [name, values] of Object.entries(axes)) {
     if (typeof values === 'string') {

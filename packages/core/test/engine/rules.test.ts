@@ -71,8 +71,10 @@ jobs:
   it('a dynamic matrix that yields no job, or an include/exclude that is not a list, fails the job and skips its dependents', async () => {
     const cases: [string, RegExp][] = [
       ['[]', /Matrix axis 'item'/],
-      ['{"include":"abc"}', /matrix `include` must be a list of mappings after evaluation, got "abc"/],
-      ['{"os":["a"],"exclude":{"os":"a"}}', /matrix `exclude` must be a list of mappings/],
+      ['{"include":"abc"}', /Matrix include must be a list of mappings, got "abc"/],
+      ['{"os":["a"],"exclude":{"os":"a"}}', /Matrix exclude must be a list of mappings/],
+      ['{"os":"a"}', /Matrix axis 'os' must be a list of values, got "a"/],
+      ['"abc"', /The matrix must be a mapping of axes, got "abc"/],
       ['{"os":["a"],"exclude":[{"os":"a"}]}', /yields no job after evaluation/],
     ];
     for (const [list, message] of cases) {
