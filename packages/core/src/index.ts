@@ -17,7 +17,15 @@ export * from './spec/index.js';
 export { type AbortReason, abortReasonOf, cancelReason, graceCutShort, timeoutReason } from './steps/abort.js';
 export { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './steps/attempt-id.js';
 export { parseFileCommands } from './steps/outputs-file.js';
-export { ownDir, readOwnFile, writeOwnFile } from './steps/own-files.js';
+export {
+  isStepFileName,
+  ownDir,
+  readOwnFile,
+  STEP_FILE_KINDS,
+  type StepFileKind,
+  stepFileName,
+  writeOwnFile,
+} from './steps/own-files.js';
 export { type RunStepsOptions, runSteps } from './steps/run-steps.js';
 export {
   DEFAULT_SHELL_TEMPLATE,

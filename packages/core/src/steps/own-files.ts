@@ -7,6 +7,23 @@ import { lstat, mkdir, open, unlink } from 'node:fs/promises';
 // FIFO that would block a thread-pool thread for ever. Every executor's workspace and the step
 // loop use these, so none follows a link or waits on a FIFO.
 
+/** The kinds of file the step loop gives every step: `$GITHUB_OUTPUT`, `$GITHUB_ENV`, `$GITHUB_PATH`, `$GITHUB_STEP_SUMMARY`. */
+export const STEP_FILE_KINDS = ['output', 'env', 'path', 'summary'] as const;
+/** One of {@link STEP_FILE_KINDS}. */
+export type StepFileKind = (typeof STEP_FILE_KINDS)[number];
+
+/** The name of step `index`'s file of one kind, in the workspace's `.pipewright/` directory. */
+export function stepFileName(index: number, kind: StepFileKind): string {
+  return `step-${index}-${kind}`;
+}
+
+const STEP_FILE_NAME = new RegExp(`^step-\\d+-(?:${STEP_FILE_KINDS.join('|')})$`);
+
+/** True for a name {@link stepFileName} gives (workspaces recycle or remove these). */
+export function isStepFileName(name: string): boolean {
+  return STEP_FILE_NAME.test(name);
+}
+
 /** Create or truncate, never through a symlink (ELOOP instead), never blocking on a FIFO (ENXIO). */
 export const OWN_WRITE_FLAGS =
   constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;

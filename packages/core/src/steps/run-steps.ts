@@ -30,7 +30,7 @@ import { abortReasonOf } from './abort.js';
 import { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './attempt-id.js';
 import { createMaskScanner } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
-import { OWN_READ_FLAGS, OWN_WRITE_FLAGS } from './own-files.js';
+import { OWN_READ_FLAGS, OWN_WRITE_FLAGS, STEP_FILE_KINDS, stepFileName } from './own-files.js';
 import { type StepFailureKind, shouldRetryStep } from './retry.js';
 import { runnerArch, runnerOs } from './runner.js';
 import { shellTemplate } from './shell.js';
@@ -525,13 +525,10 @@ class StepLoop {
 
     // Flat in the base directory (no per-step mkdir), created in parallel: each file system
     // call is a thread-pool round trip on the critical path of the step.
-    const outFile = join(this.baseDir, `step-${index}-output`);
-    const envFile = join(this.baseDir, `step-${index}-env`);
-    const pathFile = join(this.baseDir, `step-${index}-path`);
-    // Written to, never read: there is no page to show a job summary on. A file of the step's
-    // own (not /dev/null, which a root step could replace for the whole host).
-    const summaryFile = join(this.baseDir, `step-${index}-summary`);
-    const files = [outFile, envFile, pathFile, summaryFile];
+    // The summary is written to, never read: there is no page to show a job summary on. A file
+    // of the step's own (not /dev/null, which a root step could replace for the whole host).
+    const files = STEP_FILE_KINDS.map((kind) => join(this.baseDir, stepFileName(index, kind)));
+    const [outFile, envFile, pathFile, summaryFile] = files as [string, string, string, string];
     const prepError = this.workspace.prepareStep
       ? await this.workspace.prepareStep().then(
           () => this.createStepFiles(files),

@@ -9,11 +9,14 @@ import {
   DEFAULT_SHELL_TEMPLATE,
   FALLBACK_SHELL_TEMPLATE,
   graceCutShort,
+  isStepFileName,
   PipewrightError,
+  STEP_FILE_KINDS,
   STEP_ID_ENV,
   scriptExtension,
   shellArgv,
   shellTemplate,
+  stepFileName,
 } from '@pipewright/core';
 import { assertWorkingDir } from '../working-dir.js';
 import { groupAlive, killGroup, killTagged } from './process-group.js';
@@ -113,10 +116,10 @@ function pump(
   return { done, lastActivity: () => last, busy: () => busy, destroy: () => stream.destroy() };
 }
 
-/** Names of the files pipewright itself puts in `.pipewright/` (the step loop's and the scripts). */
-const OWN_FILE = /^(?:step-\d+-(?:output|env|path|summary)|script-\d+(?:\.[A-Za-z0-9]+)?)$/;
+/** Names of the script files this workspace writes in `.pipewright/` (beside the step loop's files). */
+const SCRIPT_FILE = /^script-\d+(?:\.[A-Za-z0-9]+)?$/;
 /** Kept, emptied, on recycling: the files the next attempt's first script step writes anyway. */
-const KEPT_FILES = new Set(['step-0-output', 'step-0-env', 'step-0-path', 'step-0-summary', 'script-1.sh']);
+const KEPT_FILES = new Set([...STEP_FILE_KINDS.map((kind) => stepFileName(0, kind)), 'script-1.sh']);
 
 const TRUNCATE = constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW;
 
@@ -380,7 +383,7 @@ export class ProcessWorkspace implements Workspace {
       let tmpSeen = false;
       for (const e of own) {
         if (e.name === 'tmp' && e.isDirectory()) tmpSeen = true;
-        else if (!e.isFile() || !OWN_FILE.test(e.name)) return false;
+        else if (!e.isFile() || !(isStepFileName(e.name) || SCRIPT_FILE.test(e.name))) return false;
       }
       if (!tmpSeen) return false;
       await Promise.all(
