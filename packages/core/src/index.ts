@@ -12,7 +12,15 @@ export * from './expr/index.js';
 export * from './logs/index.js';
 export * from './plan/index.js';
 export type * from './ports/index.js';
-export { attachSpecJson, isTerminalRun, JOB_STATUSES, RUN_STATUSES, specJsonOf } from './ports/state.js';
+export {
+  attachSpecJson,
+  isJobStatus,
+  isRunStatus,
+  isTerminalRun,
+  JOB_STATUSES,
+  RUN_STATUSES,
+  specJsonOf,
+} from './ports/state.js';
 export * from './spec/index.js';
 export { type AbortReason, abortReasonOf, cancelReason, graceCutShort, timeoutReason } from './steps/abort.js';
 export { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './steps/attempt-id.js';

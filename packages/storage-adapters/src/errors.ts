@@ -1,5 +1,5 @@
 import type { Expect } from '@pipewright/core';
-import { PipewrightError, RUN_STATUSES } from '@pipewright/core';
+import { isRunStatus, PipewrightError, RUN_STATUSES } from '@pipewright/core';
 
 /** The run does not exist in the store. */
 export function runNotFound(runId: string): PipewrightError {
@@ -97,7 +97,7 @@ export const REQUIRED_RUN_FIELDS: ReadonlySet<string> = new Set([
 
 /** A run status a store can hold, or INVALID_ARGUMENT. */
 export function checkRunStatus(status: unknown, what: string): void {
-  if (!(RUN_STATUSES as readonly unknown[]).includes(status)) {
+  if (!isRunStatus(status)) {
     throw invalid(`${what} has unknown status "${String(status)}"; use one of ${RUN_STATUSES.join(', ')}.`);
   }
 }
@@ -114,6 +114,12 @@ export function checkNewRun(run: { id: unknown; createdAt: unknown; status: unkn
   checkRunStatus(run.status, `Run "${run.id}"`);
 }
 
+/** The fields of a run patch a store checks before it writes: its status and `createdAt`, when given. */
+export function checkRunPatch(runId: string, patch: { status?: unknown; createdAt?: unknown }): void {
+  if (patch.status !== undefined) checkRunStatus(patch.status, `Run "${runId}"`);
+  if (patch.createdAt !== undefined) checkCreatedAt(patch.createdAt, `Run "${runId}"`);
+}
+
 /** `createdAt` of a run (new or patched): epoch milliseconds. */
 export function checkCreatedAt(createdAt: unknown, what: string): void {
   if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) {
@@ -121,10 +127,15 @@ export function checkCreatedAt(createdAt: unknown, what: string): void {
   }
 }
 
-/** `listRuns`' `limit`: absent or a non-negative integer. */
-export function checkLimit(limit: number | undefined): void {
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
-    throw invalid(`Expected \`limit\` to be a non-negative integer, got \`${limit}\`.`);
+/** `listRuns`' `limit`: absent or a non-negative integer (as a log read's, {@link checkCount}). */
+export function checkLimit(limit: unknown): void {
+  checkCount('limit', limit);
+}
+
+/** A count or position a caller passes (`limit`, a log read's `after`): absent or a non-negative safe integer. */
+export function checkCount(name: string, value: unknown): void {
+  if (value !== undefined && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)) {
+    throw invalid(`Expected \`${name}\` to be a non-negative integer, got \`${String(value)}\` (${typeof value}).`);
   }
 }
 

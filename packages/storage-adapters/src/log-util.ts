@@ -1,6 +1,6 @@
 import type { LogBatch, LogReadOptions } from '@pipewright/core';
 import { logLineWanted } from '@pipewright/core';
-import { invalid } from './errors.js';
+import { checkCount, invalid } from './errors.js';
 
 /** Throws when a batch does not belong to `runId` or its lines are not in increasing `seq` order. */
 export function checkBatch(runId: string, batch: LogBatch): void {
@@ -27,12 +27,8 @@ export function checkBatch(runId: string, batch: LogBatch): void {
  * would read something else into `'5'`, `1.5` or `NaN` (Redis an invalid stream id).
  */
 export function checkReadOptions(options: { after?: unknown; limit?: unknown }): void {
-  for (const name of ['after', 'limit'] as const) {
-    const v = options[name];
-    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
-      throw invalid(`Expected \`${name}\` to be a non-negative integer, got \`${String(v)}\` (${typeof v}).`);
-    }
-  }
+  checkCount('after', options.after);
+  checkCount('limit', options.limit);
 }
 
 /** Index of the first element whose `seq` is greater than `after` (binary search; `items` sorted by seq). */

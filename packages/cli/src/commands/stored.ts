@@ -1,5 +1,5 @@
 import type { JobRecord, LogLine, PipelineSpec, RunRecord, RunStatus } from '@pipewright/core';
-import { isTerminalRun, RUN_STATUSES } from '@pipewright/core';
+import { isRunStatus, isTerminalRun, RUN_STATUSES } from '@pipewright/core';
 import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
 import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
@@ -37,7 +37,7 @@ export function parseStatuses(values: readonly string[]): RunStatus[] {
   for (const v of values.flatMap((s) => s.split(','))) {
     const s = v.trim();
     if (s === '') continue;
-    if (!(RUN_STATUSES as readonly string[]).includes(s)) {
+    if (!isRunStatus(s)) {
       throw new CliError(`--status \`${s}\` is not a run status; use one of ${RUN_STATUSES.join(', ')}`);
     }
     if (!out.includes(s as RunStatus)) out.push(s as RunStatus);

@@ -13,8 +13,9 @@ import type { SecretProvider } from '../ports/secrets.js';
 import {
   attachSpecJson,
   type CancelRequest,
+  isJobStatus,
+  isRunStatus,
   isTerminalRun,
-  JOB_STATUSES,
   type JobRecord,
   RUN_STATUSES,
   type RunQuery,
@@ -533,9 +534,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const status = query.status;
     const statuses = typeof status === 'string' ? [status] : status;
     if (statuses !== undefined) {
-      const bad = Array.isArray(statuses)
-        ? statuses.find((s) => !(RUN_STATUSES as readonly unknown[]).includes(s))
-        : statuses;
+      const bad = Array.isArray(statuses) ? statuses.find((s) => !isRunStatus(s)) : statuses;
       if (bad !== undefined || !Array.isArray(statuses)) {
         throw new PipewrightError(
           'INVALID_ARGUMENT',
@@ -1442,7 +1441,7 @@ export { initialJobs, seededRandom };
  * and the restore rely on, checked before one bad run can take the others down with it.
  */
 function unrestorable(run: RunRecord, jobs: readonly JobRecord[]): string | undefined {
-  if (!(RUN_STATUSES as readonly string[]).includes(run.status)) return `unknown run status \`${String(run.status)}\``;
+  if (!isRunStatus(run.status)) return `unknown run status \`${String(run.status)}\``;
   let spec: PipelineSpec;
   try {
     spec = run.spec;
@@ -1457,8 +1456,7 @@ function unrestorable(run: RunRecord, jobs: readonly JobRecord[]): string | unde
       return 'a job record has no id or job';
     }
     if (!Object.hasOwn(spec.jobs, j.job)) return `job \`${j.id}\` belongs to no job of its pipeline`;
-    if (!(JOB_STATUSES as readonly string[]).includes(j.status))
-      return `job \`${j.id}\` has unknown status \`${String(j.status)}\``;
+    if (!isJobStatus(j.status)) return `job \`${j.id}\` has unknown status \`${String(j.status)}\``;
     if (!Array.isArray(j.attempts)) return `job \`${j.id}\` has no attempt list`;
   }
   return undefined;

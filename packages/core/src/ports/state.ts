@@ -6,6 +6,11 @@ export const RUN_STATUSES = ['queued', 'running', 'cancelling', 'succeeded', 'fa
 /** Run statuses. */
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
+/** True when `x` is one of {@link RUN_STATUSES}. */
+export function isRunStatus(x: unknown): x is RunStatus {
+  return (RUN_STATUSES as readonly unknown[]).includes(x);
+}
+
 /** True when a run status is final (`succeeded`, `failed`, `cancelled`). */
 export function isTerminalRun(status: string): boolean {
   return status === 'succeeded' || status === 'failed' || status === 'cancelled';
@@ -23,6 +28,11 @@ export const JOB_STATUSES = [
 ] as const;
 /** Job statuses (one job per matrix instance). */
 export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** True when `x` is one of {@link JOB_STATUSES}. */
+export function isJobStatus(x: unknown): x is JobStatus {
+  return (JOB_STATUSES as readonly unknown[]).includes(x);
+}
 /** Attempt statuses. */
 export type AttemptStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** Step statuses. */

@@ -11,11 +11,10 @@ import type {
 import { specJsonOf } from '@pipewright/core';
 import {
   applyPatch,
-  checkCreatedAt,
   checkJobs,
   checkLimit,
   checkNewRun,
-  checkRunStatus,
+  checkRunPatch,
   checkTtl,
   conflict,
   duplicateRun,
@@ -127,8 +126,7 @@ export class MemoryStore implements StateStore {
     const stored = this.#runs.get(runId);
     if (!stored) throw runNotFound(runId);
     if (expect && !statusList(expect).includes(stored.status)) throw conflict(`Run "${runId}"`, expect, stored.status);
-    if (patch.status !== undefined) checkRunStatus(patch.status, `Run "${runId}"`);
-    if (patch.createdAt !== undefined) checkCreatedAt(patch.createdAt, `Run "${runId}"`);
+    checkRunPatch(runId, patch);
     const { spec, ...rest } = patch;
     const next = applyPatch(JSON.parse(stored.head) as Omit<RunRecord, 'spec'>, rest);
     stored.head = JSON.stringify(next);

@@ -2,11 +2,10 @@
 // all keys of a store share one hash tag). Records are stored as JSON text written by
 // the client and never re-encoded in Lua: cjson would turn [] into {} and round
 // large numbers, so scripts only decode to read a status.
+import { RUN_STATUSES } from '@pipewright/core';
 
-/** Statuses in the order their index zsets are passed as KEYS. */
-export const RUN_STATUSES = ['queued', 'running', 'cancelling', 'succeeded', 'failed', 'cancelled'] as const;
-
-const STATUS_INDEX = `local S = {queued=0, running=1, cancelling=2, succeeded=3, failed=4, cancelled=5}`;
+// The status index zsets are passed as KEYS in RUN_STATUSES' order; S maps a status to its place.
+const STATUS_INDEX = `local S = {${RUN_STATUSES.map((s, i) => `${s}=${i}`).join(', ')}}`;
 
 // Writes `count` field/value pairs starting at ARGV[from] in slices (Lua's unpack has a stack limit).
 const HSET_PAIRS = `

@@ -8,14 +8,13 @@ import type {
   RunStatus,
   StateStore,
 } from '@pipewright/core';
-import { isTerminalRun, specJsonOf } from '@pipewright/core';
+import { isTerminalRun, RUN_STATUSES, specJsonOf } from '@pipewright/core';
 import type { Redis } from 'ioredis';
 import {
-  checkCreatedAt,
   checkJobs,
   checkLimit,
   checkNewRun,
-  checkRunStatus,
+  checkRunPatch,
   checkTtl,
   conflict,
   duplicateRun,
@@ -37,7 +36,6 @@ import {
   PUT_JOBS,
   RELEASE_LEASE,
   RENEW_LEASE,
-  RUN_STATUSES,
   UPDATE_RUN,
 } from './scripts.js';
 
@@ -315,8 +313,7 @@ export class RedisStore implements StateStore {
         if (!REQUIRED_RUN_FIELDS.has(f)) del.push(f);
       } else set.push(f, JSON.stringify(v));
     }
-    if (patch.status !== undefined) checkRunStatus(patch.status, `Run "${runId}"`);
-    if (patch.createdAt !== undefined) checkCreatedAt(patch.createdAt, `Run "${runId}"`);
+    checkRunPatch(runId, patch);
     const k = this.#runKeys(runId);
     // A patch that writes the spec invalidates what this client holds: the script must send the new one.
     if ('spec' in patch) this.#uncacheSpec(runId);
