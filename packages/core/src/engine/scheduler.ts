@@ -23,7 +23,7 @@ import {
   type RunStatus,
   type StepRecord,
 } from '../ports/state.js';
-import { formatDuration } from '../spec/duration.js';
+import { formatDuration, timeoutMinutesMs } from '../spec/duration.js';
 import type { JobSpec, MatrixSpec } from '../spec/types.js';
 import type { AbortReason } from '../steps/abort.js';
 import { runnerArch, runnerOs } from '../steps/runner.js';
@@ -1146,7 +1146,7 @@ export class Scheduler {
     try {
       ok = evaluateCondition(base.spec.if, ctx, status);
     } catch (err) {
-      for (const j of pendingInst) this.finishJob(run, j, 'failed', 'infra', `if: ${(err as Error).message}`);
+      for (const j of pendingInst) this.finishJob(run, j, 'failed', PIPELINE_ERROR, `if: ${(err as Error).message}`);
       return;
     }
     if (!ok) {
@@ -1160,13 +1160,17 @@ export class Scheduler {
         instances = this.expandDynamic(run, base, ctx, pendingInst);
       } catch (err) {
         for (const j of pendingInst)
-          this.finishJob(run, j, 'failed', 'infra', `strategy.matrix: ${(err as Error).message}`);
+          this.finishJob(run, j, 'failed', PIPELINE_ERROR, `strategy.matrix: ${(err as Error).message}`);
         return;
       }
     }
-    this.applyJobSettings(run, base, ctx);
+    const errors = this.applyJobSettings(run, base, ctx);
     base.ctx = ctx;
-    for (const j of instances) this.queueOrWait(run, j, ctx);
+    for (const j of instances) {
+      const error = errors?.get(j);
+      if (error === undefined) this.queueOrWait(run, j, ctx);
+      else this.finishJob(run, j, 'failed', PIPELINE_ERROR, error);
+    }
     if (instances.length === 0) this.checkDependents(run, base);
   }
 
@@ -1186,7 +1190,7 @@ export class Scheduler {
         const cip = conc.cancelInProgress;
         cancelInProgress = typeof cip === 'string' ? isTruthy(evaluateValue(cip, jctx)) : cip;
       } catch (err) {
-        this.finishJob(run, j, 'failed', 'infra', `concurrency: ${(err as Error).message}`);
+        this.finishJob(run, j, 'failed', PIPELINE_ERROR, `concurrency: ${(err as Error).message}`);
         return;
       }
       j.group = group;
@@ -1273,8 +1277,16 @@ export class Scheduler {
     if (!g.holder && !g.pending) this.jobGroups.delete(key);
   }
 
-  /** Evaluates settings that may be expressions: fail-fast, max-parallel, timeouts, continue-on-error. */
-  private applyJobSettings(run: SRun, base: SBase, ctx: ExprContext = this.baseContext(run, base)): void {
+  /**
+   * Evaluates settings that may be expressions: fail-fast, max-parallel, timeouts, continue-on-error.
+   * Returns the instances whose `timeout-minutes` cannot be evaluated to a positive number, with why.
+   */
+  private applyJobSettings(
+    run: SRun,
+    base: SBase,
+    ctx: ExprContext = this.baseContext(run, base),
+  ): Map<SJob, string> | undefined {
+    let errors: Map<SJob, string> | undefined;
     const strat = base.spec.strategy;
     if (strat) {
       base.failFast = typeof strat.failFast === 'string' ? isTruthy(safeValue(strat.failFast, ctx)) : strat.failFast;
@@ -1293,13 +1305,18 @@ export class Scheduler {
         const jctx = { ...ctx, matrix: j.rec.matrix };
         j.coe = typeof coe === 'string' ? isTruthy(safeValue(coe, jctx)) : coe;
         if (timeoutExpr !== undefined) {
-          const m = Number(safeValue(timeoutExpr, jctx));
-          if (Number.isFinite(m) && m > 0) j.timeoutMs = Math.round(m * 60_000);
+          try {
+            j.timeoutMs = timeoutMinutesMs(evaluateValue(timeoutExpr, jctx));
+          } catch (err) {
+            errors ??= new Map();
+            errors.set(j, `timeout-minutes: ${(err as Error).message}`);
+          }
         }
       }
       // On restore a job may have failed already: under continue-on-error it still counts as a success.
       j.continuedOnError = j.rec.status === 'failed' && j.coe;
     }
+    return errors;
   }
 
   private expandDynamic(run: SRun, base: SBase, ctx: ExprContext, placeholder: SJob[]): SJob[] {
@@ -1656,6 +1673,13 @@ function walkAncestors(needs: readonly SBase[]): boolean {
   }
   return false;
 }
+
+/**
+ * The reason of a job the pipeline itself fails before it runs (a job-level expression that cannot
+ * be evaluated, a matrix that yields no job): the pipeline's failure like a step's non-zero exit,
+ * never retried, not `infra` (which says the platform failed and re-running may help).
+ */
+const PIPELINE_ERROR: FailureReason = 'exit_code';
 
 function safeValue(expr: string, ctx: ExprContext): unknown {
   try {

@@ -19,6 +19,19 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(total) ? Math.round(total) : undefined;
 }
 
+/**
+ * An evaluated `timeout-minutes` expression in milliseconds: a positive number of minutes (a
+ * numeric string too). Anything else throws, saying what the expression gave.
+ */
+export function timeoutMinutesMs(value: unknown): number {
+  const m =
+    typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+  if (!Number.isFinite(m) || m <= 0) {
+    throw new Error(`evaluated to ${JSON.stringify(value) ?? String(value)}, not a positive number of minutes`);
+  }
+  return Math.round(m * 60_000);
+}
+
 /** Formats milliseconds as a short duration (`1h30m`, `90s` is shown as `1m30s`, `250ms`). */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;

@@ -24,6 +24,7 @@ import type {
   StepResult,
   Workspace,
 } from '../ports/executor.js';
+import { timeoutMinutesMs } from '../spec/duration.js';
 import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
 import { errorMessage } from '../util/error-message.js';
 import { abortReasonOf } from './abort.js';
@@ -460,14 +461,23 @@ class StepLoop {
 
   /** One try of a step, with its own timeout scope. */
   private async tryStep(step: StepSpec, index: number, baseSignal: AbortSignal): Promise<TryResult> {
+    let timeoutMs = step.timeoutMs;
+    if (timeoutMs === undefined && step.timeoutMinutesExpr !== undefined) {
+      try {
+        // With the step's own env, as its `run:` sees it.
+        const ctx = this.exprContext(this.stepEnv(step));
+        timeoutMs = timeoutMinutesMs(evaluateValue(step.timeoutMinutesExpr, ctx, this.status()));
+      } catch (e) {
+        // The pipeline's own failure, as for a `run:` that cannot be evaluated.
+        const message = this.redact(`timeout-minutes: ${errorMessage(e)}`);
+        return { outcome: 'failure', reason: 'exit_code', message, outputs: {}, envAdditions: {}, nonRetryable: true };
+      }
+    }
+    const stepTimeoutMessage = `step exceeded its timeout of ${fmtMs(timeoutMs ?? 0)}`;
     const timeout = new AbortController();
     const timer =
-      step.timeoutMs !== undefined
-        ? setLongTimeout(
-            () =>
-              timeout.abort({ type: 'timeout', message: `step exceeded its timeout of ${fmtMs(step.timeoutMs ?? 0)}` }),
-            step.timeoutMs,
-          )
+      timeoutMs !== undefined
+        ? setLongTimeout(() => timeout.abort({ type: 'timeout', message: stepTimeoutMessage }), timeoutMs)
         : undefined;
     const signal = AbortSignal.any([baseSignal, timeout.signal]);
     try {
@@ -483,7 +493,7 @@ class StepLoop {
           ...r,
           outcome: 'failure',
           reason: 'timeout',
-          message: `step exceeded its timeout of ${fmtMs(step.timeoutMs ?? 0)}`,
+          message: stepTimeoutMessage,
         };
       }
       return r;

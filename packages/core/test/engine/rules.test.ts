@@ -96,7 +96,7 @@ jobs:
 `,
       );
       const work = r.jobs.filter((j) => j.job === 'work');
-      expect(work.map((j) => [j.status, j.reason])).toEqual([['failed', 'infra']]);
+      expect(work.map((j) => [j.status, j.reason])).toEqual([['failed', 'exit_code']]);
       expect(work[0]?.message).toMatch(message);
       expect(byId(r).after?.status).toBe('skipped');
       expect(r.run.status).toBe('failed');
@@ -172,6 +172,32 @@ jobs:
     };
     expect(dur('a')).toBe(120_000);
     expect(dur('b')).toBe(30_000);
+  });
+
+  it("a timeout-minutes expression sets the timeout per instance; one that gives no positive number fails the job (the pipeline's failure)", async () => {
+    const env = setup(() => [{ hang: true }]);
+    const r = await runToEnd(
+      env,
+      `
+jobs:
+  a: { runs-on: x, strategy: { fail-fast: false, matrix: { t: [1, 3] } }, timeout-minutes: "\${{ matrix.t }}", steps: [{ run: x }] }
+  b: { runs-on: x, timeout-minutes: "\${{ fromJSON('\\"abc\\"') }}", steps: [{ run: x }] }
+  c: { runs-on: x, timeout-minutes: "\${{ fromJSON('nope') }}", steps: [{ run: x }] }
+  d: { runs-on: x, needs: [b], steps: [{ run: x }] }
+`,
+    );
+    const dur = (id: string) => {
+      const c = env.executor.calls.find((x) => x.jobId === id);
+      return (c?.finishedAt as number) - (c?.startedAt as number);
+    };
+    expect(dur('a (1)')).toBe(60_000);
+    expect(dur('a (3)')).toBe(180_000);
+    expect(byId(r).b).toMatchObject({ status: 'failed', reason: 'exit_code', attempts: [] });
+    expect(byId(r).b?.message).toBe('timeout-minutes: evaluated to "abc", not a positive number of minutes');
+    expect(byId(r).c).toMatchObject({ status: 'failed', reason: 'exit_code', attempts: [] });
+    expect(byId(r).c?.message).toMatch(/^timeout-minutes: Cannot evaluate/);
+    expect(byId(r).d).toMatchObject({ status: 'skipped', reason: 'upstream' });
+    expect(env.executor.calls.map((c) => c.jobId).sort()).toEqual(['a (1)', 'a (3)']);
   });
 
   it('a run timeout cancels the run with reason timeout', async () => {
@@ -697,13 +723,13 @@ jobs:
     await h2.cancel({ force: true });
   });
 
-  it('a job-level group that cannot be evaluated fails the job with reason infra', async () => {
+  it("a job-level group that cannot be evaluated fails the job as the pipeline's failure (exit_code)", async () => {
     const env = setup();
     const r = await runToEnd(
       env,
       `jobs: { a: { runs-on: x, concurrency: "\${{ fromJSON('nope') }}", steps: [{ run: x }] } }`,
     );
-    expect(byId(r).a).toMatchObject({ status: 'failed', reason: 'infra', attempts: [] });
+    expect(byId(r).a).toMatchObject({ status: 'failed', reason: 'exit_code', attempts: [] });
     expect(byId(r).a?.message).toMatch(/^concurrency: /);
     expect(env.executor.calls).toHaveLength(0);
   });

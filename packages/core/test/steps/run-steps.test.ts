@@ -377,6 +377,26 @@ describe('runSteps', () => {
     expect(ws.requests).toHaveLength(2);
   });
 
+  it("evaluates a step's timeout-minutes expression (with the step's env); one that gives no positive number fails the step untried", async () => {
+    const ws = new FakeWorkspace(dir, (req, _io, call) => (call === 0 ? untilAborted(req) : ok));
+    const out = await runSteps(
+      attemptOf([
+        { run: 'sleep', env: { T: '0.0005' }, timeoutMinutesExpr: '${{ fromJSON(env.T) }}' },
+        { id: 'bad', run: 'never', if: 'always()', timeoutMinutesExpr: "${{ 'abc' }}" },
+        { run: 'after', if: 'always()', timeoutMinutesExpr: '2' },
+      ]),
+      ws,
+      context().ctx,
+    );
+    expect(out.steps[0]).toMatchObject({ status: 'failed', reason: 'timeout', signal: 'SIGTERM' });
+    expect(out.steps[0]?.message).toMatch(/timeout of 30ms/);
+    expect(out.steps[1]).toMatchObject({ status: 'failed', reason: 'exit_code' });
+    expect(out.steps[1]?.message).toBe('timeout-minutes: evaluated to "abc", not a positive number of minutes');
+    expect(out.steps[2]).toMatchObject({ status: 'succeeded' });
+    // `never` was not run: the second request is the third step's.
+    expect(ws.requests.map((r) => r.script)).toEqual(['sleep', 'after']);
+  });
+
   it('retries a step in place per its retry policy, with backoff from the injected random source', async () => {
     const ws = new FakeWorkspace(dir, (_r, _io, call) => (call < 2 ? exit(75) : ok));
     const delays: number[] = [];
