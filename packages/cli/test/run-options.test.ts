@@ -67,6 +67,21 @@ describe('secrets', () => {
     expect(s.redact('x abc-123-secret y line-two')).toBe('x *** y ***');
   });
 
+  it('matches secret names case-insensitively, as GitHub does; two names for one secret are refused', async () => {
+    const s = new EnvSecrets(['MY_TOKEN'], { MY_TOKEN: 'abc-123-secret' });
+    expect(await s.resolve(['my_token', 'My_Token', 'MY_TOKEN'])).toEqual({
+      my_token: 'abc-123-secret',
+      My_Token: 'abc-123-secret',
+      MY_TOKEN: 'abc-123-secret',
+    });
+    expect(s.has('my_token')).toBe(true);
+    expect(s.has('other')).toBe(false);
+    expect(s.names).toEqual(['MY_TOKEN']);
+    expect(() => new EnvSecrets(['tok', 'TOK'], { tok: 'aaaa', TOK: 'bbbb' })).toThrow(
+      /--secret tok and --secret TOK name the same secret \(secret names are case-insensitive/,
+    );
+  });
+
   it('names a missing variable', () => {
     expect(() => new EnvSecrets(['NOPE_1', 'NOPE_2'], {})).toThrow(/\$NOPE_1, \$NOPE_2 not set/);
   });

@@ -43,6 +43,18 @@ afterEach(() => killStragglers());
 afterAll(() => tmp.dispose());
 
 describe('secrets', () => {
+  it('match --secret names in any case, as on GitHub (secrets.my_token is --secret MY_TOKEN), masked', async () => {
+    const file = tmp.file(
+      'secrets-case.yml',
+      'jobs:\n  a:\n    runs-on: local\n    steps:\n      - run: echo "lower=[${{ secrets.my_token }}] upper=[${{ secrets.MY_TOKEN }}] n=${#T}"\n        env: { T: "${{ secrets.My_Token }}" }\n',
+    );
+    const r = await runCli(['run', file, '--secret', 'MY_TOKEN', '--logs'], { env: { MY_TOKEN: token } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`| lower=[***] upper=[***] n=${token.length}`);
+    expect(r.stderr).not.toMatch(/warning: the pipeline uses/);
+    expect(leaks(r.stdout + r.stderr)).toEqual([]);
+  });
+
   it('never appear in stdout, stderr, --logs or --json; *** stands in for them', async () => {
     const file = tmp.file('secrets.yml', PIPELINE);
     const r = await runCli(['run', file, '--secret', 'MY_TOKEN', '--secret', 'MY_CERT', '--logs', '--json'], {

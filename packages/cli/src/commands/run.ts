@@ -9,6 +9,7 @@ import {
   PipewrightError,
   type RunHandle,
   type RunReport,
+  referencedSecrets,
   resolveInputs,
   topologicalOrder,
 } from '@pipewright/core';
@@ -155,8 +156,8 @@ export async function runCommand(
         `pipewright run: warning: --secret ${short.join(', ')}: shorter than 3 characters, so it is not masked in logs and output; use a longer secret\n`,
       );
     }
-    const referenced = referencedSecretNames(spec);
-    const notGiven = referenced.filter((n) => !secrets.names.includes(n));
+    const referenced = referencedSecrets(JSON.stringify(spec));
+    const notGiven = referenced.filter((n) => !secrets.has(n));
     if (notGiven.length && !opts.quiet) {
       stderr.write(
         `pipewright run: warning: the pipeline uses ${notGiven.map((n) => `secrets.${n}`).join(', ')} but no --secret ${notGiven.join(' --secret ')} was given; ${notGiven.length > 1 ? 'they' : 'it'} will be empty\n`,
@@ -322,15 +323,6 @@ function checkRunnable(spec: PipelineSpec, opts: ResolvedRunOptions): void {
     if (err instanceof PipewrightError) throw new CliError(err.message);
     throw err;
   }
-}
-
-/** Secret names the pipeline mentions as `secrets.NAME` in expressions. */
-function referencedSecretNames(spec: PipelineSpec): string[] {
-  const out = new Set<string>();
-  const re = /\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)/g;
-  const text = JSON.stringify(spec);
-  for (let m = re.exec(text); m; m = re.exec(text)) out.add(m[1] as string);
-  return [...out];
 }
 
 /** Every job instance of the plan, base jobs in DAG order, instances in matrix order. */
