@@ -97,6 +97,8 @@ describe('exit codes', () => {
     [['--secret', 'PW_TEST_SURELY_UNSET'], /\$PW_TEST_SURELY_UNSET not set/],
     [['--secret', 'not a name'], /--secret expects the name of an environment variable/],
     [['--store', 'redis://127.0.0.1:notaport'], /--store `redis:\/\/127\.0\.0\.1:notaport` is not a valid URL/],
+    [['--store', 'redis://:p%ZZ@127.0.0.1:6379/0'], /the password has a malformed %-escape; write a literal % as %25/],
+    [['--log-store', 'redis://u%G:pw@127.0.0.1:6379/0'], /the user name has a malformed %-escape/],
     [['--log-store', 's3:///prefix'], /is not a valid bucket name/],
     [['--store', 'ftp://x'], /--store `ftp:\/\/x` has an unknown scheme `ftp:`; supported: memory, redis/],
     [['--executor', 'kubernetes'], /Allowed choices are process, docker/],

@@ -157,7 +157,11 @@ export async function runCommand(
       );
     }
     const referenced = referencedSecrets(JSON.stringify(spec));
-    const notGiven = referenced.filter((n) => !secrets.has(n));
+    // One name per secret (names are case-insensitive), as first written.
+    const seen = new Set<string>();
+    const notGiven = referenced.filter(
+      (n) => !secrets.has(n) && !seen.has(n.toUpperCase()) && seen.add(n.toUpperCase()),
+    );
     if (notGiven.length && !opts.quiet) {
       stderr.write(
         `pipewright run: warning: the pipeline uses ${notGiven.map((n) => `secrets.${n}`).join(', ')} but no --secret ${notGiven.join(' --secret ')} was given; ${notGiven.length > 1 ? 'they' : 'it'} will be empty\n`,

@@ -62,6 +62,17 @@ export function parseRedisUrl(flag: string, url: string): string {
   }
   if (!u.hostname)
     throw new CliError(`${flag} \`${shown}\` names no host; expected redis://HOST:PORT/DB, e.g. ${example}`);
+  // ioredis decodes these with decodeURIComponent, which throws on a stray `%`.
+  for (const [what, part] of [
+    ['user name', u.username],
+    ['password', u.password],
+  ] as const) {
+    try {
+      decodeURIComponent(part);
+    } catch {
+      throw new CliError(`${flag} \`${shown}\`: the ${what} has a malformed %-escape; write a literal % as %25`);
+    }
+  }
   const db = u.pathname.replace(/^\//, '');
   if (db !== '' && !/^\d{1,5}$/.test(db)) {
     throw new CliError(
@@ -227,6 +238,9 @@ async function open<K extends 'state' | 'logs'>(
     return (await make(url, ctx)) as K extends 'state' ? StateStoreHandle : LogStoreHandle;
   } catch (err) {
     if (err instanceof CliError) throw err;
+    // A %-escape a client library could not decode: the URL is wrong, not the store.
+    if (err instanceof URIError)
+      throw new CliError(`${flag} \`${displayUrl(url)}\` is not a valid URL: ${err.message}`);
     throw infra(flag, url, err);
   }
 }
