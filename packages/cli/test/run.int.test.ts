@@ -383,6 +383,31 @@ describe('examples/hello', () => {
     expect(r.stderr).toContain('flaky/sometimes fails | second try: fine');
   });
 
+  it('honours the deprecated ::set-output command a dependent job reads (as in the corpus cpython workflow)', async () => {
+    const file = tmp.file(
+      'set-output.yml',
+      `jobs:
+  check:
+    runs-on: local
+    outputs: { run_tests: "\${{ steps.check.outputs.run_tests }}" }
+    steps:
+      - id: check
+        run: echo "::set-output name=run_tests::true"
+  test:
+    runs-on: local
+    needs: check
+    if: needs.check.outputs.run_tests == 'true'
+    steps: [{ run: echo tested }]
+`,
+    );
+    const r = await runCli(['run', file, '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    const byId = Object.fromEntries(report.jobs.map((j: { id: string }) => [j.id, j]));
+    expect(byId.check.outputs).toEqual({ run_tests: 'true' });
+    expect(byId.test.status).toBe('succeeded');
+  });
+
   it('npx resolves the bin too', () => {
     const out = execFileSync('npx', ['--no-install', 'pipewright', 'run', 'examples/hello/pipeline.yml', '--quiet'], {
       cwd: ROOT,

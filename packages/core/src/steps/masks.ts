@@ -1,12 +1,24 @@
-const PREFIX = '::add-mask::';
-/** Longest partial line kept between chunks; a longer line cannot be an add-mask command we honour. */
+/** Longest partial line kept between chunks; a longer line cannot be a workflow command we honour. */
 const MAX_CARRY = 64 * 1024;
 
+/** What a step's stdout can ask for with workflow commands (`::name props::data` lines, as on GitHub). */
+export interface WorkflowCommandHandlers {
+  /** `::add-mask::VALUE`: mask VALUE from now on. */
+  mask?: (value: string) => void;
+  /**
+   * `::set-output name=NAME::VALUE`: set a step output (deprecated on GitHub in favour of
+   * `$GITHUB_OUTPUT`, and still honoured there, so older workflows depend on it).
+   */
+  output?: (name: string, value: string) => void;
+}
+
 /**
- * Returns a chunk consumer that finds `::add-mask::VALUE` lines in a step's
- * stdout (also when a line is split across chunks) and calls `onMask(VALUE)`.
+ * Returns a chunk consumer that finds workflow command lines in a step's stdout (also
+ * when a line is split across chunks) and hands them to `handlers`. A command line is
+ * `::command props::data`, leading and trailing whitespace ignored; other commands
+ * (`::warning::`, `::group::`, ...) are left as output.
  */
-export function createMaskScanner(onMask: (value: string) => void): (chunk: Uint8Array) => void {
+export function createCommandScanner(handlers: WorkflowCommandHandlers): (chunk: Uint8Array) => void {
   const decoder = new TextDecoder();
   let carry = '';
   return (chunk) => {
@@ -15,12 +27,41 @@ export function createMaskScanner(onMask: (value: string) => void): (chunk: Uint
     carry = lines.pop() ?? '';
     if (carry.length > MAX_CARRY) carry = '';
     for (const raw of lines) {
-      const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-      const at = line.indexOf(PREFIX);
-      if (at >= 0 && line.slice(0, at).trim() === '') {
-        const value = line.slice(at + PREFIX.length).trim();
-        if (value !== '') onMask(value);
+      if (!raw.includes('::')) continue;
+      const line = raw.trim();
+      if (!line.startsWith('::')) continue;
+      const end = line.indexOf('::', 2);
+      if (end < 0) continue;
+      const head = line.slice(2, end);
+      const space = head.indexOf(' ');
+      const command = space < 0 ? head : head.slice(0, space);
+      if (command === 'add-mask') {
+        const value = line.slice(end + 2).trim();
+        if (value !== '') handlers.mask?.(value);
+      } else if (command === 'set-output' && handlers.output) {
+        const name = propertiesOf(space < 0 ? '' : head.slice(space + 1)).get('name');
+        if (name !== undefined && name !== '') handlers.output(name, unescapeData(line.slice(end + 2)));
       }
     }
   };
+}
+
+/** `k=v,k2=v2` of a workflow command, values unescaped as GitHub's runner does. */
+function propertiesOf(text: string): Map<string, string> {
+  const props = new Map<string, string>();
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) props.set(pair.slice(0, eq).trim(), unescapeProperty(pair.slice(eq + 1)));
+  }
+  return props;
+}
+
+function unescapeData(s: string): string {
+  return s.includes('%') ? s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%25/g, '%') : s;
+}
+
+function unescapeProperty(s: string): string {
+  return s.includes('%')
+    ? s.replace(/%0D/gi, '\r').replace(/%0A/gi, '\n').replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%25/g, '%')
+    : s;
 }

@@ -29,7 +29,7 @@ import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
 import { errorMessage } from '../util/error-message.js';
 import { abortReasonOf } from './abort.js';
 import { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './attempt-id.js';
-import { createMaskScanner } from './masks.js';
+import { createCommandScanner } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
 import { OWN_READ_FLAGS, OWN_WRITE_FLAGS, STEP_FILE_KINDS, stepFileName } from './own-files.js';
 import { type StepFailureKind, shouldRetryStep } from './retry.js';
@@ -562,10 +562,21 @@ class StepLoop {
       [STEP_ID_ENV]: `${this.attemptId}.${index}`,
     };
 
-    const scanner = this.ctx.addMask ? createMaskScanner((v) => this.addMask(v)) : undefined;
+    // `::set-output` lines (older workflows); $GITHUB_OUTPUT wins for a name set both ways, as
+    // GitHub reads the file after the step.
+    const commandOutputs: Record<string, string> = Object.create(null);
+    let commandBytes = 0;
+    const scanner = createCommandScanner({
+      ...(this.ctx.addMask ? { mask: (v: string) => this.addMask(v) } : {}),
+      output: (name, value) => {
+        if (name === '__proto__') return;
+        commandBytes += name.length + value.length;
+        if (commandBytes <= MAX_FILE_COMMAND_BYTES) commandOutputs[name] = value;
+      },
+    });
     const io: ExecIO = {
       stdout: (chunk) => {
-        scanner?.(chunk);
+        scanner(chunk);
         return this.ctx.output('stdout', index, chunk);
       },
       stderr: (chunk) => this.ctx.output('stderr', index, chunk),
@@ -599,8 +610,17 @@ class StepLoop {
         readIfWritten(pathFile, '$GITHUB_PATH'),
       ]);
       outputs = parseFileCommands(outText, '$GITHUB_OUTPUT');
+      if (commandBytes > 0) {
+        if (commandBytes > MAX_FILE_COMMAND_BYTES) {
+          throw new Error(
+            `::set-output lines set more than ${formatBytes(MAX_FILE_COMMAND_BYTES)} of outputs: pass large data as a file instead`,
+          );
+        }
+        outputs = { ...commandOutputs, ...outputs };
+        checkOutputSizes(outputs);
+      }
       // A UTF-16 unit is at most 3 UTF-8 bytes: a short file cannot hold an output over the limit.
-      if (outText.length * 3 > MAX_OUTPUT_BYTES) checkOutputSizes(outputs);
+      else if (outText.length * 3 > MAX_OUTPUT_BYTES) checkOutputSizes(outputs);
       envAdditions = parseFileCommands(envText, '$GITHUB_ENV');
       pathAdditions = parsePathFile(pathText);
     } catch (e) {

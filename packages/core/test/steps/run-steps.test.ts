@@ -206,6 +206,25 @@ describe('runSteps', () => {
     expect(out.outputs).toEqual({ version: '1.2.3', notes: 'line a\nline b' });
   });
 
+  it('honours ::set-output lines (split across chunks, escaped as GitHub does); $GITHUB_OUTPUT wins for the same name', async () => {
+    const ws = new FakeWorkspace(dir, async (req, io, call) => {
+      if (call === 0) {
+        await io.stdout(Buffer.from('  ::set-output name=run_tests::tr'));
+        await io.stdout(Buffer.from('ue\n::set-output name=multi::a%0Ab%25\n::set-output name=both::from-line\n'));
+        await io.stdout(Buffer.from('not a command ::set-output name=x::y\n::set-output::no-name\n'));
+        await writeFile(req.env.GITHUB_OUTPUT ?? '', 'both=from-file\n');
+      }
+      return ok;
+    });
+    const out = await runSteps(
+      attemptOf([{ id: 'check', run: 'produce' }, { run: 'echo ${{ steps.check.outputs.run_tests }}' }]),
+      ws,
+      context().ctx,
+    );
+    expect(out.steps[0]?.outputs).toEqual({ run_tests: 'true', multi: 'a\nb%', both: 'from-file' });
+    expect(ws.requests[1]?.script).toBe('echo true');
+  });
+
   it('reads a file command file only when it is a regular file of at most 16 MiB, each output at most 1 MiB', async () => {
     const outside = join(dir, '..', `outside-${Date.now()}.txt`);
     await writeFile(outside, 'token=host-file-content\n');
