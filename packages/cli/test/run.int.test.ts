@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../src/commands/run.js';
 import { BIN, buildCli, ESCAPE, killStragglers, ROOT, runCli, startCli, tempDir } from './run-helpers.js';
 
 // `pipewright run` as a user runs it: the built bin in a child process, real step processes.
@@ -314,6 +315,30 @@ describe('output modes', () => {
     expect(r.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] a: started$/m);
     expect(r.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] a: failed \(exit_code\) after \S+$/m);
     expect(r.stdout).toMatch(/^a\/boom \| about to fail$/m);
+  });
+
+  it('a terminal gets the live view (cursor moves), a TERM=dumb terminal the plain lines', async () => {
+    const file = tmp.file('ok.yml', OK);
+    const onTerminal = async (env: NodeJS.ProcessEnv): Promise<string> => {
+      let text = '';
+      const tty = {
+        write: (s: string) => {
+          text += String(s);
+          return true;
+        },
+        isTTY: true,
+        columns: 100,
+        rows: 30,
+      } as unknown as NodeJS.WriteStream;
+      const code = await runCommand(file, {}, { stdout: tty, stderr: tty, env, onInterrupt: () => () => {} });
+      expect(code).toBe(0);
+      return text;
+    };
+    const CURSOR_UP = /\u001b\[\d*F/;
+    expect(await onTerminal({ TERM: 'xterm' })).toMatch(CURSOR_UP);
+    const dumb = await onTerminal({ TERM: 'dumb' });
+    expect(dumb).not.toMatch(ESCAPE);
+    expect(dumb).toMatch(/^\[\d\d:\d\d:\d\d\] b: succeeded in \S+$/m);
   });
 
   it('FORCE_COLOR colours a non-TTY run, and NO_COLOR wins over it', async () => {

@@ -197,7 +197,7 @@ export async function runCommand(
     const byId = new Map(rows.map((r) => [r.id, r]));
     view = opts.quiet
       ? new QuietView(human)
-      : human.isTTY
+      : human.isTTY && envr.env.TERM !== 'dumb'
         ? new LiveView(human, colors, rows)
         : new PlainView(human, colors);
     const v = view;
