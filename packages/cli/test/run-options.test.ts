@@ -1,8 +1,10 @@
+import { definePipeline } from '@pipewright/core';
 import pc from 'picocolors';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exitCodeFor } from '../src/commands/run.js';
 import { CliError } from '../src/run/errors.js';
 import { formatElapsed, truncate } from '../src/run/format.js';
+import { stepLabel } from '../src/run/labels.js';
 import { parseConcurrency, parseInputs, parseSecretNames, resolveRunOptions } from '../src/run/options.js';
 import { colorEnabled, type JobRow, LiveView, type Output, PlainView } from '../src/run/progress.js';
 import { EnvSecrets } from '../src/run/secrets.js';
@@ -197,5 +199,29 @@ describe('views', () => {
     expect(lines[0]).toContain('j7');
     expect(lines[1]).toContain('j9');
     expect(lines[lines.length - 1]).toMatch(/… 18 pending/);
+  });
+});
+
+describe('step labels', () => {
+  it('label a step the way the step loop names it: its name, else `Run <first line>` / `Run <uses>`', () => {
+    const spec = definePipeline({
+      jobs: {
+        a: {
+          'runs-on': 'local',
+          strategy: { matrix: { os: ['x'] } },
+          steps: [
+            { name: 'named', run: 'x' },
+            { id: 'only-id', run: '\n  make all\n  make test' },
+            { uses: 'acme/act@v1' },
+          ],
+        },
+      },
+    });
+    expect([0, 1, 2, 3].map((i) => stepLabel(spec, 'a (x)', i))).toEqual([
+      'named',
+      'Run make all',
+      'Run acme/act@v1',
+      'step 4',
+    ]);
   });
 });

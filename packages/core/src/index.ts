@@ -34,7 +34,7 @@ export {
   stepFileName,
   writeOwnFile,
 } from './steps/own-files.js';
-export { type RunStepsOptions, runSteps } from './steps/run-steps.js';
+export { defaultStepName, type RunStepsOptions, runSteps } from './steps/run-steps.js';
 export {
   DEFAULT_SHELL_TEMPLATE,
   FALLBACK_SHELL_TEMPLATE,

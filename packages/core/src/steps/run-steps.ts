@@ -451,12 +451,7 @@ class StepLoop {
         return step.name;
       }
     }
-    if (step.run !== undefined) {
-      const first = step.run.split('\n').find((l) => l.trim() !== '') ?? '';
-      return `Run ${first.trim()}`;
-    }
-    if (step.uses !== undefined) return `Run ${step.uses}`;
-    return `Step ${step.index + 1}`;
+    return defaultStepName(step);
   }
 
   /** One try of a step, with its own timeout scope. */
@@ -815,6 +810,16 @@ function parsePathFile(text: string): string[] {
     if (dir !== '') dirs.push(dir);
   }
   return dirs;
+}
+
+/** A step's name when it has no `name:`, as GitHub shows it: `Run <first line of run>`, `Run <uses>`. */
+export function defaultStepName(step: Pick<StepSpec, 'run' | 'uses' | 'index'>): string {
+  if (step.run !== undefined) {
+    const first = step.run.split('\n').find((l) => l.trim() !== '') ?? '';
+    return `Run ${first.trim()}`;
+  }
+  if (step.uses !== undefined) return `Run ${step.uses}`;
+  return `Step ${step.index + 1}`;
 }
 
 /** Throws when an output is over GitHub's 1 MB limit for one output. */
