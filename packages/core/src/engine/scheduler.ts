@@ -292,6 +292,8 @@ const JOB_TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
 /** Moves a job to `to`, or throws `ILLEGAL_TRANSITION`. */
 export function transitionJob(rec: JobRecord, to: JobStatus): void {
   if (!JOB_TRANSITIONS[rec.status].includes(to)) throw illegal('job', `${rec.runId}/${rec.id}`, rec.status, to);
+  // Only a retrying job has a due time (assigned, not deleted: records keep one shape).
+  if (rec.retryAt !== undefined) rec.retryAt = undefined;
   rec.status = to;
 }
 
@@ -721,7 +723,8 @@ export class Scheduler {
       } else if (s === 'queued') {
         this.admit(run, j);
       } else if (s === 'retrying') {
-        j.readyAt = now;
+        // The backoff the failed attempt asked for still holds (DESIGN §4.3): not from now, not skipped.
+        j.readyAt = Math.max(now, j.rec.retryAt ?? now);
         run.waiting.add(j);
       }
     }
@@ -868,6 +871,7 @@ export class Scheduler {
       transitionJob(j.rec, 'retrying');
       this.unadmit(run, j);
       j.readyAt = now + decision.delayMs;
+      j.rec.retryAt = j.readyAt;
       run.waiting.add(j);
       this.touch(j);
       this.emit({
@@ -939,7 +943,7 @@ export class Scheduler {
   private longestGrace(run: SRun): number {
     let grace = 0;
     for (const j of run.running) {
-      if (j.base.cleanup) continue;
+      if (this.goesOnWhenCancelled(run, j.base)) continue;
       let g = j.base.spec.killGraceMs;
       for (const step of j.base.spec.steps)
         if (step.killGraceMs !== undefined && step.killGraceMs > g) g = step.killGraceMs;
@@ -953,14 +957,30 @@ export class Scheduler {
     const why = `run cancelled: ${run.rec.cancel?.reason ?? 'cancelled'}`;
     for (const j of [...run.jobs.values()]) {
       if (isTerminalJob(j.rec.status)) continue;
-      const cleanup = j.base.cleanup;
-      if (cleanup && !force) continue;
+      // A cleanup job not evaluated yet is decided by evaluateBase, with cancelled() true, once its needs are done.
+      if (!force && j.base.cleanup && (!j.base.evaluated || this.goesOnWhenCancelled(run, j.base))) continue;
       if (j.rec.status === 'pending') {
         // DESIGN §4.1 holds in a cancel too: a job whose needs are still being stopped ends when they
         // have, so a cleanup job after it never starts beside a job upstream of it. Forced: nothing waits.
         if (!force && !j.base.evaluated && !this.needsDone(j.base)) continue;
         this.finishJob(run, j, 'cancelled', 'upstream', why);
       } else this.cancelJob(run, j, force ? 'force' : 'cancel', why);
+    }
+  }
+
+  /**
+   * Whether a job that passed its `if:` before the run was cancelled goes on (queued or
+   * running) through a graceful cancel. As on GitHub, its `if:` is evaluated again with
+   * `cancelled()` true: `always()` and `cancelled()` jobs go on, `!cancelled()` ones stop.
+   * Only a condition that calls one of those two can be true then.
+   */
+  private goesOnWhenCancelled(run: SRun, base: SBase): boolean {
+    if (!base.cleanup) return false;
+    const status = { success: false, failure: this.ancestorFailed(base), cancelled: true };
+    try {
+      return evaluateCondition(base.spec.if, base.ctx ?? this.baseContext(run, base), status);
+    } catch {
+      return false;
     }
   }
 

@@ -133,6 +133,11 @@ export interface JobRecord {
   message?: string;
   outputs: Record<string, string>;
   attempts: AttemptRecord[];
+  /**
+   * While `retrying`: when the next attempt may start (epoch ms; its backoff or a step's
+   * `retry-after`), so an engine that recovers the run waits it out too.
+   */
+  retryAt?: number | undefined;
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;

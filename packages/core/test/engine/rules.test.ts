@@ -553,6 +553,34 @@ jobs:
   });
 });
 
+describe('4.4 cancellation: !cancelled()', () => {
+  it('a queued or running job whose if: is !cancelled() stops on a cancel; always() and cancelled() jobs go on', async () => {
+    const env = setup((job) => (job === 'build' ? [{ exitCode: 1 }] : [{ durationMs: 600_000 }]), { concurrency: 2 });
+    const handle = await env.engine.submit(`
+jobs:
+  build: { runs-on: x, steps: [{ run: x }] }
+  guarded: { runs-on: x, needs: build, if: "\${{ !cancelled() }}", steps: [{ run: x }] }
+  queued: { runs-on: x, needs: build, if: "!cancelled()", steps: [{ run: x }] }
+  always: { runs-on: x, needs: build, if: always(), steps: [{ run: x }] }
+  onCancel: { runs-on: x, needs: build, if: "failure() || cancelled()", steps: [{ run: x }] }
+`);
+    await env.clock.advance(5_000);
+    // Two slots: two of the four jobs behind build run, the other two are queued.
+    expect(env.executor.calls.filter((c) => c.runId === handle.id)).toHaveLength(3);
+    await handle.cancel();
+    const report = await settledOnClock(env.clock, handle.wait());
+    const j = byId(report as NonNullable<typeof report>);
+    expect(j.guarded?.status).toBe('cancelled');
+    expect(j.queued?.status).toBe('cancelled');
+    expect(j.always?.status).toBe('succeeded');
+    expect(j.onCancel?.status).toBe('succeeded');
+    // The !cancelled() jobs stopped at the cancel (running: within its kill-grace), never after.
+    for (const id of ['guarded', 'queued']) {
+      expect(Date.parse(j[id]?.finishedAt ?? '')).toBeLessThan(Date.parse(report?.run.createdAt ?? '') + 60_000);
+    }
+  });
+});
+
 describe('4.5 concurrency and fairness', () => {
   it('never exceeds the global limit nor per-executor capacity', async () => {
     const env = setup(() => [{ durationMs: 1000 }], { concurrency: 3 });
@@ -859,6 +887,26 @@ jobs:
     expect(j.b?.status).toBe('succeeded');
     expect(second.executor.calls.map((c) => c.jobId)).toEqual(['b']);
     void env;
+  });
+
+  it('recover() waits out the backoff of a job that was retrying when its engine died', async () => {
+    const yaml = `
+jobs:
+  r: { runs-on: x, retry: { max-attempts: 2, on: [failure], backoff: { delay: 2m, max-delay: 10m, jitter: none } }, steps: [{ run: x }] }
+`;
+    const first = setup(() => [{ exitCode: 1, durationMs: 1000 }]);
+    const handle = await first.engine.submit(yaml);
+    await first.clock.advance(1000);
+    expect((await first.store.getJobs(handle.id))[0]).toMatchObject({ status: 'retrying', retryAt: expect.any(Number) });
+    const second = setup(() => ok, { store: first.store, logs: first.logs });
+    await first.clock.advance(31_000);
+    expect(await second.engine.recover()).toEqual([handle.id]);
+    const report = await settledOnClock(second.clock, second.engine.wait(handle.id));
+    const [a1, a2] = byId(report as NonNullable<typeof report>).r?.attempts ?? [];
+    expect(a2?.status).toBe('succeeded');
+    expect(Date.parse(a2?.startedAt ?? '') - Date.parse(a1?.finishedAt ?? '')).toBeGreaterThanOrEqual(120_000);
+    // The due time goes with the wait.
+    expect((await first.store.getJobs(handle.id))[0]?.retryAt).toBeUndefined();
   });
 
   it('recover() keeps a failed continue-on-error job counting as a success', async () => {
