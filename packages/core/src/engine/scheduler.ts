@@ -149,6 +149,11 @@ interface SBase {
   ancestorFailed?: boolean;
   /** The expression context built when the base became ready; its needs are final by then, so every start reuses it. */
   ctx?: ExprContext | undefined;
+  /**
+   * When `runs-on` holds `${{ }}`: each instance's spec with its labels evaluated (when the base
+   * became ready), which the engine's `route` gets; undefined for literal labels.
+   */
+  routeSpecs: Map<SJob, JobSpec> | undefined;
 }
 
 // Every field is set at creation and never deleted: one object shape for all jobs
@@ -545,6 +550,7 @@ export class Scheduler {
         admitted: 0,
         // Shared until a job is held back: most bases never use `max-parallel`.
         backlog: NO_BACKLOG,
+        routeSpecs: js.runsOn.some((l) => l.includes('${{')) ? new Map() : undefined,
       });
     }
     for (const base of run.bases.values()) {
@@ -1046,7 +1052,7 @@ export class Scheduler {
       if (j.rec.status === 'queued' && j.queuedAt + timeoutMs > now) return;
       this.takeReady(run, run.readyHead);
       if (j.rec.status !== 'queued') continue;
-      const routed = this.opts.route(j.base.spec);
+      const routed = this.routeOf(j);
       const message = `no worker took the job within ${formatDuration(timeoutMs)} (queue timeout)`;
       // Recorded as an attempt that never ran, so retry counting and the report see it.
       const attempt: AttemptRecord = {
@@ -1318,8 +1324,9 @@ export class Scheduler {
     }
     const coe = base.spec.continueOnError;
     const timeoutExpr = base.spec.timeoutMinutesExpr;
+    const routeSpecs = base.routeSpecs;
     for (const j of base.instances) {
-      if (typeof coe !== 'string' && timeoutExpr === undefined) {
+      if (typeof coe !== 'string' && timeoutExpr === undefined && routeSpecs === undefined) {
         j.coe = coe;
       } else {
         const jctx = { ...ctx, matrix: j.rec.matrix };
@@ -1330,6 +1337,14 @@ export class Scheduler {
           } catch (err) {
             errors ??= new Map();
             errors.set(j, `timeout-minutes: ${(err as Error).message}`);
+          }
+        }
+        if (routeSpecs !== undefined) {
+          try {
+            routeSpecs.set(j, { ...base.spec, runsOn: runsOnLabels(base.spec.runsOn, jctx) });
+          } catch (err) {
+            errors ??= new Map();
+            if (!errors.has(j)) errors.set(j, `runs-on: ${(err as Error).message}`);
           }
         }
       }
@@ -1435,6 +1450,11 @@ export class Scheduler {
     }
   }
 
+  /** The engine's route for a job: its spec, with its evaluated `runs-on` labels when they were expressions. */
+  private routeOf(j: SJob): ReturnType<Router> {
+    return this.opts.route(j.base.routeSpecs?.get(j) ?? j.base.spec);
+  }
+
   private startOne(run: SRun): boolean {
     for (let i = run.readyHead; i < run.ready.length; i++) {
       const j = run.ready[i] as SJob;
@@ -1442,7 +1462,7 @@ export class Scheduler {
         i = this.takeReady(run, i);
         continue;
       }
-      const routed = this.opts.route(j.base.spec);
+      const routed = this.routeOf(j);
       if ('error' in routed) {
         i = this.takeReady(run, i);
         this.finishJob(run, j, 'failed', 'infra', routed.error);
@@ -1692,6 +1712,29 @@ function walkAncestors(needs: readonly SBase[]): boolean {
     for (const n of nb.needs) stack.push(n);
   }
   return false;
+}
+
+/**
+ * `runs-on` labels with their `${{ }}` evaluated: a string is one label, a list several (as
+ * `runs-on: ${{ matrix.os }}` or `${{ fromJSON('["self-hosted","linux"]') }}` give on GitHub).
+ */
+function runsOnLabels(labels: readonly string[], ctx: ExprContext): string[] {
+  const out: string[] = [];
+  for (const label of labels) {
+    if (!label.includes('${{')) {
+      out.push(label);
+      continue;
+    }
+    const v = evaluateValue(label, ctx);
+    for (const x of Array.isArray(v) ? v : [v]) {
+      if (typeof x !== 'string' && typeof x !== 'number') {
+        throw new Error(`\`${label}\` gave ${JSON.stringify(x) ?? String(x)}; a label is a string`);
+      }
+      if (String(x).trim() !== '') out.push(String(x));
+    }
+  }
+  if (out.length === 0) throw new Error('no label after evaluation');
+  return out;
 }
 
 /**

@@ -482,6 +482,37 @@ jobs:
     }
   });
 
+  it("the route function gets runs-on with its expressions evaluated per instance; one that cannot be is the pipeline's failure", async () => {
+    const seen: string[] = [];
+    const ok = { name: 'process', runJob: async () => ({ status: 'succeeded' }) as AttemptOutcome };
+    const engine = new Engine({
+      store: new MemoryStore(),
+      logs: new MemoryLogStore(),
+      executors: [ok],
+      route: (job) => {
+        seen.push(`${job.id}: ${job.runsOn.join(' + ')}`);
+        return 'process';
+      },
+    });
+    const report = await (
+      await engine.submit(`
+jobs:
+  build:
+    strategy: { matrix: { os: [linux, mac] } }
+    runs-on: \${{ matrix.os }}
+    steps: [{ run: x }]
+  many: { runs-on: "\${{ fromJSON('[\\"self-hosted\\", \\"gpu\\"]') }}", steps: [{ run: x }] }
+  plain: { runs-on: [self-hosted, x64], steps: [{ run: x }] }
+  bad: { runs-on: "\${{ fromJSON('{}') }}", steps: [{ run: x }] }
+`)
+    ).wait();
+    expect(seen.sort()).toEqual(['build: linux', 'build: mac', 'many: self-hosted + gpu', 'plain: self-hosted + x64']);
+    const bad = report.jobs.find((j) => j.id === 'bad');
+    expect(bad).toMatchObject({ status: 'failed', reason: 'exit_code', attempts: [] });
+    expect(bad?.message).toMatch(/^runs-on: `\$\{\{ fromJSON\('\{\}'\) \}\}` gave \{\}; a label is a string$/);
+    await engine.close();
+  });
+
   it('registerAction takes a name and a function', () => {
     const engine = new Engine({
       store: new MemoryStore(),

@@ -897,7 +897,10 @@ jobs:
     const first = setup(() => [{ exitCode: 1, durationMs: 1000 }]);
     const handle = await first.engine.submit(yaml);
     await first.clock.advance(1000);
-    expect((await first.store.getJobs(handle.id))[0]).toMatchObject({ status: 'retrying', retryAt: expect.any(Number) });
+    expect((await first.store.getJobs(handle.id))[0]).toMatchObject({
+      status: 'retrying',
+      retryAt: expect.any(Number),
+    });
     const second = setup(() => ok, { store: first.store, logs: first.logs });
     await first.clock.advance(31_000);
     expect(await second.engine.recover()).toEqual([handle.id]);
