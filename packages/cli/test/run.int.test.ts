@@ -231,6 +231,9 @@ jobs:
     const r = await runCli(['run', tmp.file('mixed-down.yml', MIXED)], { env: { DOCKER_HOST: 'tcp://127.0.0.1:1' } });
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/the Docker engine at \S+127\.0\.0\.1:1 does not answer/);
+    // It names what needs Docker, not a flag the user never gave.
+    expect(r.stderr).toMatch(/job boxed runs in a container/);
+    expect(r.stderr).not.toMatch(/--executor docker:/);
   });
 });
 

@@ -177,7 +177,14 @@ export async function runCommand(
     const executors: Executor[] = [];
     try {
       // Docker is pinged (up to 5 s when it does not answer): Ctrl-C still ends the command meanwhile.
-      for (const kind of kinds) executors.push(await unlessInterrupted(createExecutor(kind), (e) => e.close?.()));
+      for (const kind of kinds) {
+        // Docker for `container:` jobs when --executor did not ask for it: say which jobs need it.
+        const why =
+          kind === 'docker' && opts.executor !== 'docker'
+            ? `job ${Object.values(spec.jobs).find((j) => j.container)?.id ?? ''} runs in a container (\`container:\`)`
+            : '--executor docker';
+        executors.push(await unlessInterrupted(createExecutor(kind, why), (e) => e.close?.()));
+      }
     } catch (err) {
       await Promise.all(executors.map((e) => e.close?.().catch(() => undefined)));
       throw err;

@@ -5,11 +5,11 @@ import { CliError } from './errors.js';
 import type { RunExecutorKind } from './options.js';
 
 /**
- * Makes the executor for `--executor`. Executors load lazily so `validate` and
+ * Makes the executor for `--executor` (`why`: what asked for it, for the error). Executors load lazily so `validate` and
  * `graph` never pay for dockerode. A Docker engine that does not answer is an
  * infrastructure error (exit 3), found before the run starts.
  */
-export async function createExecutor(kind: RunExecutorKind): Promise<Executor> {
+export async function createExecutor(kind: RunExecutorKind, why = '--executor docker'): Promise<Executor> {
   if (kind === 'process') {
     // The subpath skips dockerode: less start-up, and a smaller heap makes every step's fork cheaper.
     const { ProcessExecutor } = await import('@pipewright/executors/process');
@@ -19,7 +19,7 @@ export async function createExecutor(kind: RunExecutorKind): Promise<Executor> {
   type DockerLike = Executor & { start?(): Promise<void>; readonly address?: string };
   const Docker = mod.DockerExecutor as (new (options: { engineId: string }) => DockerLike) | undefined;
   if (typeof Docker !== 'function') {
-    throw new CliError('--executor docker: this build of @pipewright/executors has no Docker executor', EXIT.INFRA);
+    throw new CliError(`${why}: this build of @pipewright/executors has no Docker executor`, EXIT.INFRA);
   }
   let executor: DockerLike | undefined;
   try {
@@ -32,10 +32,10 @@ export async function createExecutor(kind: RunExecutorKind): Promise<Executor> {
   } catch (err) {
     // The executor's own error already names the address and why; only its advice is for library users.
     const cause = err instanceof Error ? err : new Error(String(err));
-    const why = (cause.cause instanceof Error ? cause.cause.message : undefined) ?? cause.message;
+    const detail = (cause.cause instanceof Error ? cause.cause.message : undefined) ?? cause.message;
     const at = executor?.address ?? '';
     throw new CliError(
-      `--executor docker: the Docker engine${at ? ` at ${at}` : ''} does not answer (${why}); start dockerd, or set DOCKER_HOST to where it listens`,
+      `${why}: the Docker engine${at ? ` at ${at}` : ''} does not answer (${detail}); start dockerd, or set DOCKER_HOST to where it listens`,
       EXIT.INFRA,
       'EXECUTOR_UNAVAILABLE',
     );
