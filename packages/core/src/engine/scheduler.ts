@@ -990,6 +990,16 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Fails a job the pipeline itself got wrong before it ran (a job-level expression that cannot be
+   * evaluated): the pipeline's failure, which `continue-on-error` does not cover (a mistake in the
+   * file, not a failure of the work), as for an `if:` or a matrix that cannot be evaluated.
+   */
+  private failByPipeline(run: SRun, j: SJob, message: string): void {
+    j.coe = false;
+    this.finishJob(run, j, 'failed', PIPELINE_ERROR, message);
+  }
+
   /** Tells the executor to abort the job's running (last) attempt. */
   private abortAttempt(runId: string, j: SJob, reason: AbortReason): void {
     const a = j.rec.attempts[j.rec.attempts.length - 1] as AttemptRecord;
@@ -1172,7 +1182,7 @@ export class Scheduler {
     try {
       ok = evaluateCondition(base.spec.if, ctx, status);
     } catch (err) {
-      for (const j of pendingInst) this.finishJob(run, j, 'failed', PIPELINE_ERROR, `if: ${(err as Error).message}`);
+      for (const j of pendingInst) this.failByPipeline(run, j, `if: ${(err as Error).message}`);
       return;
     }
     if (!ok) {
@@ -1185,18 +1195,15 @@ export class Scheduler {
       try {
         instances = this.expandDynamic(run, base, ctx, pendingInst);
       } catch (err) {
-        for (const j of pendingInst)
-          this.finishJob(run, j, 'failed', PIPELINE_ERROR, `strategy.matrix: ${(err as Error).message}`);
+        for (const j of pendingInst) this.failByPipeline(run, j, `strategy.matrix: ${(err as Error).message}`);
         return;
       }
     }
     const errors = this.applyJobSettings(run, base, ctx);
     base.ctx = ctx;
-    for (const j of instances) {
-      const error = errors?.get(j);
-      if (error === undefined) this.queueOrWait(run, j, ctx);
-      else this.finishJob(run, j, 'failed', PIPELINE_ERROR, error);
-    }
+    // The failures first: fail-fast may cancel siblings, which then are not queued.
+    if (errors) for (const [j, error] of errors) this.failByPipeline(run, j, error);
+    for (const j of instances) this.queueOrWait(run, j, ctx);
     if (instances.length === 0) this.checkDependents(run, base);
   }
 
@@ -1206,6 +1213,8 @@ export class Scheduler {
    * superseding an older pending one, and with `cancel-in-progress` cancels the holder.
    */
   private queueOrWait(run: SRun, j: SJob, ctx: ExprContext): void {
+    // Failed or cancelled (fail-fast) while its siblings were being queued.
+    if (j.rec.status !== 'pending') return;
     const conc = j.base.spec.concurrency;
     if (conc) {
       let group: string;
@@ -1216,7 +1225,7 @@ export class Scheduler {
         const cip = conc.cancelInProgress;
         cancelInProgress = typeof cip === 'string' ? isTruthy(evaluateValue(cip, jctx)) : cip;
       } catch (err) {
-        this.finishJob(run, j, 'failed', PIPELINE_ERROR, `concurrency: ${(err as Error).message}`);
+        this.failByPipeline(run, j, `concurrency: ${(err as Error).message}`);
         return;
       }
       j.group = group;

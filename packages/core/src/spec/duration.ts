@@ -21,13 +21,16 @@ export function parseDuration(text: string): number | undefined {
 
 /**
  * An evaluated `timeout-minutes` expression in milliseconds: a positive number of minutes (a
- * numeric string too). Anything else throws, saying what the expression gave.
+ * numeric string too). Anything else throws, saying what the expression gave (a string
+ * through `redact`, which masks secret values).
  */
-export function timeoutMinutesMs(value: unknown): number {
+export function timeoutMinutesMs(value: unknown, redact: (text: string) => string = (t) => t): number {
   const m =
     typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
   if (!Number.isFinite(m) || m <= 0) {
-    throw new Error(`evaluated to ${JSON.stringify(value) ?? String(value)}, not a positive number of minutes`);
+    // Masked before quoting: an escaped secret (a `"` or `\` in it) would no longer match its mask.
+    const shown = typeof value === 'string' ? redact(value) : value;
+    throw new Error(`evaluated to ${JSON.stringify(shown) ?? String(shown)}, not a positive number of minutes`);
   }
   return Math.round(m * 60_000);
 }

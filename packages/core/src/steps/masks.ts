@@ -10,6 +10,31 @@ export interface WorkflowCommandHandlers {
    * `$GITHUB_OUTPUT`, and still honoured there, so older workflows depend on it).
    */
   output?: (name: string, value: string) => void;
+  /**
+   * `::set-env` / `::add-path`: disabled on GitHub since 2020 (a step that uses them fails there,
+   * saying to use `$GITHUB_ENV` / `$GITHUB_PATH`); `message` says so.
+   */
+  disabled?: (command: string, message: string) => void;
+}
+
+/**
+ * The workflow commands of one step: both of its output streams are read (GitHub's runner
+ * processes stderr too), sharing `::stop-commands::` state. `scan(chunk)` per stream.
+ */
+export interface CommandScanners {
+  stdout: (chunk: Uint8Array) => void;
+  stderr: (chunk: Uint8Array) => void;
+}
+
+/** One scanner per output stream of a step, sharing `::stop-commands::TOKEN` ... `::TOKEN::`. */
+export function createStepCommandScanners(handlers: WorkflowCommandHandlers): CommandScanners {
+  const state: StopState = { token: undefined };
+  return { stdout: createCommandScanner(handlers, state), stderr: createCommandScanner(handlers, state) };
+}
+
+interface StopState {
+  /** While set, command processing is off until a `::TOKEN::` line. */
+  token: string | undefined;
 }
 
 /**
@@ -18,7 +43,10 @@ export interface WorkflowCommandHandlers {
  * `::command props::data`, leading and trailing whitespace ignored; other commands
  * (`::warning::`, `::group::`, ...) are left as output.
  */
-export function createCommandScanner(handlers: WorkflowCommandHandlers): (chunk: Uint8Array) => void {
+export function createCommandScanner(
+  handlers: WorkflowCommandHandlers,
+  stop: StopState = { token: undefined },
+): (chunk: Uint8Array) => void {
   const decoder = new TextDecoder();
   let carry = '';
   return (chunk) => {
@@ -35,12 +63,23 @@ export function createCommandScanner(handlers: WorkflowCommandHandlers): (chunk:
       const head = line.slice(2, end);
       const space = head.indexOf(' ');
       const command = space < 0 ? head : head.slice(0, space);
-      if (command === 'add-mask') {
+      if (stop.token !== undefined) {
+        if (command === stop.token && line.length === end + 2) stop.token = undefined;
+        continue;
+      }
+      if (command === 'stop-commands') {
+        const token = line.slice(end + 2).trim();
+        if (token !== '') stop.token = token;
+      } else if (command === 'add-mask') {
         const value = line.slice(end + 2).trim();
         if (value !== '') handlers.mask?.(value);
       } else if (command === 'set-output' && handlers.output) {
         const name = propertiesOf(space < 0 ? '' : head.slice(space + 1)).get('name');
         if (name !== undefined && name !== '') handlers.output(name, unescapeData(line.slice(end + 2)));
+      } else if ((command === 'set-env' || command === 'add-path') && handlers.disabled) {
+        const instead =
+          command === 'set-env' ? 'echo "NAME=value" >> "$GITHUB_ENV"' : 'echo "/a/dir" >> "$GITHUB_PATH"';
+        handlers.disabled(command, `the \`${command}\` command is disabled (as on GitHub): use ${instead} instead`);
       }
     }
   };

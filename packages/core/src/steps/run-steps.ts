@@ -29,7 +29,7 @@ import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
 import { errorMessage } from '../util/error-message.js';
 import { abortReasonOf } from './abort.js';
 import { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './attempt-id.js';
-import { createCommandScanner } from './masks.js';
+import { createStepCommandScanners } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
 import { OWN_READ_FLAGS, OWN_WRITE_FLAGS, STEP_FILE_KINDS, stepFileName } from './own-files.js';
 import { type StepFailureKind, shouldRetryStep } from './retry.js';
@@ -457,11 +457,14 @@ class StepLoop {
   /** One try of a step, with its own timeout scope. */
   private async tryStep(step: StepSpec, index: number, baseSignal: AbortSignal): Promise<TryResult> {
     let timeoutMs = step.timeoutMs;
-    if (timeoutMs === undefined && step.timeoutMinutesExpr !== undefined) {
+    // With the step's own env, as its `run:` sees it; an env that cannot be evaluated is
+    // reported by the step itself, as without a timeout expression.
+    const env =
+      step.timeoutMinutesExpr !== undefined && timeoutMs === undefined ? this.stepEnvOrUndefined(step) : undefined;
+    if (env !== undefined && step.timeoutMinutesExpr !== undefined) {
       try {
-        // With the step's own env, as its `run:` sees it.
-        const ctx = this.exprContext(this.stepEnv(step));
-        timeoutMs = timeoutMinutesMs(evaluateValue(step.timeoutMinutesExpr, ctx, this.status()));
+        const ctx = this.exprContext(env);
+        timeoutMs = timeoutMinutesMs(evaluateValue(step.timeoutMinutesExpr, ctx, this.status()), (t) => this.redact(t));
       } catch (e) {
         // The pipeline's own failure, as for a `run:` that cannot be evaluated.
         const message = this.redact(`timeout-minutes: ${errorMessage(e)}`);
@@ -499,6 +502,14 @@ class StepLoop {
 
   private stepEnv(step: StepSpec): Record<string, string> {
     return this.evalEnv(step.env, this.currentEnv());
+  }
+
+  private stepEnvOrUndefined(step: StepSpec): Record<string, string> | undefined {
+    try {
+      return this.stepEnv(step);
+    } catch {
+      return undefined;
+    }
   }
 
   private async runScript(step: StepSpec, index: number, signal: AbortSignal): Promise<TryResult> {
@@ -561,20 +572,27 @@ class StepLoop {
     // GitHub reads the file after the step.
     const commandOutputs: Record<string, string> = Object.create(null);
     let commandBytes = 0;
-    const scanner = createCommandScanner({
+    let disabledCommand: string | undefined;
+    const scan = createStepCommandScanners({
       ...(this.ctx.addMask ? { mask: (v: string) => this.addMask(v) } : {}),
       output: (name, value) => {
         if (name === '__proto__') return;
-        commandBytes += name.length + value.length;
+        commandBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
         if (commandBytes <= MAX_FILE_COMMAND_BYTES) commandOutputs[name] = value;
+      },
+      disabled: (_command, message) => {
+        disabledCommand ??= message;
       },
     });
     const io: ExecIO = {
       stdout: (chunk) => {
-        scanner(chunk);
+        scan.stdout(chunk);
         return this.ctx.output('stdout', index, chunk);
       },
-      stderr: (chunk) => this.ctx.output('stderr', index, chunk),
+      stderr: (chunk) => {
+        scan.stderr(chunk);
+        return this.ctx.output('stderr', index, chunk);
+      },
     };
     let res: ExecResult;
     try {
@@ -629,6 +647,7 @@ class StepLoop {
           : `the process exited with code ${res.exitCode}`;
       return { ...base, outcome: 'failure', reason: 'exit_code', message };
     }
+    fileError ??= disabledCommand;
     if (fileError !== undefined) {
       // The step's own output cannot explain this failure (nor, under continue-on-error, the report): say it.
       await this.emit('stderr', index, `pipewright: ${this.redact(fileError)}\n`);

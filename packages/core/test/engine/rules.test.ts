@@ -200,6 +200,26 @@ jobs:
     expect(env.executor.calls.map((c) => c.jobId).sort()).toEqual(['a (1)', 'a (3)']);
   });
 
+  it('an instance whose timeout-minutes cannot be evaluated fails before its siblings are queued: fail-fast cancels them, the run ends; continue-on-error does not cover it', async () => {
+    const env = setup(() => [{ durationMs: 1000 }]);
+    const r = await runToEnd(
+      env,
+      `
+jobs:
+  a: { runs-on: x, strategy: { matrix: { t: [1, 0, 2] } }, timeout-minutes: "\${{ matrix.t }}", steps: [{ run: x }] }
+  b: { runs-on: x, continue-on-error: true, timeout-minutes: "\${{ 'x' }}", steps: [{ run: x }] }
+  after-b: { runs-on: x, needs: b, steps: [{ run: x }] }
+`,
+    );
+    const j = byId(r);
+    expect(j['a (0)']).toMatchObject({ status: 'failed', reason: 'exit_code' });
+    expect([j['a (1)']?.status, j['a (2)']?.status]).toEqual(['cancelled', 'cancelled']);
+    expect(j.b).toMatchObject({ status: 'failed', reason: 'exit_code' });
+    expect(j['after-b']).toMatchObject({ status: 'skipped', reason: 'upstream' });
+    expect(r.run.status).toBe('failed');
+    expect(env.executor.calls.map((c) => c.jobId)).toEqual([]);
+  });
+
   it('a run timeout cancels the run with reason timeout', async () => {
     const env = setup(() => [{ hang: true }]);
     const r = await runToEnd(env, `timeout: 1m\njobs: { a: { runs-on: x, steps: [{ run: x }] } }`);
@@ -555,23 +575,29 @@ jobs:
 
 describe('4.4 cancellation: !cancelled()', () => {
   it('a queued or running job whose if: is !cancelled() stops on a cancel; always() and cancelled() jobs go on', async () => {
-    const env = setup((job) => (job === 'build' ? [{ exitCode: 1 }] : [{ durationMs: 600_000 }]), { concurrency: 2 });
+    const env = setup((job) => (job === 'build' ? [{ exitCode: 1 }] : [{ durationMs: 600_000 }]), { concurrency: 3 });
     const handle = await env.engine.submit(`
 jobs:
   build: { runs-on: x, steps: [{ run: x }] }
   guarded: { runs-on: x, needs: build, if: "\${{ !cancelled() }}", steps: [{ run: x }] }
-  queued: { runs-on: x, needs: build, if: "!cancelled()", steps: [{ run: x }] }
   always: { runs-on: x, needs: build, if: always(), steps: [{ run: x }] }
   onCancel: { runs-on: x, needs: build, if: "failure() || cancelled()", steps: [{ run: x }] }
+  queued: { runs-on: x, needs: build, if: "!cancelled()", steps: [{ run: x }] }
 `);
     await env.clock.advance(5_000);
-    // Two slots: two of the four jobs behind build run, the other two are queued.
-    expect(env.executor.calls.filter((c) => c.runId === handle.id)).toHaveLength(3);
+    // Three slots: guarded, always and onCancel run; queued waits for a slot.
+    const live = await env.engine.getRun(handle.id);
+    expect(Object.fromEntries(live?.jobs.map((x) => [x.id, x.status]) ?? [])).toMatchObject({
+      guarded: 'running',
+      always: 'running',
+      onCancel: 'running',
+      queued: 'queued',
+    });
     await handle.cancel();
     const report = await settledOnClock(env.clock, handle.wait());
     const j = byId(report as NonNullable<typeof report>);
-    expect(j.guarded?.status).toBe('cancelled');
-    expect(j.queued?.status).toBe('cancelled');
+    expect(j.guarded).toMatchObject({ status: 'cancelled', attempts: [{ status: 'cancelled' }] });
+    expect(j.queued).toMatchObject({ status: 'cancelled', attempts: [] });
     expect(j.always?.status).toBe('succeeded');
     expect(j.onCancel?.status).toBe('succeeded');
     // The !cancelled() jobs stopped at the cancel (running: within its kill-grace), never after.

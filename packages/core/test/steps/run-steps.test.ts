@@ -583,6 +583,39 @@ describe('runSteps', () => {
     expect(out.message).toContain('reusable workflows (jobs.<id>.uses) are not supported');
   });
 
+  it('reads workflow commands on stderr too, honours ::stop-commands::, and fails a step using the disabled ::set-env', async () => {
+    const ws = new FakeWorkspace(dir, async (_req, io, call) => {
+      if (call === 0) {
+        await io.stderr(Buffer.from('::add-mask::from-stderr-secret\n::set-output name=err::yes\n'));
+        await io.stdout(Buffer.from('::stop-commands::tok123\n::set-output name=stopped::no\n::add-mask::never\n'));
+        await io.stdout(Buffer.from('::tok123::\n::set-output name=after::yes\n'));
+      } else {
+        await io.stdout(Buffer.from('::set-env name=X::1\n'));
+      }
+      return ok;
+    });
+    const rec = context();
+    const out = await runSteps(attemptOf([{ run: 'a' }, { run: 'b' }]), ws, rec.ctx);
+    expect(rec.masks).toEqual(['from-stderr-secret']);
+    expect(out.steps[0]?.outputs).toEqual({ err: 'yes', after: 'yes' });
+    expect(out.steps[1]).toMatchObject({ status: 'failed', reason: 'exit_code' });
+    expect(out.steps[1]?.message).toMatch(/the `set-env` command is disabled \(as on GitHub\): use echo "NAME=value" >> "\$GITHUB_ENV"/);
+  });
+
+  it("masks a secret in a step's timeout-minutes message before quoting it (an escaped value would not match)", async () => {
+    const secret = 'pa"ss\\word-123';
+    const rec = context({ secrets: { T: secret } });
+    const out = await runSteps(
+      attemptOf([{ run: 'x', timeoutMinutesExpr: '${{ secrets.T }}' }]),
+      new FakeWorkspace(dir),
+      rec.ctx,
+    );
+    expect(out.steps[0]?.message).toBe('timeout-minutes: evaluated to "***", not a positive number of minutes');
+    const all = JSON.stringify(out) + rec.chunks.map((c) => c.text).join('');
+    expect(all).not.toContain('ss\\\\word');
+    expect(all).not.toContain('word-123');
+  });
+
   it('awaits ctx.output promises (backpressure) and honours ::add-mask::', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => {
