@@ -297,7 +297,7 @@ const JOB_TRANSITIONS: Record<JobStatus, readonly JobStatus[]> = {
 /** Moves a job to `to`, or throws `ILLEGAL_TRANSITION`. */
 export function transitionJob(rec: JobRecord, to: JobStatus): void {
   if (!JOB_TRANSITIONS[rec.status].includes(to)) throw illegal('job', `${rec.runId}/${rec.id}`, rec.status, to);
-  // Only a retrying job has a due time (assigned, not deleted: records keep one shape).
+  // Only a retrying job has a due time; assigned undefined rather than deleted (a delete makes a slow dictionary).
   if (rec.retryAt !== undefined) rec.retryAt = undefined;
   rec.status = to;
 }

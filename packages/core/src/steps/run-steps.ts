@@ -34,7 +34,7 @@ import { parseFileCommands } from './outputs-file.js';
 import { OWN_READ_FLAGS, OWN_WRITE_FLAGS, STEP_FILE_KINDS, stepFileName } from './own-files.js';
 import { type StepFailureKind, shouldRetryStep } from './retry.js';
 import { runnerArch, runnerOs } from './runner.js';
-import { shellTemplate } from './shell.js';
+import { scriptForShell, shellTemplate } from './shell.js';
 
 /** Knobs of {@link runSteps} that tests and the engine may inject. */
 export interface RunStepsOptions {
@@ -529,8 +529,8 @@ class StepLoop {
     try {
       env = this.stepEnv(step);
       const exprCtx = this.exprContext(env);
-      script = interpolate(step.run ?? '', exprCtx, this.status());
       template = shellTemplate(step.shell ?? job.defaults.shell ?? this.attempt.defaults.shell);
+      script = scriptForShell(template, interpolate(step.run ?? '', exprCtx, this.status()));
       const wd = step.workingDirectory ?? job.defaults.workingDirectory ?? this.attempt.defaults.workingDirectory;
       if (wd !== undefined) workingDirectory = interpolate(wd, exprCtx, this.status());
     } catch (e) {

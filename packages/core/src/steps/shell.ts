@@ -30,10 +30,30 @@ export function shellTemplate(shell: string | undefined): string {
   );
 }
 
+/** The program's base name of a template (`pwsh` for `/usr/bin/pwsh -command ...`). */
+function programOf(template: string): string {
+  const program = splitCommandLine(template)[0] ?? '';
+  return program.split(/[\\/]/).pop() ?? program;
+}
+
+/**
+ * The script as GitHub's runner writes it for the template's program: PowerShell gets
+ * `$ErrorActionPreference = 'stop'` before it and exits with the last native command's exit
+ * code after it (without them a failing cmdlet or program does not fail the step); `cmd` gets
+ * `@echo off`. Other shells get the script as it is.
+ */
+export function scriptForShell(template: string, script: string): string {
+  const base = programOf(template);
+  if (base === 'pwsh' || base === 'powershell') {
+    return `$ErrorActionPreference = 'stop'\n${script}\nif ((Test-Path -LiteralPath variable:\\LASTEXITCODE)) { exit $LASTEXITCODE }\n`;
+  }
+  if (base === 'cmd') return `@echo off\r\n${script}`;
+  return script;
+}
+
 /** File extension the script file needs for a template (some interpreters insist on one). */
 export function scriptExtension(template: string): string {
-  const program = splitCommandLine(template)[0] ?? '';
-  const base = program.split(/[\\/]/).pop() ?? program;
+  const base = programOf(template);
   if (base.startsWith('python')) return '.py';
   if (base === 'pwsh' || base === 'powershell') return '.ps1';
   if (base === 'cmd') return '.cmd';

@@ -599,7 +599,16 @@ describe('runSteps', () => {
     expect(rec.masks).toEqual(['from-stderr-secret']);
     expect(out.steps[0]?.outputs).toEqual({ err: 'yes', after: 'yes' });
     expect(out.steps[1]).toMatchObject({ status: 'failed', reason: 'exit_code' });
-    expect(out.steps[1]?.message).toMatch(/the `set-env` command is disabled \(as on GitHub\): use echo "NAME=value" >> "\$GITHUB_ENV"/);
+    expect(out.steps[1]?.message).toMatch(
+      /the `set-env` command is disabled \(as on GitHub\): use echo "NAME=value" >> "\$GITHUB_ENV"/,
+    );
+  });
+
+  it('hands a PowerShell step its script wrapped as GitHub does', async () => {
+    const ws = new FakeWorkspace(dir);
+    await runSteps(attemptOf([{ run: 'Write-Host hi', shell: 'pwsh' }, { run: 'echo hi' }]), ws, context().ctx);
+    expect(ws.requests[0]?.script).toMatch(/^\$ErrorActionPreference = 'stop'\nWrite-Host hi\nif \(\(Test-Path/);
+    expect(ws.requests[1]?.script).toBe('echo hi');
   });
 
   it("masks a secret in a step's timeout-minutes message before quoting it (an escaped value would not match)", async () => {

@@ -1,5 +1,6 @@
 import { scriptExtension, shellArgv, shellTemplate, splitCommandLine } from '@pipewright/core';
 import { describe, expect, it } from 'vitest';
+import { scriptForShell } from '../../src/steps/shell.js';
 
 describe('shell templates', () => {
   it('maps GitHub shell names to their templates', () => {
@@ -19,6 +20,18 @@ describe('shell templates', () => {
     expect(shellArgv(shellTemplate('pwsh'), '/w/s.ps1')).toEqual(['pwsh', '-command', ". '/w/s.ps1'"]);
     expect(splitCommandLine(`a "b c" 'd e'  f`)).toEqual(['a', 'b c', 'd e', 'f']);
     expect(() => splitCommandLine('a "b')).toThrow(/Unterminated/);
+  });
+
+  it("wraps a PowerShell script as GitHub's runner does (stop on errors, exit with the last exit code); cmd gets @echo off", () => {
+    const wrapped = scriptForShell(shellTemplate('pwsh'), 'Get-Item nope');
+    expect(wrapped).toBe(
+      "$ErrorActionPreference = 'stop'\nGet-Item nope\nif ((Test-Path -LiteralPath variable:\\LASTEXITCODE)) { exit $LASTEXITCODE }\n",
+    );
+    expect(scriptForShell('/opt/microsoft/powershell/7/pwsh -File {0}', 'x')).toMatch(/^\$ErrorActionPreference/);
+    expect(scriptForShell(shellTemplate('powershell'), 'x')).toMatch(/^\$ErrorActionPreference/);
+    expect(scriptForShell('cmd /D /E:ON /V:OFF /S /C "CALL "{0}""', 'dir')).toBe('@echo off\r\ndir');
+    expect(scriptForShell(shellTemplate('bash'), 'echo hi')).toBe('echo hi');
+    expect(scriptForShell(shellTemplate('python'), 'print(1)')).toBe('print(1)');
   });
 
   it('picks a script extension the interpreter accepts', () => {
