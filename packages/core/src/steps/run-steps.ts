@@ -98,6 +98,7 @@ class StepLoop {
   /** Pipeline < job env, evaluated once; `$GITHUB_ENV` additions layer on top. */
   private jobEnv: Record<string, string> = {};
   private fileEnv: Record<string, string> = {};
+  private protectedDefaults: Record<string, string> | undefined;
   /** Directories steps added with `$GITHUB_PATH`, most recent first. */
   private pathPrepend: string[] = [];
   /** {@link ATTEMPT_ID_ENV} of this attempt, in every step's environment. */
@@ -246,8 +247,8 @@ class StepLoop {
   }
 
   /**
-   * The variables GitHub gives every step (the pipeline's env may override them): `CI`, the run,
-   * job and event, the runner. `GITHUB_ACTIONS` is not among them: pipewright is not GitHub.
+   * The variables GitHub gives every step: `CI`, the run, job and event, the runner. The
+   * pipeline's env may override `CI` and `PIPEWRIGHT`, not the `GITHUB_*` / `RUNNER_*` ones. `GITHUB_ACTIONS` is not among them: pipewright is not GitHub.
    */
   private defaultEnv(): Record<string, string> {
     if (this.defaults) return this.defaults;
@@ -270,6 +271,16 @@ class StepLoop {
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(vars)) if (v !== undefined) out[k] = v;
     this.defaults = out;
+    return out;
+  }
+
+  /** The {@link defaultEnv} variables no env may overwrite: the `GITHUB_*` and `RUNNER_*` ones. */
+  private protectedEnv(): Record<string, string> {
+    if (this.protectedDefaults) return this.protectedDefaults;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.defaultEnv()))
+      if (k.startsWith('GITHUB_') || k.startsWith('RUNNER_')) out[k] = v;
+    this.protectedDefaults = out;
     return out;
   }
 
@@ -348,6 +359,15 @@ class StepLoop {
     let result: TryResult;
     for (let n = 1; ; n++) {
       result = await this.tryStep(step, index, baseSignal);
+      if (result.envAdditions.NODE_OPTIONS !== undefined) {
+        // As on GitHub: NODE_OPTIONS from $GITHUB_ENV would reach every later node process.
+        delete result.envAdditions.NODE_OPTIONS;
+        await this.emit(
+          'stderr',
+          index,
+          'pipewright: NODE_OPTIONS cannot be set through $GITHUB_ENV (as on GitHub); ignored\n',
+        );
+      }
       this.fileEnv = { ...this.fileEnv, ...result.envAdditions };
       // As on GitHub: each added directory goes in front of those added before it.
       if (result.pathAdditions?.length) this.pathPrepend = [...result.pathAdditions.reverse(), ...this.pathPrepend];
@@ -556,6 +576,8 @@ class StepLoop {
     const fullEnv: Record<string, string> = {
       ...this.defaultEnv(),
       ...env,
+      // As on GitHub, the GITHUB_* and RUNNER_* values the engine gives cannot be overwritten.
+      ...this.protectedEnv(),
       GITHUB_OUTPUT: wp(outFile),
       PIPEWRIGHT_OUTPUT: wp(outFile),
       GITHUB_ENV: wp(envFile),

@@ -604,6 +604,27 @@ describe('runSteps', () => {
     );
   });
 
+  it('keeps the GITHUB_* / RUNNER_* values against env and $GITHUB_ENV, and drops NODE_OPTIONS from $GITHUB_ENV, as GitHub does', async () => {
+    const ws = new FakeWorkspace(dir, async (req, _io, call) => {
+      if (call === 0) await writeFile(req.env.GITHUB_ENV ?? '', 'RUNNER_OS=Hacked\nNODE_OPTIONS=--require=/tmp/x.js\nMINE=1\n');
+      return ok;
+    });
+    const rec = context();
+    await runSteps(
+      attemptOf([{ run: 'a' }, { run: 'b', env: { GITHUB_JOB: 'other', CI: 'false' } }]),
+      ws,
+      rec.ctx,
+    );
+    const env = ws.requests[1]?.env ?? {};
+    expect(env.RUNNER_OS).toBe(ws.requests[0]?.env.RUNNER_OS);
+    expect(env.RUNNER_OS).not.toBe('Hacked');
+    expect(env.GITHUB_JOB).toBe('build');
+    expect(env.CI).toBe('false');
+    expect(env.MINE).toBe('1');
+    expect(env.NODE_OPTIONS).toBeUndefined();
+    expect(rec.chunks.map((c) => c.text).join('')).toContain('NODE_OPTIONS cannot be set through $GITHUB_ENV');
+  });
+
   it('hands a PowerShell step its script wrapped as GitHub does', async () => {
     const ws = new FakeWorkspace(dir);
     await runSteps(attemptOf([{ run: 'Write-Host hi', shell: 'pwsh' }, { run: 'echo hi' }]), ws, context().ctx);
