@@ -1,9 +1,14 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { definePipeline } from '@pipewright/core';
 import pc from 'picocolors';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exitCodeFor } from '../src/commands/run.js';
 import { CliError } from '../src/run/errors.js';
 import { formatElapsed, truncate } from '../src/run/format.js';
+import { localTrigger, repositoryOf } from '../src/run/git-context.js';
 import { stepLabel } from '../src/run/labels.js';
 import { parseConcurrency, parseInputs, parseSecretNames, resolveRunOptions } from '../src/run/options.js';
 import { colorEnabled, type JobRow, LiveView, type Output, PlainView } from '../src/run/progress.js';
@@ -223,5 +228,47 @@ describe('step labels', () => {
       'Run acme/act@v1',
       'step 4',
     ]);
+  });
+});
+
+describe('the github context of a local run', () => {
+  it('reads owner/name from the usual remote URL forms', () => {
+    expect(repositoryOf('git@github.com:astral-sh/ruff.git')).toBe('astral-sh/ruff');
+    expect(repositoryOf('https://github.com/nuxt/nuxt')).toBe('nuxt/nuxt');
+    expect(repositoryOf('ssh://git@example.com:2222/org/app.git/')).toBe('org/app');
+    expect(repositoryOf('')).toBeUndefined();
+  });
+
+  it('takes sha, ref and repository from the git checkout, or from GITHUB_* when the CLI runs on GitHub', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-git-'));
+    try {
+      const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
+      git('init', '-q', '-b', 'feature/x');
+      git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '--allow-empty', '-m', 'first');
+      git('remote', 'add', 'origin', 'git@github.com:acme/widgets.git');
+      const sha = git('rev-parse', 'HEAD');
+      expect(await localTrigger(dir, {})).toEqual({
+        sha,
+        ref: 'refs/heads/feature/x',
+        ref_name: 'feature/x',
+        ref_type: 'branch',
+        repository: 'acme/widgets',
+        repository_owner: 'acme',
+      });
+      expect(
+        await localTrigger(dir, { GITHUB_SHA: 'abc', GITHUB_REF: 'refs/tags/v1', GITHUB_REPOSITORY: 'o/r' }),
+      ).toEqual({
+        sha: 'abc',
+        ref: 'refs/tags/v1',
+        ref_name: 'v1',
+        ref_type: 'tag',
+        repository: 'o/r',
+        repository_owner: 'o',
+      });
+      // Not a repository: nothing, and no failure.
+      expect(await localTrigger(tmpdir(), {})).toEqual({});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

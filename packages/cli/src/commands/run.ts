@@ -19,6 +19,7 @@ import { type CommandEnvironment, processEnvironment } from '../run/environment.
 import { asCliError, CliError, reportFailure } from '../run/errors.js';
 import { createExecutor } from '../run/executors.js';
 import { formatElapsed } from '../run/format.js';
+import { localTrigger } from '../run/git-context.js';
 import { stepLabel } from '../run/labels.js';
 import { type RawRunOptions, type ResolvedRunOptions, resolveRunOptions } from '../run/options.js';
 import {
@@ -273,6 +274,7 @@ export async function runCommand(
     try {
       submitted = await engine.submit(spec, {
         inputs: opts.inputs,
+        trigger: await localTrigger(process.cwd(), envr.env),
         secrets: [...new Set([...referenced, ...secrets.names])],
       });
     } catch (err) {

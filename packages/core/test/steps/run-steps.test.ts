@@ -606,15 +606,12 @@ describe('runSteps', () => {
 
   it('keeps the GITHUB_* / RUNNER_* values against env and $GITHUB_ENV, and drops NODE_OPTIONS from $GITHUB_ENV, as GitHub does', async () => {
     const ws = new FakeWorkspace(dir, async (req, _io, call) => {
-      if (call === 0) await writeFile(req.env.GITHUB_ENV ?? '', 'RUNNER_OS=Hacked\nNODE_OPTIONS=--require=/tmp/x.js\nMINE=1\n');
+      if (call === 0)
+        await writeFile(req.env.GITHUB_ENV ?? '', 'RUNNER_OS=Hacked\nNODE_OPTIONS=--require=/tmp/x.js\nMINE=1\n');
       return ok;
     });
     const rec = context();
-    await runSteps(
-      attemptOf([{ run: 'a' }, { run: 'b', env: { GITHUB_JOB: 'other', CI: 'false' } }]),
-      ws,
-      rec.ctx,
-    );
+    await runSteps(attemptOf([{ run: 'a' }, { run: 'b', env: { GITHUB_JOB: 'other', CI: 'false' } }]), ws, rec.ctx);
     const env = ws.requests[1]?.env ?? {};
     expect(env.RUNNER_OS).toBe(ws.requests[0]?.env.RUNNER_OS);
     expect(env.RUNNER_OS).not.toBe('Hacked');

@@ -1,0 +1,49 @@
+import { execFile } from 'node:child_process';
+
+/**
+ * The `github` context fields a local run can know (`sha`, `ref`, `ref_name`, `ref_type`,
+ * `repository`, `repository_owner`), so workflows that read `github.sha` or guard jobs with
+ * `github.repository == 'org/repo'` behave as they would on a push: from the `GITHUB_*`
+ * variables when the CLI itself runs in a GitHub Actions job, else from the git checkout in
+ * `cwd` (the commit checked out, its branch, `origin`'s owner/name). Fields it cannot learn
+ * are left out; it never fails the run.
+ */
+export async function localTrigger(cwd: string, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const [head, origin] = await Promise.all([
+    env.GITHUB_SHA ? undefined : git(cwd, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD']),
+    env.GITHUB_REPOSITORY ? undefined : git(cwd, ['config', '--get', 'remote.origin.url']),
+  ]);
+  const [sha, ref] = head?.split('\n') ?? [];
+  const fullRef = env.GITHUB_REF || (ref?.startsWith('refs/') ? ref : undefined);
+  const repository = env.GITHUB_REPOSITORY || repositoryOf(origin ?? '');
+  if (env.GITHUB_SHA || sha) out.sha = (env.GITHUB_SHA || sha) as string;
+  if (fullRef) {
+    out.ref = fullRef;
+    const m = /^refs\/(heads|tags)\/(.+)$/.exec(fullRef);
+    if (m) {
+      out.ref_name = m[2] as string;
+      out.ref_type = m[1] === 'tags' ? 'tag' : 'branch';
+    }
+  }
+  if (repository) {
+    out.repository = repository;
+    out.repository_owner = repository.split('/')[0] as string;
+  }
+  return out;
+}
+
+/** `owner/name` of a remote URL (`git@host:owner/name.git`, `https://host/owner/name`), or undefined. */
+export function repositoryOf(url: string): string | undefined {
+  const m = /[:/]([^/:\s]+)\/([^/\s]+?)(?:\.git)?\/?$/.exec(url.trim());
+  return m ? `${m[1]}/${m[2]}` : undefined;
+}
+
+/** A git command's trimmed stdout, or undefined (no git, not a repository, slow). */
+function git(cwd: string, args: string[]): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('git', args, { cwd, timeout: 3000, encoding: 'utf8' }, (err, stdout) =>
+      resolve(err ? undefined : stdout.trim() || undefined),
+    );
+  });
+}
