@@ -436,6 +436,26 @@ describe('examples/hello', () => {
     expect(byId.test.status).toBe('succeeded');
   });
 
+  it('warns, once per job, that a Windows or macOS runs-on runs on this host', async () => {
+    const file = tmp.file(
+      'os.yml',
+      `jobs:
+  t:
+    strategy: { matrix: { os: [ubuntu-latest, windows-latest] } }
+    runs-on: \${{ matrix.os }}
+    steps: [{ run: "true" }]
+  m: { runs-on: macos-14, steps: [{ run: "true" }] }
+  u: { runs-on: ubuntu-latest, steps: [{ run: "true" }] }
+`,
+    );
+    const r = await runCli(['run', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(
+      'warning: runs-on of t (windows-latest), m (macos-14) asks for another OS; pipewright runs every job on this host, so runner.os is Linux there',
+    );
+    expect((await runCli(['run', file, '--quiet'])).stderr).not.toContain('asks for another OS');
+  });
+
   it('npx resolves the bin too', () => {
     const out = execFileSync('npx', ['--no-install', 'pipewright', 'run', 'examples/hello/pipeline.yml', '--quiet'], {
       cwd: ROOT,

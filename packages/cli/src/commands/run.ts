@@ -169,6 +169,13 @@ export async function runCommand(
       );
     }
 
+    const elsewhere = otherOsJobs(spec);
+    if (elsewhere.length && !opts.quiet) {
+      stderr.write(
+        `pipewright run: warning: runs-on of ${elsewhere.join(', ')} asks for another OS; pipewright runs every job on this host, so runner.os is Linux there\n`,
+      );
+    }
+
     const opening = createStores(opts.store, opts.logStore, { s3Endpoint: opts.s3Endpoint, env: envr.env });
     stores = await unlessInterrupted(opening, (s) => s.close());
     // `container:` jobs run in Docker whatever --executor says (DESIGN §2); the others run on
@@ -336,6 +343,22 @@ function checkRunnable(spec: PipelineSpec, opts: ResolvedRunOptions): void {
     if (err instanceof PipewrightError) throw new CliError(err.message);
     throw err;
   }
+}
+
+/**
+ * Jobs whose `runs-on` names Windows or macOS (literally, or through the matrix values a
+ * `runs-on: ${{ matrix.os }}` reads), with the first such label: they run on this host.
+ */
+function otherOsJobs(spec: PipelineSpec): string[] {
+  if (process.platform === 'win32' || process.platform === 'darwin') return [];
+  const out: string[] = [];
+  for (const job of Object.values(spec.jobs)) {
+    const labels = job.runsOn.join(' ');
+    const text = labels.includes('${{') ? `${labels} ${JSON.stringify(job.strategy?.matrix ?? '')}` : labels;
+    const m = /\b(?:windows|macos)[\w.-]*/i.exec(text);
+    if (m) out.push(`${job.id} (${m[0]})`);
+  }
+  return out;
 }
 
 /** Every job instance of the plan, base jobs in DAG order, instances in matrix order. */
