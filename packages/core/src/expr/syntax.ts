@@ -41,13 +41,19 @@ export function checkExpressionSyntax(text: string, options?: { allowBare?: bool
 const SECRET_DOT = /(?<![\w.-])secrets\s*\.\s*([A-Za-z_][A-Za-z0-9_-]*)/gi;
 const SECRET_INDEX = /(?<![\w.-])secrets\s*\[\s*'((?:[^']|'')*)'\s*\]/gi;
 
-/** Secret names referenced as secrets.NAME or secrets['NAME'] anywhere in the text. */
+const GITHUB_TOKEN = /(?<![\w.-])github\s*\.\s*token(?![\w-])/gi;
+
+/**
+ * Secret names referenced as secrets.NAME or secrets['NAME'] anywhere in the text, and
+ * `GITHUB_TOKEN` for `github.token` (the same value on GitHub).
+ */
 export function referencedSecrets(text: string): string[] {
   // A textual scan, not a parse: it must also find references in values with syntax errors and in
   // bare `if:` conditions, and resolving one secret too many is harmless while missing one is not.
   // Most pipelines name no secret: one quick search spares the two scans (and their garbage) of a large spec.
-  if (!/secrets/i.test(text)) return [];
+  if (!/secrets|github\s*\.\s*token/i.test(text)) return [];
   const found: Array<{ at: number; name: string }> = [];
+  for (const m of text.matchAll(GITHUB_TOKEN)) found.push({ at: m.index, name: 'GITHUB_TOKEN' });
   for (const m of text.matchAll(SECRET_DOT)) found.push({ at: m.index, name: m[1]! });
   for (const m of text.matchAll(SECRET_INDEX)) found.push({ at: m.index, name: m[1]!.replaceAll("''", "'") });
   found.sort((a, b) => a.at - b.at);

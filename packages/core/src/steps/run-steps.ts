@@ -99,6 +99,7 @@ class StepLoop {
   private jobEnv: Record<string, string> = {};
   private fileEnv: Record<string, string> = {};
   private protectedDefaults: Record<string, string> | undefined;
+  private githubCtx: Record<string, unknown> | undefined;
   /** Directories steps added with `$GITHUB_PATH`, most recent first. */
   private pathPrepend: string[] = [];
   /** {@link ATTEMPT_ID_ENV} of this attempt, in every step's environment. */
@@ -301,13 +302,28 @@ class StepLoop {
     return { ...this.jobEnv, ...this.fileEnv };
   }
 
+  /** The `github` context of the job's steps: the run's, with `job`, `workspace` and `token` (`secrets.GITHUB_TOKEN`, as on GitHub). */
+  private githubContext(): Record<string, unknown> {
+    if (this.githubCtx) return this.githubCtx;
+    const secrets = this.ctx.secrets;
+    let token: string | undefined;
+    for (const k in secrets) if (k.toUpperCase() === 'GITHUB_TOKEN') token = secrets[k];
+    this.githubCtx = {
+      ...asRecord(this.attempt.contexts.github),
+      job: this.attempt.jobKey,
+      workspace: this.wsPath,
+      ...(token !== undefined ? { token } : {}),
+    };
+    return this.githubCtx;
+  }
+
   private exprContext(env: Record<string, string>): ExprContext {
     const c = this.attempt.contexts;
     const status = this.status();
     const jobStatus = status.cancelled ? 'cancelled' : status.failure ? 'failure' : 'success';
     return {
       ...c,
-      github: { ...asRecord(c.github), job: this.attempt.jobKey, workspace: this.wsPath },
+      github: this.githubContext(),
       runner: this.runner(),
       job: { ...asRecord(c.job), status: jobStatus },
       matrix: this.attempt.matrix,

@@ -63,6 +63,11 @@ describe('referencedSecrets', () => {
     expect(referencedSecrets(text)).toEqual(['API_TOKEN', 'deploy-key', "It's", 'OTHER']);
   });
 
+  it('counts github.token as GITHUB_TOKEN (the same value on GitHub)', () => {
+    expect(referencedSecrets('GH_TOKEN: ${{ github.token }} ${{ secrets.X }}')).toEqual(['GITHUB_TOKEN', 'X']);
+    expect(referencedSecrets('${{ github.tokens }} ${{ inputs.github.token }}')).toEqual([]);
+  });
+
   it('ignores names that only end in "secrets"', () => {
     expect(referencedSecrets('${{ mysecrets.X }} ${{ inputs.secrets.Y }}')).toEqual([]);
   });

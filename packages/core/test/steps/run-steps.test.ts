@@ -622,6 +622,21 @@ describe('runSteps', () => {
     expect(rec.chunks.map((c) => c.text).join('')).toContain('NODE_OPTIONS cannot be set through $GITHUB_ENV');
   });
 
+  it('github.token is secrets.GITHUB_TOKEN, as on GitHub', async () => {
+    const ws = new FakeWorkspace(dir);
+    const rec = context({ secrets: { GITHUB_TOKEN: 'ghp-test-token' } });
+    await runSteps(
+      attemptOf([{ run: 'gh --token ${{ github.token }}', env: { GH: '${{ github.token }}' } }]),
+      ws,
+      rec.ctx,
+    );
+    expect(ws.requests[0]?.script).toBe('gh --token ghp-test-token');
+    expect(ws.requests[0]?.env.GH).toBe('ghp-test-token');
+    const none = new FakeWorkspace(dir);
+    await runSteps(attemptOf([{ run: 'x${{ github.token }}x' }]), none, context().ctx);
+    expect(none.requests[0]?.script).toBe('xx');
+  });
+
   it('hands a PowerShell step its script wrapped as GitHub does', async () => {
     const ws = new FakeWorkspace(dir);
     await runSteps(attemptOf([{ run: 'Write-Host hi', shell: 'pwsh' }, { run: 'echo hi' }]), ws, context().ctx);
