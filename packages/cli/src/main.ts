@@ -34,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .argument('<file>', 'pipeline YAML file')
     .option('--input <name=value>', 'a workflow_dispatch input (repeatable)', collect, [])
+    .option('--var <name=value>', 'a configuration variable, `vars.NAME` (repeatable; shown in clear)', collect, [])
     .option(
       '--secret <NAME>',
       'pass $NAME from the environment as secrets.NAME, masked everywhere (repeatable)',

@@ -95,6 +95,7 @@ describe('exit codes', () => {
     [['--input', 'novalue'], /--input expects NAME=VALUE, got `novalue`/],
     [['--input', '=x'], /--input expects NAME=VALUE/],
     [['--input', 'a=1', '--input', 'a=2'], /`a` is given twice/],
+    [['--var', 'novalue'], /--var expects NAME=VALUE, got `novalue`/],
     [['--secret', 'PW_TEST_SURELY_UNSET'], /\$PW_TEST_SURELY_UNSET not set/],
     [['--secret', 'not a name'], /--secret expects the name of an environment variable/],
     [['--store', 'redis://127.0.0.1:notaport'], /--store `redis:\/\/127\.0\.0\.1:notaport` is not a valid URL/],
@@ -434,6 +435,17 @@ describe('examples/hello', () => {
     const byId = Object.fromEntries(report.jobs.map((j: { id: string }) => [j.id, j]));
     expect(byId.check.outputs).toEqual({ run_tests: 'true' });
     expect(byId.test.status).toBe('succeeded');
+  });
+
+  it('--var sets the vars context (any case); a vars.NAME read but not given is warned about', async () => {
+    const file = tmp.file(
+      'vars.yml',
+      'jobs:\n  a:\n    runs-on: local\n    if: vars.enabled == \'yes\'\n    steps:\n      - run: echo "region=[${{ vars.S3_REGION }}] other=[${{ vars.OTHER }}]"\n',
+    );
+    const r = await runCli(['run', file, '--var', 'ENABLED=yes', '--var', 's3_region=eu-west-1', '--logs']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('| region=[eu-west-1] other=[]');
+    expect(r.stderr).toContain('warning: the pipeline uses vars.OTHER but no --var OTHER=... was given; it will be empty');
   });
 
   it('warns, once per job, that a Windows or macOS runs-on runs on this host', async () => {

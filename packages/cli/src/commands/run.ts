@@ -169,6 +169,13 @@ export async function runCommand(
       );
     }
 
+    const givenVars = new Set(Object.keys(opts.vars).map((n) => n.toUpperCase()));
+    const missingVars = referencedVars(spec).filter((n) => !givenVars.has(n.toUpperCase()));
+    if (missingVars.length && !opts.quiet) {
+      stderr.write(
+        `pipewright run: warning: the pipeline uses ${missingVars.map((n) => `vars.${n}`).join(', ')} but no --var ${missingVars.map((n) => `${n}=...`).join(' --var ')} was given; ${missingVars.length > 1 ? 'they' : 'it'} will be empty\n`,
+      );
+    }
     const elsewhere = otherOsJobs(spec);
     if (elsewhere.length && !opts.quiet) {
       stderr.write(
@@ -281,6 +288,7 @@ export async function runCommand(
     try {
       submitted = await engine.submit(spec, {
         inputs: opts.inputs,
+        vars: opts.vars,
         trigger: await localTrigger(process.cwd(), envr.env),
         secrets: [...new Set([...referenced, ...secrets.names])],
       });
@@ -343,6 +351,26 @@ function checkRunnable(spec: PipelineSpec, opts: ResolvedRunOptions): void {
     if (err instanceof PipewrightError) throw new CliError(err.message);
     throw err;
   }
+}
+
+/** `vars.NAME` the pipeline's expressions read (`${{ }}` and `if:` conditions), each name once (any case). */
+function referencedVars(spec: PipelineSpec): string[] {
+  const seen = new Map<string, string>();
+  const scan = (code: string) => {
+    for (const m of code.matchAll(/(?<![\w.-])vars\s*\.\s*([A-Za-z_][\w-]*)/gi)) {
+      const name = m[1] as string;
+      if (!seen.has(name.toUpperCase())) seen.set(name.toUpperCase(), name);
+    }
+  };
+  const walk = (v: unknown, key: string) => {
+    if (typeof v === 'string') {
+      if (key === 'if') scan(v);
+      else for (const m of v.matchAll(/\$\{\{([\s\S]*?)\}\}/g)) scan(m[1] as string);
+    } else if (Array.isArray(v)) for (const x of v) walk(x, key);
+    else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) walk(x, k);
+  };
+  walk(spec, '');
+  return [...seen.values()];
 }
 
 /**

@@ -3,6 +3,7 @@ import { CliError } from './errors.js';
 /** Raw `pipewright run` options as commander hands them over. */
 export interface RawRunOptions {
   input?: string[];
+  var?: string[];
   secret?: string[];
   executor?: string;
   store?: string;
@@ -23,6 +24,8 @@ export type RunExecutorKind = (typeof RUN_EXECUTORS)[number];
 /** `pipewright run` options, validated and with defaults filled in. */
 export interface ResolvedRunOptions {
   inputs: Record<string, string>;
+  /** `--var NAME=VALUE`: the `vars` context. */
+  vars: Record<string, string>;
   /** Secret names in the order given (values are read separately, never kept here). */
   secrets: string[];
   executor: RunExecutorKind;
@@ -39,21 +42,22 @@ export interface ResolvedRunOptions {
 const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Parses `--input k=v` values: the first `=` splits, later ones stay in the value. */
-export function parseInputs(pairs: readonly string[]): Record<string, string> {
+/** Parses `--input k=v` (or `--var k=v`, with `flag`) values: the first `=` splits, later ones stay in the value. */
+export function parseInputs(pairs: readonly string[], flag = '--input'): Record<string, string> {
   const out: Record<string, string> = {};
+  const what = flag === '--input' ? 'input' : 'variable';
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) {
-      throw new CliError(`--input expects NAME=VALUE, got \`${pair}\` (example: --input version=1.2.3)`);
+      throw new CliError(`${flag} expects NAME=VALUE, got \`${pair}\` (example: ${flag} version=1.2.3)`);
     }
     const name = pair.slice(0, eq);
     if (!INPUT_NAME.test(name)) {
       throw new CliError(
-        `--input name \`${name}\` is not valid: use letters, digits, \`_\` and \`-\`, starting with a letter or \`_\``,
+        `${flag} name \`${name}\` is not valid: use letters, digits, \`_\` and \`-\`, starting with a letter or \`_\``,
       );
     }
-    if (Object.hasOwn(out, name)) throw new CliError(`--input \`${name}\` is given twice; give each input once`);
+    if (Object.hasOwn(out, name)) throw new CliError(`${flag} \`${name}\` is given twice; give each ${what} once`);
     out[name] = pair.slice(eq + 1);
   }
   return out;
@@ -96,6 +100,7 @@ export function resolveRunOptions(raw: RawRunOptions): ResolvedRunOptions {
   }
   return {
     inputs: parseInputs(raw.input ?? []),
+    vars: parseInputs(raw.var ?? [], '--var'),
     secrets: parseSecretNames(raw.secret ?? []),
     executor: executor as RunExecutorKind,
     store: raw.store ?? 'memory',

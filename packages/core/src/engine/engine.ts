@@ -101,6 +101,11 @@ export interface SubmitOptions {
   trigger?: Record<string, unknown>;
   /** Names of secrets the run may resolve. @default every `secrets.NAME` the pipeline references */
   secrets?: string[];
+  /**
+   * Configuration variables, the `vars` context (GitHub's repository and organisation variables):
+   * name -> text. Stored with the run and shown in clear: never put a secret here.
+   */
+  vars?: Record<string, string>;
 }
 
 /** Options of {@link Engine.cancel}. */
@@ -401,7 +406,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     const trigger: Record<string, unknown> = { ...(options.trigger ?? {}) };
     const pipelineName = spec.name ?? spec.file ?? 'pipeline';
     // The same `github` context the scheduler builds for the run's jobs.
-    const ctx = { github: githubContext({ id, pipelineName, trigger, inputs }), inputs };
+    const vars = options.vars === undefined ? undefined : { ...options.vars };
+    const ctx = { github: githubContext({ id, pipelineName, trigger, inputs }), inputs, vars: vars ?? {} };
     const specJson = JSON.stringify(spec);
     const referenced = referencedSecrets(specJson);
     this.specSecrets.set(spec, referenced.length > 0);
@@ -419,6 +425,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
     attachSpecJson(run, specJson);
     if (options.idempotencyKey !== undefined) run.idempotencyKey = options.idempotencyKey;
+    if (vars !== undefined) run.vars = vars;
     if (spec.concurrency) {
       try {
         run.concurrencyGroup = interpolate(spec.concurrency.group, ctx);
@@ -1377,6 +1384,19 @@ function checkSubmitOptions(options: SubmitOptions): void {
       throw new PipewrightError(
         'INVALID_ARGUMENT',
         `${name} must be plain JSON data (strings, numbers, booleans, arrays, objects): ${(err as Error).message}`,
+      );
+    }
+  }
+  const vars: unknown = options.vars;
+  if (vars !== undefined) {
+    const bad =
+      typeof vars !== 'object' || vars === null || Array.isArray(vars)
+        ? 'it is not an object'
+        : Object.entries(vars).find(([, v]) => typeof v !== 'string')?.[0];
+    if (bad !== undefined) {
+      throw new PipewrightError(
+        'INVALID_ARGUMENT',
+        `vars must be an object of name: text, got ${bad === 'it is not an object' ? kindOf(vars) : `a non-text value for \`${bad}\``}`,
       );
     }
   }

@@ -1151,7 +1151,7 @@ export class Scheduler {
       inputs: run.rec.inputs,
       needs: this.needsContext(base),
       env: run.rec.spec.env,
-      vars: NO_VARS,
+      vars: run.rec.vars ?? NO_VARS,
       runner: RUNNER,
       job: JOB_STATUS,
     };

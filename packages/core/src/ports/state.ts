@@ -83,6 +83,8 @@ export interface RunRecord {
    * recovers the run does; `cancel` records it once applied.
    */
   requestedCancel?: CancelRequest;
+  /** The `vars` context of the run (configuration variables, in clear), when it was given some. */
+  vars?: Record<string, string>;
   /** Names of secrets the run may resolve (never their values). */
   secretNames: string[];
   createdAt: number;

@@ -513,6 +513,41 @@ jobs:
     await engine.close();
   });
 
+  it('vars become the vars context of job if:, concurrency and steps, stored with the run; anything but text is refused', async () => {
+    const seen: unknown[] = [];
+    const ex = {
+      name: 'process',
+      runJob: async (a: AttemptSpec) => {
+        seen.push(a.contexts.vars);
+        return { status: 'succeeded' } as AttemptOutcome;
+      },
+    };
+    const store = new MemoryStore();
+    const engine = new Engine({ store, logs: new MemoryLogStore(), executors: [ex] });
+    const yaml = `
+concurrency: deploy-\${{ vars.REGION }}
+jobs:
+  yes: { runs-on: x, if: "vars.deploy == 'on'", steps: [{ run: x }] }
+  no: { runs-on: x, if: "vars.deploy != 'on'", steps: [{ run: x }] }
+`;
+    const handle = await engine.submit(yaml, { vars: { DEPLOY: 'on', REGION: 'eu' } });
+    const report = await handle.wait();
+    expect(report.jobs.map((j) => [j.id, j.status])).toEqual([
+      ['yes', 'succeeded'],
+      ['no', 'skipped'],
+    ]);
+    expect(seen).toEqual([{ DEPLOY: 'on', REGION: 'eu' }]);
+    const stored = await store.getRun(handle.id);
+    expect(stored).toMatchObject({ vars: { DEPLOY: 'on', REGION: 'eu' }, concurrencyGroup: 'deploy-eu' });
+    for (const vars of [{ N: 1 }, ['x'], 'x']) {
+      await expect(engine.submit(yaml, { vars: vars as never })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringMatching(/^vars must be an object of name: text/),
+      });
+    }
+    await engine.close();
+  });
+
   it('registerAction takes a name and a function', () => {
     const engine = new Engine({
       store: new MemoryStore(),
