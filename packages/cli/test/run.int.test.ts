@@ -445,7 +445,9 @@ describe('examples/hello', () => {
     const r = await runCli(['run', file, '--var', 'ENABLED=yes', '--var', 's3_region=eu-west-1', '--logs']);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('| region=[eu-west-1] other=[]');
-    expect(r.stderr).toContain('warning: the pipeline uses vars.OTHER but no --var OTHER=... was given; it will be empty');
+    expect(r.stderr).toContain(
+      'warning: the pipeline uses vars.OTHER but no --var OTHER=... was given; it will be empty',
+    );
   });
 
   it('warns, once per job, that a Windows or macOS runs-on runs on this host', async () => {
