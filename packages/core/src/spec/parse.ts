@@ -726,6 +726,15 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
         );
       }
     }
+    if (/hashFiles\s*\(/i.test(s) && namesUsed(s, allowBare).functions.has('hashfiles')) {
+      out.push(
+        loc.diag(
+          'warning',
+          path,
+          '`hashFiles()` is not supported: evaluating it fails the step or job (pipewright evaluates expressions in the engine, away from the workspace files)',
+        ),
+      );
+    }
     // The engine decides these before any secret is resolved (secrets are fetched per attempt),
     // so `secrets` there would read as empty and silently change the outcome; GitHub rejects it.
     const at = secretsOutsideSteps(path);
@@ -822,6 +831,11 @@ function contextsAllowedAt(path: readonly PathSeg[]): readonly string[] | undefi
  * An expression that does not parse reads nothing here: its syntax error is reported on its own.
  */
 function contextsUsed(text: string, bare: boolean): string[] {
+  return [...namesUsed(text, bare).contexts];
+}
+
+/** The contexts and functions (lower case) the expressions of `text` use; `bare`: text without `${{ }}` is one expression. */
+function namesUsed(text: string, bare: boolean): { contexts: Set<string>; functions: Set<string> } {
   const { spans } = scanTemplate(text);
   const bodies =
     spans.length > 0
@@ -829,15 +843,18 @@ function contextsUsed(text: string, bare: boolean): string[] {
       : bare && !text.includes('${{')
         ? [text]
         : [];
-  const used = new Set<string>();
+  const contexts = new Set<string>();
+  const functions = new Set<string>();
   for (const body of bodies) {
     try {
-      for (const c of parseExpression(body).contexts) used.add(c);
+      const parsed = parseExpression(body);
+      for (const c of parsed.contexts) contexts.add(c);
+      for (const f of parsed.functions) functions.add(f);
     } catch {
       // reported by checkExpressionSyntax
     }
   }
-  return [...used];
+  return { contexts, functions };
 }
 
 function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {

@@ -438,6 +438,22 @@ jobs:
     expect(r.diagnostics[0]?.message).toMatch(/GitHub takes that for text, always true; pipewright evaluates/);
   });
 
+  it('warns where hashFiles() is called (not supported: it fails at run time), not where the name is only text', () => {
+    const r = validatePipeline(
+      [
+        'jobs:',
+        '  a:',
+        '    runs-on: x',
+        '    steps:',
+        "      - run: echo ${{ hashFiles('go.sum') }}",
+        '      - run: echo "${{ format(\'hashFiles(x)\') }} hashFiles(y)"',
+      ].join('\n'),
+    );
+    expect(r.diagnostics.map((d) => [d.severity, d.path, d.message.replace(/ \(.*/, '')])).toEqual([
+      ['warning', 'jobs.a.steps[0].run', '`hashFiles()` is not supported: evaluating it fails the step or job'],
+    ]);
+  });
+
   it('reads expressions as the evaluator does: a `}}` inside a string literal neither ends one nor hides a context', () => {
     const r = validatePipeline(
       [
