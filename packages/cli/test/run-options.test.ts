@@ -236,7 +236,16 @@ describe('the github context of a local run', () => {
     expect(repositoryOf('git@github.com:astral-sh/ruff.git')).toBe('astral-sh/ruff');
     expect(repositoryOf('https://github.com/nuxt/nuxt')).toBe('nuxt/nuxt');
     expect(repositoryOf('ssh://git@example.com:2222/org/app.git/')).toBe('org/app');
-    expect(repositoryOf('')).toBeUndefined();
+    expect(repositoryOf('https://user:s3cr3t@gitlab.com/group/sub/proj.git')).toBe('sub/proj');
+    // Credentials never come out; one path segment or a local path is no owner/name.
+    for (const url of [
+      'https://user:s3cr3t@git.example.com/project.git',
+      '/srv/git/project.git',
+      'https://host:8443/r.git',
+      '',
+    ]) {
+      expect(repositoryOf(url), url).toBeUndefined();
+    }
   });
 
   it('takes sha, ref and repository from the git checkout, or from GITHUB_* when the CLI runs on GitHub', async () => {
@@ -265,8 +274,9 @@ describe('the github context of a local run', () => {
         repository: 'o/r',
         repository_owner: 'o',
       });
-      // Not a repository: nothing, and no failure.
+      // Not a repository, or no current directory: nothing, and no failure.
       expect(await localTrigger(tmpdir(), {})).toEqual({});
+      expect(await localTrigger(undefined, {})).toEqual({});
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

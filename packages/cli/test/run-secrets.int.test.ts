@@ -43,6 +43,23 @@ afterEach(() => killStragglers());
 afterAll(() => tmp.dispose());
 
 describe('secrets', () => {
+  it('a ::add-mask:: on the last line without a newline, or on stderr, masks the value in the step itself and later', async () => {
+    const file = tmp.file(
+      'mask-tail.yml',
+      'jobs:\n  a:\n    runs-on: local\n    steps:\n      - run: printf "::add-mask::hidden-tail-value"\n      - run: echo "::add-mask::stderr-masked-value" >&2\n      - run: echo "later hidden-tail-value stderr-masked-value"\n',
+    );
+    const r = await runCli(['run', file, '--logs']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('| ::add-mask::***');
+    expect(r.stdout).toContain('| later *** ***');
+    // The log lines (after `|`); the first two steps' names spell the value out, as the file does.
+    const logged = r.stdout
+      .split('\n')
+      .map((l) => l.split(' | ')[1] ?? '')
+      .join('\n');
+    expect(logged).not.toMatch(/hidden-tail-value|stderr-masked-value/);
+  });
+
   it('match --secret names in any case, as on GitHub (secrets.my_token is --secret MY_TOKEN), masked', async () => {
     const file = tmp.file(
       'secrets-case.yml',

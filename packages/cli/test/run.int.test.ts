@@ -96,6 +96,7 @@ describe('exit codes', () => {
     [['--input', '=x'], /--input expects NAME=VALUE/],
     [['--input', 'a=1', '--input', 'a=2'], /`a` is given twice/],
     [['--var', 'novalue'], /--var expects NAME=VALUE, got `novalue`/],
+    [['--var', 'a=1', '--var', 'A=2'], /--var `A` is given twice/],
     [['--secret', 'PW_TEST_SURELY_UNSET'], /\$PW_TEST_SURELY_UNSET not set/],
     [['--secret', 'not a name'], /--secret expects the name of an environment variable/],
     [['--store', 'redis://127.0.0.1:notaport'], /--store `redis:\/\/127\.0\.0\.1:notaport` is not a valid URL/],

@@ -289,7 +289,7 @@ export async function runCommand(
       submitted = await engine.submit(spec, {
         inputs: opts.inputs,
         vars: opts.vars,
-        trigger: await localTrigger(process.cwd(), envr.env),
+        trigger: await localTrigger(currentDir(), envr.env),
         secrets: [...new Set([...referenced, ...secrets.names])],
       });
     } catch (err) {
@@ -350,6 +350,15 @@ function checkRunnable(spec: PipelineSpec, opts: ResolvedRunOptions): void {
   } catch (err) {
     if (err instanceof PipewrightError) throw new CliError(err.message);
     throw err;
+  }
+}
+
+/** The current directory, or undefined when it is gone (deleted under the shell). */
+function currentDir(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
   }
 }
 

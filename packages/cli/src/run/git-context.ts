@@ -8,11 +8,11 @@ import { execFile } from 'node:child_process';
  * `cwd` (the commit checked out, its branch, `origin`'s owner/name). Fields it cannot learn
  * are left out; it never fails the run.
  */
-export async function localTrigger(cwd: string, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+export async function localTrigger(cwd: string | undefined, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const [head, origin] = await Promise.all([
-    env.GITHUB_SHA ? undefined : git(cwd, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD']),
-    env.GITHUB_REPOSITORY ? undefined : git(cwd, ['config', '--get', 'remote.origin.url']),
+    env.GITHUB_SHA || cwd === undefined ? undefined : git(cwd, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD']),
+    env.GITHUB_REPOSITORY || cwd === undefined ? undefined : git(cwd, ['config', '--get', 'remote.origin.url']),
   ]);
   const [sha, ref] = head?.split('\n') ?? [];
   const fullRef = env.GITHUB_REF || (ref?.startsWith('refs/') ? ref : undefined);
@@ -33,10 +33,34 @@ export async function localTrigger(cwd: string, env: NodeJS.ProcessEnv): Promise
   return out;
 }
 
-/** `owner/name` of a remote URL (`git@host:owner/name.git`, `https://host/owner/name`), or undefined. */
+/**
+ * `owner/name` of a remote URL (`git@host:owner/name.git`, `https://host/owner/name`,
+ * `ssh://git@host:22/owner/name`), or undefined for anything else (a local path, one path
+ * segment). User names and passwords in the URL never reach the result.
+ */
 export function repositoryOf(url: string): string | undefined {
-  const m = /[:/]([^/:\s]+)\/([^/\s]+?)(?:\.git)?\/?$/.exec(url.trim());
-  return m ? `${m[1]}/${m[2]}` : undefined;
+  const text = url.trim();
+  let path: string;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    try {
+      const u = new URL(text);
+      if (u.protocol === 'file:') return undefined;
+      path = decodeURIComponent(u.pathname);
+    } catch {
+      return undefined;
+    }
+  } else {
+    // scp-like `[user@]host:path`; a path with a `/` before any `:` is a local path.
+    const m = /^(?:[^@/\s]+@)?[^:/\s]+:(.+)$/.exec(text);
+    if (!m) return undefined;
+    path = m[1] as string;
+  }
+  const parts = path
+    .replace(/\.git\/?$|\/$/, '')
+    .split('/')
+    .filter((p) => p !== '');
+  if (parts.length < 2) return undefined;
+  return `${parts[parts.length - 2]}/${parts[parts.length - 1]}`;
 }
 
 /** A git command's trimmed stdout, or undefined (no git, not a repository, slow). */

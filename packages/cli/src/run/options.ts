@@ -57,7 +57,11 @@ export function parseInputs(pairs: readonly string[], flag = '--input'): Record<
         `${flag} name \`${name}\` is not valid: use letters, digits, \`_\` and \`-\`, starting with a letter or \`_\``,
       );
     }
-    if (Object.hasOwn(out, name)) throw new CliError(`${flag} \`${name}\` is given twice; give each ${what} once`);
+    // Variable names are case-insensitive (as on GitHub); input names are not.
+    const same = Object.keys(out).find((k) =>
+      flag === '--input' ? k === name : k.toUpperCase() === name.toUpperCase(),
+    );
+    if (same !== undefined) throw new CliError(`${flag} \`${name}\` is given twice; give each ${what} once`);
     out[name] = pair.slice(eq + 1);
   }
   return out;

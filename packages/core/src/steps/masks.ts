@@ -1,7 +1,10 @@
 /** Longest partial line kept between chunks; a longer line cannot be a workflow command we honour. */
 const MAX_CARRY = 64 * 1024;
 
-/** What a step's stdout can ask for with workflow commands (`::name props::data` lines, as on GitHub). */
+/**
+ * What a step's output can ask for with workflow commands (`::name props::data` lines, as on
+ * GitHub; command names in any case).
+ */
 export interface WorkflowCommandHandlers {
   /** `::add-mask::VALUE`: mask VALUE from now on. */
   mask?: (value: string) => void;
@@ -11,77 +14,126 @@ export interface WorkflowCommandHandlers {
    */
   output?: (name: string, value: string) => void;
   /**
-   * `::set-env` / `::add-path`: disabled on GitHub since 2020 (a step that uses them fails there,
-   * saying to use `$GITHUB_ENV` / `$GITHUB_PATH`); `message` says so.
+   * `::set-env name=NAME::VALUE` / `::add-path::DIR`: disabled on GitHub unless the step's
+   * environment has `ACTIONS_ALLOW_UNSECURE_COMMANDS=true`. `allowed` says whether it has.
    */
+  setEnv?: (name: string, value: string) => void;
+  /** See {@link setEnv}. */
+  addPath?: (dir: string) => void;
+  /** A disabled command was used (`allowed` false); `message` says what to use instead. */
   disabled?: (command: string, message: string) => void;
+  /** Whether `::set-env` and `::add-path` are allowed (`ACTIONS_ALLOW_UNSECURE_COMMANDS`). */
+  allowed?: boolean;
 }
 
 /**
  * The workflow commands of one step: both of its output streams are read (GitHub's runner
- * processes stderr too), sharing `::stop-commands::` state. `scan(chunk)` per stream.
+ * processes stderr too), sharing `::stop-commands::` state. `flush()` reads a last line
+ * that ended without a newline, once the step's process has ended.
  */
 export interface CommandScanners {
   stdout: (chunk: Uint8Array) => void;
   stderr: (chunk: Uint8Array) => void;
+  flush: () => void;
 }
 
 /** One scanner per output stream of a step, sharing `::stop-commands::TOKEN` ... `::TOKEN::`. */
 export function createStepCommandScanners(handlers: WorkflowCommandHandlers): CommandScanners {
   const state: StopState = { token: undefined };
-  return { stdout: createCommandScanner(handlers, state), stderr: createCommandScanner(handlers, state) };
+  const out = createCommandScanner(handlers, state);
+  const err = createCommandScanner(handlers, state);
+  return {
+    stdout: out.scan,
+    stderr: err.scan,
+    flush: () => {
+      out.flush();
+      err.flush();
+    },
+  };
 }
 
 interface StopState {
-  /** While set, command processing is off until a `::TOKEN::` line. */
+  /**
+   * While set, command processing is off until a `::TOKEN::` line (lower case); an empty
+   * `::stop-commands::` stops it for the rest of the step (as on GitHub).
+   */
   token: string | undefined;
 }
 
 /**
- * Returns a chunk consumer that finds workflow command lines in a step's stdout (also
- * when a line is split across chunks) and hands them to `handlers`. A command line is
+ * A chunk consumer that finds workflow command lines in one output stream (also when a line
+ * is split across chunks) and hands them to `handlers`. A command line is
  * `::command props::data`, leading and trailing whitespace ignored; other commands
  * (`::warning::`, `::group::`, ...) are left as output.
  */
-export function createCommandScanner(
+function createCommandScanner(
   handlers: WorkflowCommandHandlers,
-  stop: StopState = { token: undefined },
-): (chunk: Uint8Array) => void {
+  stop: StopState,
+): { scan: (chunk: Uint8Array) => void; flush: () => void } {
   const decoder = new TextDecoder();
   let carry = '';
-  return (chunk) => {
-    const text = carry + decoder.decode(chunk, { stream: true });
-    const lines = text.split('\n');
-    carry = lines.pop() ?? '';
-    if (carry.length > MAX_CARRY) carry = '';
-    for (const raw of lines) {
-      if (!raw.includes('::')) continue;
-      const line = raw.trim();
-      if (!line.startsWith('::')) continue;
-      const end = line.indexOf('::', 2);
-      if (end < 0) continue;
-      const head = line.slice(2, end);
-      const space = head.indexOf(' ');
-      const command = space < 0 ? head : head.slice(0, space);
-      if (stop.token !== undefined) {
-        if (command === stop.token && line.length === end + 2) stop.token = undefined;
-        continue;
-      }
-      if (command === 'stop-commands') {
-        const token = line.slice(end + 2).trim();
-        if (token !== '') stop.token = token;
-      } else if (command === 'add-mask') {
-        const value = line.slice(end + 2).trim();
+  const onLine = (raw: string) => {
+    if (!raw.includes('::')) return;
+    const line = raw.trim();
+    if (!line.startsWith('::')) return;
+    const end = line.indexOf('::', 2);
+    if (end < 0) return;
+    const head = line.slice(2, end);
+    const space = head.indexOf(' ');
+    const command = (space < 0 ? head : head.slice(0, space)).toLowerCase();
+    if (stop.token !== undefined) {
+      if (stop.token !== '' && command === stop.token) stop.token = undefined;
+      return;
+    }
+    const data = line.slice(end + 2);
+    const props = () => propertiesOf(space < 0 ? '' : head.slice(space + 1));
+    switch (command) {
+      case 'stop-commands':
+        stop.token = data.trim().toLowerCase();
+        return;
+      case 'add-mask': {
+        const value = data.trim();
         if (value !== '') handlers.mask?.(value);
-      } else if (command === 'set-output' && handlers.output) {
-        const name = propertiesOf(space < 0 ? '' : head.slice(space + 1)).get('name');
-        if (name !== undefined && name !== '') handlers.output(name, unescapeData(line.slice(end + 2)));
-      } else if ((command === 'set-env' || command === 'add-path') && handlers.disabled) {
-        const instead =
-          command === 'set-env' ? 'echo "NAME=value" >> "$GITHUB_ENV"' : 'echo "/a/dir" >> "$GITHUB_PATH"';
-        handlers.disabled(command, `the \`${command}\` command is disabled (as on GitHub): use ${instead} instead`);
+        return;
+      }
+      case 'set-output': {
+        const name = props().get('name');
+        if (name !== undefined && name !== '') handlers.output?.(name, unescapeData(data));
+        return;
+      }
+      case 'set-env':
+      case 'add-path': {
+        if (!handlers.allowed) {
+          const instead =
+            command === 'set-env' ? 'echo "NAME=value" >> "$GITHUB_ENV"' : 'echo "/a/dir" >> "$GITHUB_PATH"';
+          handlers.disabled?.(
+            command,
+            `the \`${command}\` command is disabled (as on GitHub): use ${instead} instead, or set ACTIONS_ALLOW_UNSECURE_COMMANDS=true`,
+          );
+        } else if (command === 'add-path') {
+          const dir = unescapeData(data).trim();
+          if (dir !== '') handlers.addPath?.(dir);
+        } else {
+          const name = props().get('name');
+          if (name !== undefined && name !== '') handlers.setEnv?.(name, unescapeData(data));
+        }
+        return;
       }
     }
+  };
+  return {
+    scan: (chunk) => {
+      const text = carry + decoder.decode(chunk, { stream: true });
+      const lines = text.split('\n');
+      carry = lines.pop() ?? '';
+      if (carry.length > MAX_CARRY) carry = '';
+      for (const raw of lines) onLine(raw);
+    },
+    flush: () => {
+      const last = carry + decoder.decode();
+      carry = '';
+      if (last !== '' && last.length <= MAX_CARRY) onLine(last);
+    },
   };
 }
 
@@ -90,7 +142,7 @@ function propertiesOf(text: string): Map<string, string> {
   const props = new Map<string, string>();
   for (const pair of text.split(',')) {
     const eq = pair.indexOf('=');
-    if (eq > 0) props.set(pair.slice(0, eq).trim(), unescapeProperty(pair.slice(eq + 1)));
+    if (eq > 0) props.set(pair.slice(0, eq).trim().toLowerCase(), unescapeProperty(pair.slice(eq + 1)));
   }
   return props;
 }

@@ -264,8 +264,11 @@ class StepLoop {
       GITHUB_WORKFLOW: text(github.workflow),
       GITHUB_EVENT_NAME: text(github.event_name),
       GITHUB_REF: text(github.ref),
+      GITHUB_REF_NAME: text(github.ref_name),
+      GITHUB_REF_TYPE: text(github.ref_type),
       GITHUB_SHA: text(github.sha),
       GITHUB_REPOSITORY: text(github.repository),
+      GITHUB_REPOSITORY_OWNER: text(github.repository_owner),
       RUNNER_OS: text(this.runner().os),
       RUNNER_ARCH: text(this.runner().arch),
     };
@@ -375,9 +378,10 @@ class StepLoop {
     let result: TryResult;
     for (let n = 1; ; n++) {
       result = await this.tryStep(step, index, baseSignal);
-      if (result.envAdditions.NODE_OPTIONS !== undefined) {
+      const nodeOptions = Object.keys(result.envAdditions).filter((k) => k.toUpperCase() === 'NODE_OPTIONS');
+      if (nodeOptions.length > 0) {
         // As on GitHub: NODE_OPTIONS from $GITHUB_ENV would reach every later node process.
-        delete result.envAdditions.NODE_OPTIONS;
+        for (const k of nodeOptions) delete result.envAdditions[k];
         await this.emit(
           'stderr',
           index,
@@ -611,12 +615,24 @@ class StepLoop {
     const commandOutputs: Record<string, string> = Object.create(null);
     let commandBytes = 0;
     let disabledCommand: string | undefined;
+    // `::set-env` / `::add-path`, when ACTIONS_ALLOW_UNSECURE_COMMANDS allows them (the files win).
+    const commandEnv: Record<string, string> = Object.create(null);
+    const commandPath: string[] = [];
     const scan = createStepCommandScanners({
       ...(this.ctx.addMask ? { mask: (v: string) => this.addMask(v) } : {}),
       output: (name, value) => {
         if (name === '__proto__') return;
         commandBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
         if (commandBytes <= MAX_FILE_COMMAND_BYTES) commandOutputs[name] = value;
+      },
+      allowed: fullEnv.ACTIONS_ALLOW_UNSECURE_COMMANDS?.toLowerCase() === 'true',
+      setEnv: (name, value) => {
+        if (name === '__proto__') return;
+        commandBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+        if (commandBytes <= MAX_FILE_COMMAND_BYTES) commandEnv[name] = value;
+      },
+      addPath: (dir) => {
+        if (commandPath.length < 1000) commandPath.push(dir);
       },
       disabled: (_command, message) => {
         disabledCommand ??= message;
@@ -649,6 +665,8 @@ class StepLoop {
     } catch (e) {
       return fail(`could not run the step: ${this.redact(errorMessage(e))}`, false);
     }
+    // A last line without a newline (a trailing `::add-mask::` must mask before the log is written).
+    scan.flush();
 
     let outputs: Record<string, string> = {};
     let envAdditions: Record<string, string> = {};
@@ -672,8 +690,8 @@ class StepLoop {
       }
       // A UTF-16 unit is at most 3 UTF-8 bytes: a short file cannot hold an output over the limit.
       else if (outText.length * 3 > MAX_OUTPUT_BYTES) checkOutputSizes(outputs);
-      envAdditions = parseFileCommands(envText, '$GITHUB_ENV');
-      pathAdditions = parsePathFile(pathText);
+      envAdditions = { ...commandEnv, ...parseFileCommands(envText, '$GITHUB_ENV') };
+      pathAdditions = [...commandPath, ...parsePathFile(pathText)];
     } catch (e) {
       fileError = errorMessage(e);
     }
@@ -747,7 +765,7 @@ class StepLoop {
     let env: Record<string, string>;
     let inputs: Record<string, string>;
     try {
-      env = { ...this.defaultEnv(), ...this.stepEnv(step) };
+      env = { ...this.defaultEnv(), ...this.stepEnv(step), ...this.protectedEnv() };
       const exprCtx = this.exprContext(env);
       inputs = Object.fromEntries(
         Object.entries(step.with).map(([k, v]) => [k, interpolate(String(v), exprCtx, this.status())]),

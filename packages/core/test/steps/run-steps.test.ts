@@ -614,6 +614,7 @@ describe('runSteps', () => {
     await runSteps(attemptOf([{ run: 'a' }, { run: 'b', env: { GITHUB_JOB: 'other', CI: 'false' } }]), ws, rec.ctx);
     const env = ws.requests[1]?.env ?? {};
     expect(env.RUNNER_OS).toBe(ws.requests[0]?.env.RUNNER_OS);
+    expect(Object.keys(env).filter((k) => k.toUpperCase() === 'NODE_OPTIONS')).toEqual([]);
     expect(env.RUNNER_OS).not.toBe('Hacked');
     expect(env.GITHUB_JOB).toBe('build');
     expect(env.CI).toBe('false');
@@ -637,11 +638,65 @@ describe('runSteps', () => {
     expect(none.requests[0]?.script).toBe('xx');
   });
 
+  it("a registered action gets the engine's GITHUB_* / RUNNER_* values too, whatever env says", async () => {
+    let seen: Record<string, string> = {};
+    const actions = new Map([
+      [
+        'acme/env',
+        async ({ env }: { env: Record<string, string> }) => {
+          seen = env;
+          return {};
+        },
+      ],
+    ]);
+    const ws = new FakeWorkspace(dir);
+    await runSteps(
+      attemptOf([{ uses: 'acme/env', env: { RUNNER_OS: 'Hacked', GITHUB_JOB: 'evil', MINE: 'x' } }, { run: 'r' }]),
+      ws,
+      context({ actions: actions as never }).ctx,
+    );
+    expect(seen.RUNNER_OS).toBe(ws.requests[0]?.env.RUNNER_OS);
+    expect(seen.GITHUB_JOB).toBe('build');
+    expect(seen.MINE).toBe('x');
+  });
+
   it('hands a PowerShell step its script wrapped as GitHub does', async () => {
     const ws = new FakeWorkspace(dir);
     await runSteps(attemptOf([{ run: 'Write-Host hi', shell: 'pwsh' }, { run: 'echo hi' }]), ws, context().ctx);
     expect(ws.requests[0]?.script).toMatch(/^\$ErrorActionPreference = 'stop'\nWrite-Host hi\nif \(\(Test-Path/);
     expect(ws.requests[1]?.script).toBe('echo hi');
+  });
+
+  it('workflow commands as GitHub reads them: any case, a last line without newline, stop-commands resumed by its token in any case, an empty token stops for good', async () => {
+    const ws = new FakeWorkspace(dir, async (_req, io, call) => {
+      if (call === 0) {
+        await io.stdout(Buffer.from('::ADD-MASK::upper-case-mask\n::stop-commands::Tok\n::add-mask::while-stopped\n'));
+        await io.stdout(Buffer.from('::TOK::anything\n::Set-Output NAME=late::yes\n::add-mask::no-newline-mask'));
+      } else {
+        await io.stdout(Buffer.from('::stop-commands::\n::set-env name=X::1\n::stop-commands::\n::add-mask::never\n'));
+      }
+      return ok;
+    });
+    const rec = context();
+    const out = await runSteps(attemptOf([{ run: 'a' }, { run: 'b' }]), ws, rec.ctx);
+    expect(rec.masks).toEqual(['upper-case-mask', 'no-newline-mask']);
+    expect(out.steps[0]?.outputs).toEqual({ late: 'yes' });
+    expect(out.steps[1]).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('::set-env and ::add-path work when ACTIONS_ALLOW_UNSECURE_COMMANDS is true, as on GitHub', async () => {
+    const ws = new FakeWorkspace(dir, async (_req, io, call) => {
+      if (call === 0) await io.stdout(Buffer.from('::set-env name=FOO::bar%0Abaz\n::add-path::/opt/legacy/bin\n'));
+      return ok;
+    });
+    const out = await runSteps(
+      attemptOf([{ run: 'a' }, { run: 'b' }], { env: { ACTIONS_ALLOW_UNSECURE_COMMANDS: 'true' } }),
+      ws,
+      context().ctx,
+    );
+    expect(out.steps[0]).toMatchObject({ status: 'succeeded' });
+    expect(ws.requests[1]?.env.FOO).toBe('bar\nbaz');
+    expect(ws.requests[1]?.pathPrepend).toEqual(['/opt/legacy/bin']);
   });
 
   it("masks a secret in a step's timeout-minutes message before quoting it (an escaped value would not match)", async () => {
