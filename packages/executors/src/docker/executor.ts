@@ -114,8 +114,11 @@ export class DockerExecutor implements Executor {
         if (e instanceof Aborted || ctx.signal.aborted) return this.aborted(ctx.signal);
         const message = e instanceof Error ? e.message : String(e);
         const invalid = e instanceof PipewrightError && e.code === 'INVALID_ARGUMENT';
-        // A pull may fail for a passing reason (registry down), so only bad options are final.
-        return this.infra(`job \`${attempt.jobId}\`: ${message}`, invalid);
+        // A pull may fail for a passing reason (registry down): infra, retried. Bad options (an
+        // expression in `container:` that cannot be evaluated, a malformed volume) are the
+        // pipeline's own failure, final, as for any job-level expression (docs/semantics.md §1).
+        if (invalid) return { ...this.infra(`job \`${attempt.jobId}\`: ${message}`, true), reason: 'exit_code' };
+        return this.infra(`job \`${attempt.jobId}\`: ${message}`);
       }
       // The container is the worker: recorded while the attempt runs, not only in its outcome.
       ctx.placed?.(workspace.workerId);
@@ -258,7 +261,13 @@ export class DockerExecutor implements Executor {
     // `secrets` only for env, as on GitHub: an image, option or volume that held one would show it
     // in error messages (a bad image name, Docker's own errors), which are stored unmasked.
     const context = { ...attempt.contexts, matrix: attempt.matrix, env: attempt.env };
-    const withSecrets = { ...context, secrets };
+    // `github.token` is `secrets.GITHUB_TOKEN`, as in steps: also only where secrets may go.
+    const token = Object.entries(secrets).find(([k]) => k.toUpperCase() === 'GITHUB_TOKEN')?.[1];
+    const github =
+      token === undefined
+        ? attempt.contexts.github
+        : { ...(attempt.contexts.github as Record<string, unknown>), token };
+    const withSecrets = { ...context, github, secrets };
     const ev = (text: string, where: string): string => {
       if (!text.includes('${{')) return text;
       try {

@@ -382,11 +382,24 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     expect(out.status, out.message).toBe('succeeded');
     // Masking is the engine's log pipeline's job; here the value must simply have arrived.
     expect(c.text(0)).toContain('image ok, token=tok-s3cr3t-value');
+    // `github.token` is secrets.GITHUB_TOKEN in container env too.
+    const gh = capture();
+    gh.ctx.secrets = { GITHUB_TOKEN: 'ghs-test-token' };
+    const withToken = await ex.runJob(
+      attempt(
+        job([step(0, 'echo "gh=$GH"')], {
+          container: container({ image: TEST_IMAGE, env: { GH: '${{ github.token }}' } }),
+        }),
+      ),
+      gh.ctx,
+    );
+    expect(withToken.status, withToken.message).toBe('succeeded');
+    expect(gh.text(0)).toContain('gh=ghs-test-token');
     const bad = await ex.runJob(
       attempt(job([step(0, 'true')], { container: container({ image: "${{ fromJSON('x') }}" }) })),
       capture().ctx,
     );
-    expect(bad).toMatchObject({ status: 'failed', reason: 'infra', nonRetryable: true });
+    expect(bad).toMatchObject({ status: 'failed', reason: 'exit_code', nonRetryable: true });
     expect(bad.message).toMatch(/container image:/);
     // `secrets` is for env only (as on GitHub): an image naming one never carries the value into a message.
     const leaky = capture();
@@ -476,7 +489,7 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     const ex = executor();
     for (const image of ['x/', '..', '', 'a//b']) {
       const out = await ex.runJob(attempt(job([step(0, 'true')], { container: container({ image }) })), capture().ctx);
-      expect(out).toMatchObject({ status: 'failed', reason: 'infra', nonRetryable: true });
+      expect(out).toMatchObject({ status: 'failed', reason: 'exit_code', nonRetryable: true });
       expect(out.message).toMatch(/is not an image reference/);
     }
     // The process is still here to check: give a stray request a moment to fail, as it used to.
@@ -489,7 +502,7 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
       attempt(job([step(0, 'true')], { container: container({ options: '--device /dev/kvm' }) })),
       capture().ctx,
     );
-    expect(out.reason).toBe('infra');
+    expect(out.reason).toBe('exit_code');
     expect(out.nonRetryable).toBe(true);
     expect(out.message).toContain('--device');
   });
