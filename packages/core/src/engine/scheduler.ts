@@ -248,6 +248,8 @@ export function githubContext(
   const { event, payload, ...rest } = rec.trigger;
   const eventName = typeof event === 'string' ? event : 'workflow_dispatch';
   return {
+    // What GitHub derives from `ref` and `repository` when the trigger does not say.
+    ...derivedRefFields(rest),
     // The trigger's own fields (ref, sha, ...).
     ...rest,
     // The run's own facts win over a trigger field of the same name.
@@ -267,6 +269,19 @@ export function githubContext(
             ? { inputs: textInputs(rec.inputs), workflow: rec.pipelineName }
             : {},
   };
+}
+
+/** `ref_name`/`ref_type` of a `refs/heads/x` or `refs/tags/x` ref, `repository_owner` of `owner/name`. */
+function derivedRefFields(trigger: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const m = typeof trigger.ref === 'string' ? /^refs\/(heads|tags)\/(.+)$/.exec(trigger.ref) : null;
+  if (m) {
+    out.ref_name = m[2] as string;
+    out.ref_type = m[1] === 'tags' ? 'tag' : 'branch';
+  }
+  const repo = typeof trigger.repository === 'string' ? trigger.repository : '';
+  if (repo.includes('/')) out.repository_owner = repo.slice(0, repo.indexOf('/'));
+  return out;
 }
 
 /** Inputs as `github.event.inputs` has them: every value a string. */

@@ -24,7 +24,34 @@ export interface WorkflowCommandHandlers {
   disabled?: (command: string, message: string) => void;
   /** Whether `::set-env` and `::add-path` are allowed (`ACTIONS_ALLOW_UNSECURE_COMMANDS`). */
   allowed?: boolean;
+  /**
+   * Whether `::stop-commands::` may take an empty token or a command name
+   * (`ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS`); without it such a token is refused and
+   * commands go on being read (GitHub's fix for CVE-2020-15228: a step could switch off
+   * `::add-mask::` for the rest of its output).
+   */
+  anyStopToken?: boolean;
 }
+
+/** Workflow command names (and `pause-logging`): not valid `::stop-commands::` tokens. */
+const COMMAND_NAMES = new Set([
+  'add-mask',
+  'add-matcher',
+  'add-path',
+  'debug',
+  'echo',
+  'endgroup',
+  'error',
+  'group',
+  'notice',
+  'pause-logging',
+  'remove-matcher',
+  'save-state',
+  'set-env',
+  'set-output',
+  'stop-commands',
+  'warning',
+]);
 
 /**
  * The workflow commands of one step: both of its output streams are read (GitHub's runner
@@ -55,7 +82,7 @@ export function createStepCommandScanners(handlers: WorkflowCommandHandlers): Co
 interface StopState {
   /**
    * While set, command processing is off until a `::TOKEN::` line (lower case); an empty
-   * `::stop-commands::` stops it for the rest of the step (as on GitHub).
+   * token (allowed only with `anyStopToken`) stops it for the rest of the step.
    */
   token: string | undefined;
 }
@@ -88,9 +115,18 @@ function createCommandScanner(
     const data = line.slice(end + 2);
     const props = () => propertiesOf(space < 0 ? '' : head.slice(space + 1));
     switch (command) {
-      case 'stop-commands':
-        stop.token = data.trim().toLowerCase();
+      case 'stop-commands': {
+        const token = data.trim().toLowerCase();
+        if ((token === '' || COMMAND_NAMES.has(token)) && !handlers.anyStopToken) {
+          handlers.disabled?.(
+            command,
+            `::stop-commands:: refused an empty token, \`pause-logging\` or a workflow command name as its token (as GitHub does); use a unique token, or set ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS=true`,
+          );
+          return;
+        }
+        stop.token = token;
         return;
+      }
       case 'add-mask': {
         const value = data.trim();
         if (value !== '') handlers.mask?.(value);

@@ -617,6 +617,7 @@ class StepLoop {
     let disabledCommand: string | undefined;
     // `::set-env` / `::add-path`, when ACTIONS_ALLOW_UNSECURE_COMMANDS allows them (the files win).
     const commandEnv: Record<string, string> = Object.create(null);
+    let envCommandBytes = 0;
     const commandPath: string[] = [];
     const scan = createStepCommandScanners({
       ...(this.ctx.addMask ? { mask: (v: string) => this.addMask(v) } : {}),
@@ -626,10 +627,11 @@ class StepLoop {
         if (commandBytes <= MAX_FILE_COMMAND_BYTES) commandOutputs[name] = value;
       },
       allowed: fullEnv.ACTIONS_ALLOW_UNSECURE_COMMANDS?.toLowerCase() === 'true',
+      anyStopToken: fullEnv.ACTIONS_ALLOW_UNSECURE_STOPCOMMAND_TOKENS?.toLowerCase() === 'true',
       setEnv: (name, value) => {
         if (name === '__proto__') return;
-        commandBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
-        if (commandBytes <= MAX_FILE_COMMAND_BYTES) commandEnv[name] = value;
+        envCommandBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+        if (envCommandBytes <= MAX_FILE_COMMAND_BYTES) commandEnv[name] = value;
       },
       addPath: (dir) => {
         if (commandPath.length < 1000) commandPath.push(dir);
@@ -690,8 +692,14 @@ class StepLoop {
       }
       // A UTF-16 unit is at most 3 UTF-8 bytes: a short file cannot hold an output over the limit.
       else if (outText.length * 3 > MAX_OUTPUT_BYTES) checkOutputSizes(outputs);
+      if (envCommandBytes > MAX_FILE_COMMAND_BYTES) {
+        throw new Error(
+          `::set-env lines set more than ${formatBytes(MAX_FILE_COMMAND_BYTES)} of variables: pass large data as a file instead`,
+        );
+      }
       envAdditions = { ...commandEnv, ...parseFileCommands(envText, '$GITHUB_ENV') };
       pathAdditions = [...commandPath, ...parsePathFile(pathText)];
+      checkEnvAdditions(envAdditions, pathAdditions);
     } catch (e) {
       fileError = errorMessage(e);
     }
@@ -895,6 +903,23 @@ export function defaultStepName(step: Pick<StepSpec, 'run' | 'uses' | 'index'>):
   }
   if (step.uses !== undefined) return `Run ${step.uses}`;
   return `Step ${step.index + 1}`;
+}
+
+/**
+ * Throws when a variable or directory a step adds for the later steps cannot be put in a
+ * process environment (a NUL byte, a `=` in a name): the step that wrote it fails, not the
+ * next one (which would fail to start, as `infra`).
+ */
+function checkEnvAdditions(env: Record<string, string>, path: readonly string[]): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (name.includes('=') || name.includes('\0')) {
+      throw new Error(`$GITHUB_ENV: the variable name ${JSON.stringify(name)} cannot hold \`=\` or a NUL byte`);
+    }
+    if (value.includes('\0')) throw new Error(`$GITHUB_ENV: the value of ${name} holds a NUL byte`);
+  }
+  for (const dir of path) {
+    if (dir.includes('\0')) throw new Error(`$GITHUB_PATH: ${JSON.stringify(dir)} holds a NUL byte`);
+  }
 }
 
 /** Throws when an output is over GitHub's 1 MB limit for one output. */

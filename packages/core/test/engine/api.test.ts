@@ -118,12 +118,20 @@ describe('Engine API: what callers pass', () => {
     const pipeline = 'on: workflow_dispatch\njobs:\n  a: { runs-on: x, steps: [{ run: x }] }\n';
     await (
       await engine.submit(pipeline, {
-        trigger: { event: 'push', ref: 'refs/heads/main', payload: { commits: [{ id: 'c1' }] }, run_id: 'forged' },
+        trigger: {
+          event: 'push',
+          ref: 'refs/heads/main',
+          repository: 'acme/app',
+          payload: { commits: [{ id: 'c1' }] },
+          run_id: 'forged',
+        },
       })
     ).wait();
     await (await engine.submit(pipeline, { inputs: { q: 'x', flag: true } })).wait();
     const [push, manual] = seen.map((a) => a.contexts.github as Record<string, unknown>);
     expect(push).toMatchObject({ event_name: 'push', ref: 'refs/heads/main', event: { commits: [{ id: 'c1' }] } });
+    // Derived as GitHub has them, when the trigger does not give them.
+    expect(push).toMatchObject({ ref_name: 'main', ref_type: 'branch', repository_owner: 'acme' });
     expect(push).not.toHaveProperty('payload');
     expect(push?.run_id).toBe(seen[0]?.runId); // the run's own id, not the trigger's
     expect(manual).toMatchObject({ event_name: 'workflow_dispatch', event: { inputs: { q: 'x', flag: 'true' } } });

@@ -667,21 +667,36 @@ describe('runSteps', () => {
     expect(ws.requests[1]?.script).toBe('echo hi');
   });
 
-  it('workflow commands as GitHub reads them: any case, a last line without newline, stop-commands resumed by its token in any case, an empty token stops for good', async () => {
+  it('workflow commands as GitHub reads them: any case, a last line without newline, stop-commands resumed by its token in any case; an empty or command-name token is refused (masks go on)', async () => {
     const ws = new FakeWorkspace(dir, async (_req, io, call) => {
       if (call === 0) {
         await io.stdout(Buffer.from('::ADD-MASK::upper-case-mask\n::stop-commands::Tok\n::add-mask::while-stopped\n'));
         await io.stdout(Buffer.from('::TOK::anything\n::Set-Output NAME=late::yes\n::add-mask::no-newline-mask'));
+      } else if (call === 1) {
+        await io.stdout(Buffer.from('::stop-commands::\n::add-mask::after-empty-token\n'));
       } else {
-        await io.stdout(Buffer.from('::stop-commands::\n::set-env name=X::1\n::stop-commands::\n::add-mask::never\n'));
+        await io.stdout(Buffer.from('::stop-commands::add-mask\n::add-mask::after-command-token\n'));
       }
       return ok;
     });
     const rec = context();
-    const out = await runSteps(attemptOf([{ run: 'a' }, { run: 'b' }]), ws, rec.ctx);
-    expect(rec.masks).toEqual(['upper-case-mask', 'no-newline-mask']);
+    const out = await runSteps(attemptOf([{ run: 'a' }, { run: 'b' }, { run: 'c', if: 'always()' }]), ws, rec.ctx);
+    expect(rec.masks).toEqual(['upper-case-mask', 'no-newline-mask', 'after-empty-token', 'after-command-token']);
     expect(out.steps[0]?.outputs).toEqual({ late: 'yes' });
-    expect(out.steps[1]).toMatchObject({ status: 'succeeded' });
+    expect(out.steps[1]).toMatchObject({ status: 'failed', reason: 'exit_code' });
+    expect(out.steps[1]?.message).toMatch(/::stop-commands:: refused an empty token/);
+    expect(out.steps[2]).toMatchObject({ status: 'failed', reason: 'exit_code' });
+  });
+
+  it('a variable a step adds that no process environment can hold fails that step, not the next', async () => {
+    const ws = new FakeWorkspace(dir, async (req, _io, call) => {
+      if (call === 0) await writeFile(req.env.GITHUB_ENV ?? '', 'BAD=a\u0000b\n');
+      return ok;
+    });
+    const out = await runSteps(attemptOf([{ run: 'a' }, { run: 'b' }]), ws, context().ctx);
+    expect(out.steps[0]).toMatchObject({ status: 'failed', reason: 'exit_code' });
+    expect(out.steps[0]?.message).toBe('$GITHUB_ENV: the value of BAD holds a NUL byte');
+    expect(ws.requests).toHaveLength(1);
   });
 
   it('::set-env and ::add-path work when ACTIONS_ALLOW_UNSECURE_COMMANDS is true, as on GitHub', async () => {

@@ -114,9 +114,9 @@ export class DockerExecutor implements Executor {
         if (e instanceof Aborted || ctx.signal.aborted) return this.aborted(ctx.signal);
         const message = e instanceof Error ? e.message : String(e);
         const invalid = e instanceof PipewrightError && e.code === 'INVALID_ARGUMENT';
-        // A pull may fail for a passing reason (registry down): infra, retried. Bad options (an
-        // expression in `container:` that cannot be evaluated, a malformed volume) are the
-        // pipeline's own failure, final, as for any job-level expression (docs/semantics.md §1).
+        // A pull may fail for a passing reason (registry down): infra, retried. What we refuse
+        // ourselves (an expression in `container:` that cannot be evaluated, an unsupported
+        // option, a non-image name) is the pipeline's own failure, final.
         if (invalid) return { ...this.infra(`job \`${attempt.jobId}\`: ${message}`, true), reason: 'exit_code' };
         return this.infra(`job \`${attempt.jobId}\`: ${message}`);
       }
