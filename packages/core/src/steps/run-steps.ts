@@ -100,6 +100,8 @@ class StepLoop {
   private fileEnv: Record<string, string> = {};
   private protectedDefaults: Record<string, string> | undefined;
   private githubCtx: Record<string, unknown> | undefined;
+  /** Step output streams whose last chunk ended mid-line ({@link streamKey}). */
+  private readonly openLines = new Set<number>();
   /** Directories steps added with `$GITHUB_PATH`, most recent first. */
   private pathPrepend: string[] = [];
   /** {@link ATTEMPT_ID_ENV} of this attempt, in every step's environment. */
@@ -643,10 +645,12 @@ class StepLoop {
     const io: ExecIO = {
       stdout: (chunk) => {
         scan.stdout(chunk);
+        this.noteLineEnd('stdout', index, chunk);
         return this.ctx.output('stdout', index, chunk);
       },
       stderr: (chunk) => {
         scan.stderr(chunk);
+        this.noteLineEnd('stderr', index, chunk);
         return this.ctx.output('stderr', index, chunk);
       },
     };
@@ -822,7 +826,17 @@ class StepLoop {
   }
 
   private async emit(stream: 'stdout' | 'stderr', index: number, text: string): Promise<void> {
-    await this.ctx.output(stream, index, encoder.encode(text));
+    // A line of pipewright's own starts on a line of its own, after output that ended mid-line.
+    const key = streamKey(stream, index);
+    const open = this.openLines.delete(key);
+    await this.ctx.output(stream, index, encoder.encode(open ? `\n${text}` : text));
+  }
+
+  /** Notes whether a step's output chunk left a line unfinished (see {@link emit}). */
+  private noteLineEnd(stream: 'stdout' | 'stderr', index: number, chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    if (chunk[chunk.length - 1] === 10) this.openLines.delete(streamKey(stream, index));
+    else this.openLines.add(streamKey(stream, index));
   }
 
   private addMask(value: string): void {
@@ -920,6 +934,11 @@ function checkEnvAdditions(env: Record<string, string>, path: readonly string[])
   for (const dir of path) {
     if (dir.includes('\0')) throw new Error(`$GITHUB_PATH: ${JSON.stringify(dir)} holds a NUL byte`);
   }
+}
+
+/** One number per step and stream. */
+function streamKey(stream: 'stdout' | 'stderr', index: number): number {
+  return index * 2 + (stream === 'stderr' ? 1 : 0);
 }
 
 /** Throws when an output is over GitHub's 1 MB limit for one output. */

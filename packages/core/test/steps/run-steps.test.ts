@@ -688,6 +688,21 @@ describe('runSteps', () => {
     expect(out.steps[2]).toMatchObject({ status: 'failed', reason: 'exit_code' });
   });
 
+  it("pipewright's own line about a step starts on a new line after output that ended mid-line", async () => {
+    const ws = new FakeWorkspace(dir, async (_req, io) => {
+      await io.stderr(Buffer.from('partial'));
+      await io.stdout(Buffer.from('::set-env name=A::b\n'));
+      return ok;
+    });
+    const rec = context();
+    await runSteps(attemptOf([{ name: 'glue', run: 'x' }]), ws, rec.ctx);
+    const stderr = rec.chunks
+      .filter((c) => c.stream === 'stderr')
+      .map((c) => c.text)
+      .join('');
+    expect(stderr).toMatch(/^partial\npipewright: the `set-env` command is disabled/);
+  });
+
   it('a variable a step adds that no process environment can hold fails that step, not the next', async () => {
     const ws = new FakeWorkspace(dir, async (req, _io, call) => {
       if (call === 0) await writeFile(req.env.GITHUB_ENV ?? '', 'BAD=a\u0000b\n');
