@@ -669,6 +669,7 @@ class StepLoop {
         io,
       );
     } catch (e) {
+      scan.flush();
       return fail(`could not run the step: ${this.redact(errorMessage(e))}`, false);
     }
     // A last line without a newline (a trailing `::add-mask::` must mask before the log is written).

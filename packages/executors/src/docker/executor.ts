@@ -283,6 +283,8 @@ export class DockerExecutor implements Executor {
       volumes: c.volumes.map((v, i) => ev(v, `volumes[${i}]`)),
     };
     if (c.options !== undefined) out.options = ev(c.options, 'options');
+    if (c.memory !== undefined) out.memory = ev(c.memory, 'memory');
+    if (c.network !== undefined) out.network = ev(c.network, 'network');
     return out;
   }
 

@@ -375,10 +375,16 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     c.ctx.secrets = { TOKEN: 'tok-s3cr3t-value' };
     const spec = attempt(
       job([step(0, 'echo "image ok, token=$TOKEN"')], {
-        container: container({ image: '${{ matrix.img }}', env: { TOKEN: '${{ secrets.TOKEN }}' } }),
+        container: container({
+          image: '${{ matrix.img }}',
+          env: { TOKEN: '${{ secrets.TOKEN }}' },
+          // Extensions with expressions too: unevaluated, Docker would refuse the memory size.
+          memory: '${{ matrix.mem }}',
+          network: '${{ matrix.net }}',
+        }),
       }),
     );
-    const out = await ex.runJob({ ...spec, matrix: { img: TEST_IMAGE } }, c.ctx);
+    const out = await ex.runJob({ ...spec, matrix: { img: TEST_IMAGE, mem: '256m', net: 'none' } }, c.ctx);
     expect(out.status, out.message).toBe('succeeded');
     // Masking is the engine's log pipeline's job; here the value must simply have arrived.
     expect(c.text(0)).toContain('image ok, token=tok-s3cr3t-value');
