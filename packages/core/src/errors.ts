@@ -1,4 +1,6 @@
 const BRAND = Symbol.for('pipewright.error');
+/** The class names of a PipewrightError's class chain (see `Symbol.hasInstance`). */
+const KINDS = Symbol.for('pipewright.error.kinds');
 
 /** Stable machine-readable error codes. */
 export type ErrorCode =
@@ -54,11 +56,30 @@ export class PipewrightError extends Error {
     this.code = code;
     this.details = options.details ?? {};
     Object.defineProperty(this, BRAND, { value: true });
+    // The class names from this error's class up to PipewrightError, for `instanceof` of a subclass.
+    const kinds: string[] = [];
+    for (let c: unknown = new.target; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
+      kinds.push((c as { name: string }).name);
+    }
+    Object.defineProperty(this, KINDS, { value: kinds });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class `instanceof` asks about (a subclass, too)
+    return isPipewrightErrorOf(this, value);
   }
+}
+
+/**
+ * `value instanceof cls` for PipewrightError and its subclasses, also across two copies of the
+ * package: branded, and for a subclass of its class chain (by class name across copies).
+ */
+function isPipewrightErrorOf(cls: { name: string }, value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[BRAND] !== true) return false;
+  if (cls === PipewrightError) return true;
+  if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+  const kinds = (value as Record<symbol, unknown>)[KINDS];
+  return Array.isArray(kinds) && kinds.includes(cls.name);
 }
 
 /** Formats a diagnostic as DESIGN §8 prints it: `file:line:col: message (at path)`, warnings marked `warning:`. */

@@ -445,6 +445,54 @@ describe('runSteps', () => {
     expect(out2).toMatchObject({ status: 'failed', exitCode: 1 });
   });
 
+  it('an action throwing RetryAfterError is retried no sooner than it asked; NonRetryableError is not retried', async () => {
+    let calls = 0;
+    const actions = new Map<string, (input: unknown) => Promise<Record<string, string>>>([
+      [
+        'later',
+        async () => {
+          calls++;
+          if (calls === 1) throw new RetryAfterError('rate limited', 5000);
+          return { ok: 'yes' };
+        },
+      ],
+      [
+        'never',
+        async () => {
+          throw new NonRetryableError('bad input');
+        },
+      ],
+    ]);
+    const retry = {
+      ...DEFAULT_RETRY,
+      maxAttempts: 3,
+      on: ['failure' as const],
+      backoff: { delayMs: 100, factor: 2, maxDelayMs: 100_000, jitter: 'none' as const },
+    };
+    const delays: number[] = [];
+    const sleep = async (ms: number) => {
+      delays.push(ms);
+    };
+    const a = await runSteps(
+      attemptOf([{ uses: 'later', retry }]),
+      new FakeWorkspace(dir),
+      context({ actions: actions as never }).ctx,
+      { sleep },
+    );
+    expect(a.status).toBe('succeeded');
+    expect(calls).toBe(2);
+    expect(delays).toEqual([5000]);
+    expect(new RetryAfterError('x', 1) instanceof NonRetryableError).toBe(false);
+    const b = await runSteps(
+      attemptOf([{ uses: 'never', retry }]),
+      new FakeWorkspace(dir),
+      context({ actions: actions as never }).ctx,
+      { sleep },
+    );
+    expect(b).toMatchObject({ status: 'failed', nonRetryable: true });
+    expect(delays).toEqual([5000]);
+  });
+
   it('cancels: the running step aborts, later steps are cancelled unless always(), which gets a live signal', async () => {
     const job = new AbortController();
     const signals: AbortSignal[] = [];
