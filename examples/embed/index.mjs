@@ -58,9 +58,7 @@ engine.on('log', (batch) => {
 });
 engine.on('error', (err) => console.error(`engine error: ${err.message}`));
 
-// The engine's timers do not keep a process alive; a service has its server for that,
-// this script holds the event loop itself until the run ends.
-const keepAlive = setInterval(() => {}, 1 << 30);
+// While a run is active the engine holds the event loop, so awaiting wait() is enough here.
 try {
   const run = await engine.submit(pipeline, { idempotencyKey: `embed-example-${process.pid}` });
   process.once('SIGINT', () => run.cancel({ reason: 'SIGINT', by: 'embed example' }));
@@ -69,6 +67,5 @@ try {
   console.log(`run ${report.run.status}; greet.outputs.who = ${greet?.outputs.who}`);
   process.exitCode = report.run.status === 'succeeded' ? 0 : 1;
 } finally {
-  clearInterval(keepAlive);
   await engine.close();
 }

@@ -17,7 +17,7 @@ export async function main(argv: string[]): Promise<number> {
   guardStdout();
   let code: number = EXIT.OK;
   const program = new Command('pipewright')
-    .description('Run GitHub-Actions-style pipelines on your machine, Docker or remote agents.')
+    .description('Run GitHub-Actions-style pipelines on your machine or in Docker.')
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) })

@@ -1037,7 +1037,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     const executor = this.executors.get(c.executor) as Executor;
     // No p-queue gate here: the scheduler holds attempts to `concurrency` (the property tests
     // check it never exceeds it), and a second queue cost a closure and a promise per attempt.
-    const names = this.secretNamesFor(c.runId, c.spec.job);
+    let names = this.secretNamesFor(c.runId, c.spec.job);
+    // Without a provider `github.token` reads as empty (there is no token to give); an explicit
+    // `secrets.GITHUB_TOKEN` still fails the job, like any secret the engine cannot resolve.
+    if (!this.secrets && names.includes('GITHUB_TOKEN') && !this.readsSecretExplicitly(c, 'GITHUB_TOKEN')) {
+      names = names.filter((n) => n !== 'GITHUB_TOKEN');
+    }
     if (names.length === 0) this.runExecutor(executor, c, attempt);
     else
       this.resolveSecrets(c, names, attempt).then(
@@ -1094,6 +1099,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     for (const v of Object.values(secrets as Record<string, string | undefined>)) if (v) attempt.addMask(v);
     attempt.secrets = secrets as Record<string, string>;
+  }
+
+  /** Whether the job (or the pipeline env) names `secrets.<name>` itself, not only through `github.token`. */
+  private readsSecretExplicitly(c: Extract<SchedulerCommand, { type: 'start' }>, name: string): boolean {
+    const text = JSON.stringify(c.spec.job) + JSON.stringify(c.spec.env);
+    return referencedSecrets(text.replace(/github\s*\.\s*token/gi, '')).includes(name);
   }
 
   private secretNamesFor(runId: string, job: JobSpec): string[] {

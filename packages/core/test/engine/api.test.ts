@@ -556,6 +556,33 @@ jobs:
     await engine.close();
   });
 
+  it('without a secret provider github.token reads as empty; an explicit secrets.GITHUB_TOKEN still fails the job', async () => {
+    const seen: Record<string, string>[] = [];
+    const ex = {
+      name: 'process',
+      runJob: async (_a: AttemptSpec, ctx: ExecContext) => {
+        seen.push(ctx.secrets);
+        return { status: 'succeeded' } as AttemptOutcome;
+      },
+    };
+    const engine = new Engine({ store: new MemoryStore(), logs: new MemoryLogStore(), executors: [ex] });
+    const viaGithub = await (
+      await engine.submit('jobs:\n  a: { runs-on: x, steps: [{ run: "echo ${{ github.token }}" }] }\n')
+    ).wait();
+    expect(viaGithub.jobs[0]?.status).toBe('succeeded');
+    expect(seen).toEqual([{}]);
+    const explicit = await (
+      await engine.submit(
+        'jobs:\n  a: { runs-on: x, steps: [{ run: "echo ${{ secrets.GITHUB_TOKEN }} ${{ github.token }}" }] }\n',
+      )
+    ).wait();
+    expect(explicit.jobs[0]).toMatchObject({ status: 'failed', reason: 'infra' });
+    expect(explicit.jobs[0]?.message).toMatch(
+      /references secrets \(GITHUB_TOKEN\) but the engine has no secret provider/,
+    );
+    await engine.close();
+  });
+
   it('registerAction takes a name and a function', () => {
     const engine = new Engine({
       store: new MemoryStore(),
