@@ -1,5 +1,10 @@
 const BRAND = Symbol.for('pipewright.error');
-/** The class names of a PipewrightError's class chain (see `Symbol.hasInstance`). */
+/**
+ * A built-in error class's fixed kind (a string, so a minifier leaves it alone); an error
+ * carries the kinds of its class chain under {@link KINDS}, for `instanceof` across two
+ * copies of the package.
+ */
+const KIND: unique symbol = Symbol.for('pipewright.error.kind') as never;
 const KINDS = Symbol.for('pipewright.error.kinds');
 
 /** Stable machine-readable error codes. */
@@ -47,6 +52,8 @@ export interface PipewrightErrorOptions {
  * `instanceof` works across two copies of the package.
  */
 export class PipewrightError extends Error {
+  /** @internal The class's kind for `instanceof` across copies of the package. */
+  static readonly [KIND]: string = 'PipewrightError';
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;
 
@@ -56,10 +63,10 @@ export class PipewrightError extends Error {
     this.code = code;
     this.details = options.details ?? {};
     Object.defineProperty(this, BRAND, { value: true });
-    // The class names from this error's class up to PipewrightError, for `instanceof` of a subclass.
+    // The kinds of the built-in classes in this error's class chain (a user subclass has none of its own).
     const kinds: string[] = [];
     for (let c: unknown = new.target; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
-      kinds.push((c as { name: string }).name);
+      if (Object.hasOwn(c, KIND)) kinds.push((c as unknown as { [KIND]: string })[KIND]);
     }
     Object.defineProperty(this, KINDS, { value: kinds });
   }
@@ -74,12 +81,16 @@ export class PipewrightError extends Error {
  * `value instanceof cls` for PipewrightError and its subclasses, also across two copies of the
  * package: branded, and for a subclass of its class chain (by class name across copies).
  */
-function isPipewrightErrorOf(cls: { name: string }, value: unknown): boolean {
+function isPipewrightErrorOf(cls: object, value: unknown): boolean {
   if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[BRAND] !== true) return false;
   if (cls === PipewrightError) return true;
   if (Function.prototype[Symbol.hasInstance].call(cls, value)) return true;
+  // Another copy's instance: only the built-in classes match it, by their fixed kind.
+  if (!Object.hasOwn(cls, KIND)) return false;
+  const kind = (cls as { [KIND]: string })[KIND];
   const kinds = (value as Record<symbol, unknown>)[KINDS];
-  return Array.isArray(kinds) && kinds.includes(cls.name);
+  // A copy from before kinds were recorded: its error's name is its class's kind.
+  return Array.isArray(kinds) ? kinds.includes(kind) : (value as { name?: unknown }).name === kind;
 }
 
 /** Formats a diagnostic as DESIGN §8 prints it: `file:line:col: message (at path)`, warnings marked `warning:`. */
@@ -91,6 +102,8 @@ export function formatDiagnostic(d: Diagnostic): string {
 
 /** A pipeline failed validation; `diagnostics` lists every problem found. */
 export class PipelineInvalidError extends PipewrightError {
+  /** @internal */
+  static override readonly [KIND]: string = 'PipelineInvalidError';
   readonly diagnostics: Diagnostic[];
   constructor(diagnostics: Diagnostic[], code: 'PIPELINE_INVALID' | 'PIPELINE_CYCLE' = 'PIPELINE_INVALID') {
     const errors = diagnostics.filter((d) => d.severity === 'error');
@@ -106,6 +119,8 @@ export class PipelineInvalidError extends PipewrightError {
 
 /** Thrown by registered actions to fail a step without retrying it. */
 export class NonRetryableError extends PipewrightError {
+  /** @internal */
+  static override readonly [KIND]: string = 'NonRetryableError';
   constructor(message: string, options: PipewrightErrorOptions = {}) {
     super('INVALID_ARGUMENT', message, options);
     this.name = 'NonRetryableError';
@@ -114,6 +129,8 @@ export class NonRetryableError extends PipewrightError {
 
 /** Thrown by registered actions to ask for a retry no sooner than `retryAfterMs`. */
 export class RetryAfterError extends PipewrightError {
+  /** @internal */
+  static override readonly [KIND]: string = 'RetryAfterError';
   readonly retryAfterMs: number;
   constructor(message: string, retryAfterMs: number, options: PipewrightErrorOptions = {}) {
     super('INVALID_ARGUMENT', message, options);

@@ -25,5 +25,38 @@ describe('error classes', () => {
       other instanceof NonRetryableError,
     ]).toEqual([true, true, false]);
     expect({ name: 'x' } instanceof PipewrightError).toBe(false);
+    // A copy from before kinds were recorded: its name says its class.
+    const older = Object.assign(Object.create(Error.prototype), { name: 'NonRetryableError' });
+    Object.defineProperty(older, Symbol.for('pipewright.error'), { value: true });
+    expect([older instanceof NonRetryableError, older instanceof RetryAfterError]).toEqual([true, false]);
+  });
+
+  it("matches by the built-in classes' fixed kinds, not by class names (minified copies, look-alike user classes)", () => {
+    // A user class named like a built-in one is not it; anonymous subclasses do not match each other.
+    class NonRetryableErrorLookAlike extends PipewrightError {}
+    Object.defineProperty(NonRetryableErrorLookAlike, 'name', { value: 'NonRetryableError' });
+    const lookAlike = new NonRetryableErrorLookAlike('INVALID_ARGUMENT', 'x');
+    expect([lookAlike instanceof NonRetryableError, lookAlike instanceof PipewrightError]).toEqual([false, true]);
+    const A = class extends PipewrightError {};
+    const B = class extends PipewrightError {};
+    expect([new A('INVALID_ARGUMENT', 'a') instanceof B, new A('INVALID_ARGUMENT', 'a') instanceof A]).toEqual([
+      false,
+      true,
+    ]);
+    // A user subclass of a built-in one is both.
+    class Later extends RetryAfterError {}
+    const later = new Later('x', 1);
+    expect([later instanceof Later, later instanceof RetryAfterError, later instanceof NonRetryableError]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    // A minified copy: its class is named `e`, its error carries the fixed kinds.
+    const minified = Object.assign(Object.create(Error.prototype), { name: 'e' });
+    Object.defineProperty(minified, Symbol.for('pipewright.error'), { value: true });
+    Object.defineProperty(minified, Symbol.for('pipewright.error.kinds'), {
+      value: ['NonRetryableError', 'PipewrightError'],
+    });
+    expect([minified instanceof NonRetryableError, minified instanceof RetryAfterError]).toEqual([true, false]);
   });
 });
