@@ -610,18 +610,27 @@ export class Engine extends EventEmitter<EngineEvents> {
     /** The store failed the pass: what is taken is kept without asking it again. */
     let storeDown = false;
     try {
-      for (const run of runs.reverse()) {
+      for (const listed of runs.reverse()) {
         // An engine being closed takes nothing more over.
         if (this.closing || this.closed) break;
-        if (this.ownRuns.has(run.id)) continue;
+        if (this.ownRuns.has(listed.id)) continue;
         // A run another engine's submit() has stored but not leased yet may be taken here: that
         // engine then finds the lease taken and leaves the run to this one (see submit), so it
         // still runs once.
-        const got = await this.store.acquireLease(run.id, this.instanceId, this.leaseTtlMs);
+        const got = await this.store.acquireLease(listed.id, this.instanceId, this.leaseTtlMs);
         if (!got) continue;
+        let run: RunRecord = listed;
         let jobs: JobRecord[];
         let lastSeq: number;
         try {
+          // Read again under the lease: its owner may have finished it (and let the lease go)
+          // since the list, and a stale `running` record would finish it a second time.
+          const fresh = await this.store.getRun(listed.id);
+          if (fresh === undefined || isTerminalRun(fresh.status)) {
+            await this.store.releaseLease(listed.id, this.instanceId).catch(() => undefined);
+            continue;
+          }
+          run = fresh;
           jobs = await this.store.getJobs(run.id);
           // Records the scheduler could not take (something else wrote them badly): set aside below.
           const bad = unrestorable(run, jobs);

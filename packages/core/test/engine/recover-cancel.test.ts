@@ -438,4 +438,33 @@ describe('4.8 recover(): what a lost attempt left running is stopped before its 
     await e2.close();
     await e1.close();
   });
+
+  it('leaves alone a run its owner finished between the list and the lease (it was finished a second time)', async () => {
+    const store = new MemoryStore();
+    const ok: Executor = {
+      name: 'process',
+      runJob: async () => ({ status: 'succeeded', workerId: 'w', steps: [], outputs: {} }),
+    };
+    const e1 = new Engine({ store, logs: new MemoryLogStore(), executors: [ok], instanceId: 'e1' });
+    const handle = await e1.submit(YAML);
+    const report = await handle.wait();
+    await e1.close();
+    const before = await store.getRun(handle.id);
+    // The list still shows it running (read before the owner finished it); the lease is free now.
+    const stale = interceptStore(store, {
+      listRuns: async (original) => {
+        const runs = await original({});
+        return runs.map((r) => (r.id === handle.id ? { ...r, status: 'running' as const, finishedAt: undefined } : r));
+      },
+    });
+    const e2 = new Engine({ store: stale, logs: new MemoryLogStore(), executors: [ok], instanceId: 'e2' });
+    const finished: string[] = [];
+    e2.on('run:finished', (e) => finished.push(e.runId));
+    expect(await e2.recover()).toEqual([]);
+    await e2.settle();
+    expect(finished).toEqual([]);
+    expect(await store.getRun(handle.id)).toEqual(before);
+    expect((await e2.getRun(handle.id))?.run).toEqual(report.run);
+    await e2.close();
+  });
 });
