@@ -525,8 +525,25 @@ export class Scheduler {
     const runs = items.map((i) => this.buildRun(i.run, i.jobs, true));
     const waiters = runs.map((run) => this.restoreHolders(run));
     runs.forEach((run, i) => {
+      this.takeRequestedCancel(run);
       this.restoreResume(run, waiters[i] as SJob[]);
     });
+  }
+
+  /**
+   * A cancel asked for through another engine while nobody ran the run (its engine had
+   * stopped) takes effect before the run resumes: its lost attempts are not retried and its
+   * jobs are evaluated with `cancelled()` true, as if the cancel had come to a live owner
+   * (`restoreResume` applies it). The request's time is the cancel's.
+   */
+  private takeRequestedCancel(run: SRun): void {
+    const request = run.rec.requestedCancel;
+    if (request === undefined || run.rec.cancel !== undefined || run.rec.status !== 'running') return;
+    const now = this.opts.now();
+    run.rec.cancel = { ...request, deadline: request.force ? now : now + this.longestGrace(run) };
+    transitionRun(run.rec, 'cancelling');
+    this.touchRun(run);
+    this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
   }
 
   private buildRun(rec: RunRecord, jobs: JobRecord[], restoring: boolean): SRun {

@@ -118,6 +118,59 @@ describe('4.8 recover() and cancel()', () => {
     await e1.close();
   });
 
+  it('a recorded cancel takes effect before the recovered run resumes: the jobs after the lost attempt are decided with cancelled() true', async () => {
+    const yaml = `
+jobs:
+  long: { runs-on: x, steps: [{ run: x }] }
+  onCancel: { runs-on: x, needs: long, if: cancelled(), steps: [{ run: x }] }
+  notCancelled: { runs-on: x, needs: long, if: "\${{ !cancelled() }}", steps: [{ run: x }] }
+`;
+    const store = new MemoryStore();
+    let crashed = false;
+    const e1Store = interceptStore(store, { getRun: async (original, id) => (crashed ? undefined : original(id)) });
+    const e1 = new Engine({ store: e1Store, logs: new MemoryLogStore(), executors: [hanging], instanceId: 'e1' });
+    const run = await e1.submit(yaml);
+    await e1.settle();
+    crashed = true;
+    await store.releaseLease(run.id, 'e1');
+    const e2 = new Engine({
+      store,
+      logs: new MemoryLogStore(),
+      executors: [hanging],
+      instanceId: 'e2',
+      recoverOnStart: false,
+    });
+    await e2.cancel(run.id, { reason: 'stop', by: 'bob' });
+    const requestedAt = (await store.getRun(run.id))?.requestedCancel?.at;
+    const started: string[] = [];
+    const ok: Executor = {
+      name: 'process',
+      runJob: async (a) => {
+        started.push(`${a.jobId}#${a.attempt}`);
+        return { status: 'succeeded', workerId: 'w', steps: [], outputs: {} };
+      },
+    };
+    const e3 = new Engine({
+      store,
+      logs: new MemoryLogStore(),
+      executors: [ok],
+      instanceId: 'e3',
+      recoverOnStart: false,
+    });
+    expect(await e3.recover()).toEqual([run.id]);
+    const report = await e3.wait(run.id);
+    expect(started).toEqual(['onCancel#1']);
+    const byJob = Object.fromEntries(report.jobs.map((j) => [j.id, j]));
+    expect(byJob.long?.attempts.map((a) => a.reason)).toEqual(['lost']);
+    expect(byJob.onCancel?.status).toBe('succeeded');
+    expect(byJob.notCancelled?.status).toBe('skipped');
+    expect(report.run).toMatchObject({ status: 'cancelled', cancel: { by: 'bob', reason: 'stop' } });
+    expect(Date.parse(report.run.cancel?.at ?? '')).toBe(requestedAt);
+    await e3.close();
+    await e2.close();
+    await e1.close();
+  });
+
   it('an engine started on a store with an abandoned run takes it over without being asked', async () => {
     const store = new MemoryStore();
     const ok: Executor = {
