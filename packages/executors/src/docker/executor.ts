@@ -260,14 +260,29 @@ export class DockerExecutor implements Executor {
     if (c === undefined) return { image: this.options.defaultImage, env: {}, volumes: [] };
     // `secrets` only for env, as on GitHub: an image, option or volume that held one would show it
     // in error messages (a bad image name, Docker's own errors), which are stored unmasked.
-    const context = { ...attempt.contexts, matrix: attempt.matrix, env: attempt.env };
     // `github.token` is `secrets.GITHUB_TOKEN`, as in steps: also only where secrets may go.
     const token = Object.entries(secrets).find(([k]) => k.toUpperCase() === 'GITHUB_TOKEN')?.[1];
     const github =
       token === undefined
         ? attempt.contexts.github
         : { ...(attempt.contexts.github as Record<string, unknown>), token };
-    const withSecrets = { ...context, github, secrets };
+    const base = { ...attempt.contexts, matrix: attempt.matrix };
+    // The pipeline env as steps see it (its own `${{ }}` evaluated, each value on the contexts
+    // alone); a value that cannot be evaluated reads as empty here and fails the steps.
+    const pipelineEnv = (ctx: Record<string, unknown>): Record<string, string> => {
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(attempt.env)) {
+        try {
+          out[k] = v.includes('${{') ? interpolate(v, { ...ctx, env: {} }) : v;
+        } catch {
+          out[k] = '';
+        }
+      }
+      return out;
+    };
+    const context = { ...base, env: pipelineEnv(base) };
+    const withSecretsBase = { ...base, github, secrets };
+    const withSecrets = { ...withSecretsBase, env: pipelineEnv(withSecretsBase) };
     const ev = (text: string, where: string): string => {
       if (!text.includes('${{')) return text;
       try {

@@ -401,6 +401,21 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     );
     expect(withToken.status, withToken.message).toBe('succeeded');
     expect(gh.text(0)).toContain('gh=ghs-test-token');
+    // The pipeline env as steps see it: its own expressions evaluated first.
+    const pe = capture();
+    const piped = await ex.runJob(
+      {
+        ...attempt(
+          job([step(0, 'echo "c=$C"')], {
+            container: container({ image: TEST_IMAGE, env: { C: '${{ env.COMBINED }}' } }),
+          }),
+        ),
+        env: { COMBINED: "${{ format('{0}-x', 'abc') }}" },
+      },
+      pe.ctx,
+    );
+    expect(piped.status, piped.message).toBe('succeeded');
+    expect(pe.text(0)).toContain('c=abc-x');
     const bad = await ex.runJob(
       attempt(job([step(0, 'true')], { container: container({ image: "${{ fromJSON('x') }}" }) })),
       capture().ctx,
