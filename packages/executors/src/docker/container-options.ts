@@ -39,6 +39,24 @@ export function parseMemory(value: string | number, where: string): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
+/** Docker refuses a container memory limit below 6 MiB (at create time, which read as `infra`). */
+const MIN_MEMORY_LIMIT = 6 * 1024 * 1024;
+
+/** A container memory limit (`--memory`, `container.memory`): a size of at least 6 MiB, as Docker requires. */
+export function parseMemoryLimit(value: string | number, where: string): number {
+  const bytes = parseMemory(value, where);
+  if (bytes < MIN_MEMORY_LIMIT) {
+    throw new PipewrightError(
+      'INVALID_ARGUMENT',
+      `${where}: Docker's smallest memory limit is 6m, got \`${String(value)}\``,
+      {
+        details: { where, value: String(value) },
+      },
+    );
+  }
+  return bytes;
+}
+
 const SUPPORTED =
   '--cpus, --memory/-m, --memory-swap, --network/--net, --user/-u, --hostname/-h, --env/-e, --label/-l, --privileged, --init, --read-only, --cap-add, --cap-drop, --shm-size, --add-host';
 
@@ -77,7 +95,7 @@ export function parseContainerOptions(options: string | undefined): ParsedContai
       }
       case '--memory':
       case '-m':
-        out.memory = parseMemory(value(), `${where} ${flag}`);
+        out.memory = parseMemoryLimit(value(), `${where} ${flag}`);
         break;
       case '--memory-swap': {
         const v = value();

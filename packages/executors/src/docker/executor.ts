@@ -11,7 +11,7 @@ import {
 } from '@pipewright/core';
 import type Docker from 'dockerode';
 import { createDockerClient, describeAddress, pingEngine } from './connection.js';
-import { parseContainerOptions, parseMemory } from './container-options.js';
+import { parseContainerOptions, parseMemoryLimit } from './container-options.js';
 import { ensureImage } from './images.js';
 import { type DockerExecutorOptions, type ResolvedDockerExecutorOptions, resolveDockerOptions } from './options.js';
 import { DockerWorkspace, statusOf } from './workspace.js';
@@ -317,7 +317,7 @@ export class DockerExecutor implements Executor {
     if (badImage !== undefined) throw new PipewrightError('INVALID_ARGUMENT', `container image: ${badImage}`);
     const image = spec.image.replace(/^docker:\/\//, '');
     const extra = parseContainerOptions(spec.options);
-    const memory = spec.memory !== undefined ? parseMemory(spec.memory, 'container.memory') : extra.memory;
+    const memory = spec.memory !== undefined ? parseMemoryLimit(spec.memory, 'container.memory') : extra.memory;
     const cpus = spec.cpus ?? extra.cpus;
     const network = spec.network ?? extra.network ?? this.options.network;
 
