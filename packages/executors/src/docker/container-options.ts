@@ -69,7 +69,14 @@ export function parseContainerOptions(options: string | undefined): ParsedContai
   const out: ParsedContainerOptions = { env: {}, labels: {}, capAdd: [], capDrop: [], addHosts: [] };
   if (options === undefined || options.trim() === '') return out;
   const where = 'container.options';
-  const words = splitCommandLine(options);
+  let words: string[];
+  try {
+    words = splitCommandLine(options);
+  } catch {
+    throw new PipewrightError('INVALID_ARGUMENT', `${where}: a quote is not closed in \`${options}\``, {
+      details: { where },
+    });
+  }
   for (let i = 0; i < words.length; i++) {
     const word = words[i] ?? '';
     const eq = word.indexOf('=');

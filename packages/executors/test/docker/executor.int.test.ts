@@ -526,6 +526,12 @@ describe.skipIf(!available)('DockerExecutor (real engine)', () => {
     expect(out.reason).toBe('exit_code');
     expect(out.nonRetryable).toBe(true);
     expect(out.message).toContain('--device');
+    const quote = await ex.runJob(
+      attempt(job([step(0, 'true')], { container: container({ options: '--hostname "abc' }) })),
+      capture().ctx,
+    );
+    expect(quote).toMatchObject({ status: 'failed', reason: 'exit_code', nonRetryable: true });
+    expect(quote.message).toContain('container.options: a quote is not closed in `--hostname "abc`');
     // A memory limit Docker would refuse at create time (as infra, retried) is refused up front.
     for (const small of [container({ memory: '1m' }), container({ options: '--memory 512k' })]) {
       const tiny = await ex.runJob(attempt(job([step(0, 'true')], { container: small })), capture().ctx);
