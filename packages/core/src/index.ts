@@ -24,6 +24,7 @@ export {
 export * from './spec/index.js';
 export { type AbortReason, abortReasonOf, cancelReason, graceCutShort, timeoutReason } from './steps/abort.js';
 export { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './steps/attempt-id.js';
+export { withGithubToken } from './steps/github-token.js';
 export { parseFileCommands } from './steps/outputs-file.js';
 export {
   isStepFileName,

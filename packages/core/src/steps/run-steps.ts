@@ -29,6 +29,7 @@ import { DEFAULT_KILL_GRACE_MS, type StepSpec } from '../spec/types.js';
 import { errorMessage } from '../util/error-message.js';
 import { abortReasonOf } from './abort.js';
 import { ATTEMPT_ID_ENV, attemptIdOf, STEP_ID_ENV } from './attempt-id.js';
+import { withGithubToken } from './github-token.js';
 import { createStepCommandScanners } from './masks.js';
 import { parseFileCommands } from './outputs-file.js';
 import { OWN_READ_FLAGS, OWN_WRITE_FLAGS, STEP_FILE_KINDS, stepFileName } from './own-files.js';
@@ -310,15 +311,8 @@ class StepLoop {
   /** The `github` context of the job's steps: the run's, with `job`, `workspace` and `token` (`secrets.GITHUB_TOKEN`, as on GitHub). */
   private githubContext(): Record<string, unknown> {
     if (this.githubCtx) return this.githubCtx;
-    const secrets = this.ctx.secrets;
-    let token: string | undefined;
-    for (const k in secrets) if (k.toUpperCase() === 'GITHUB_TOKEN') token = secrets[k];
-    this.githubCtx = {
-      ...asRecord(this.attempt.contexts.github),
-      job: this.attempt.jobKey,
-      workspace: this.wsPath,
-      ...(token !== undefined ? { token } : {}),
-    };
+    const github = { ...asRecord(this.attempt.contexts.github), job: this.attempt.jobKey, workspace: this.wsPath };
+    this.githubCtx = withGithubToken(github, this.ctx.secrets);
     return this.githubCtx;
   }
 

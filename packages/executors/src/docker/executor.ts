@@ -8,6 +8,7 @@ import {
   interpolate,
   PipewrightError,
   runSteps,
+  withGithubToken,
 } from '@pipewright/core';
 import type Docker from 'dockerode';
 import { createDockerClient, describeAddress, pingEngine } from './connection.js';
@@ -261,11 +262,7 @@ export class DockerExecutor implements Executor {
     // `secrets` only for env, as on GitHub: an image, option or volume that held one would show it
     // in error messages (a bad image name, Docker's own errors), which are stored unmasked.
     // `github.token` is `secrets.GITHUB_TOKEN`, as in steps: also only where secrets may go.
-    const token = Object.entries(secrets).find(([k]) => k.toUpperCase() === 'GITHUB_TOKEN')?.[1];
-    const github =
-      token === undefined
-        ? attempt.contexts.github
-        : { ...(attempt.contexts.github as Record<string, unknown>), token };
+    const github = withGithubToken((attempt.contexts.github ?? {}) as Record<string, unknown>, secrets);
     const base = { ...attempt.contexts, matrix: attempt.matrix };
     // The pipeline env as steps see it (its own `${{ }}` evaluated, each value on the contexts
     // alone); a value that cannot be evaluated reads as empty here and fails the steps.
