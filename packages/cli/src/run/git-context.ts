@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { derivedRefFields } from '@pipewright/core';
 
 /**
  * The `github` context fields a local run can know (`sha`, `ref`, `ref_name`, `ref_type`,
@@ -18,19 +19,10 @@ export async function localTrigger(cwd: string | undefined, env: NodeJS.ProcessE
   const fullRef = env.GITHUB_REF || (ref?.startsWith('refs/') ? ref : undefined);
   const repository = env.GITHUB_REPOSITORY || repositoryOf(origin ?? '');
   if (env.GITHUB_SHA || sha) out.sha = (env.GITHUB_SHA || sha) as string;
-  if (fullRef) {
-    out.ref = fullRef;
-    const m = /^refs\/(heads|tags)\/(.+)$/.exec(fullRef);
-    if (m) {
-      out.ref_name = m[2] as string;
-      out.ref_type = m[1] === 'tags' ? 'tag' : 'branch';
-    }
-  }
-  if (repository) {
-    out.repository = repository;
-    out.repository_owner = repository.split('/')[0] as string;
-  }
-  return out;
+  if (fullRef) out.ref = fullRef;
+  if (repository) out.repository = repository;
+  // ref_name, ref_type and repository_owner as the engine derives them for any trigger.
+  return { ...out, ...derivedRefFields(out) };
 }
 
 /**

@@ -14,6 +14,7 @@ export type { AttemptReport, JobReport, RunReport, StepReport } from './report.j
 export { buildReport } from './report.js';
 export { backoffDelay, baseBackoffDelay, decideRetry, type RetryDecision, retryClassOf } from './retry.js';
 export {
+  derivedRefFields,
   type ExecutorSlot,
   initialJobs,
   isTerminalJob,

@@ -271,8 +271,8 @@ export function githubContext(
   };
 }
 
-/** `ref_name`/`ref_type` of a `refs/heads/x` or `refs/tags/x` ref, `repository_owner` of `owner/name`. */
-function derivedRefFields(trigger: Record<string, unknown>): Record<string, string> {
+/** `ref_name`/`ref_type` of a `refs/heads/x` or `refs/tags/x` ref, `repository_owner` of `owner/name` (as GitHub has them). */
+export function derivedRefFields(trigger: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   const m = typeof trigger.ref === 'string' ? /^refs\/(heads|tags)\/(.+)$/.exec(trigger.ref) : null;
   if (m) {
