@@ -1,5 +1,5 @@
 import type { JobRecord, LogLine, PipelineSpec, RunRecord, RunStatus } from '@pipewright/core';
-import { isRunStatus, isTerminalRun, RUN_STATUSES } from '@pipewright/core';
+import { isRunStatus, isTerminalRun, logLineWanted, RUN_STATUSES } from '@pipewright/core';
 import pc from 'picocolors';
 import { EXIT } from '../exit-codes.js';
 import { type CommandEnvironment, processEnvironment } from '../run/environment.js';
@@ -208,11 +208,12 @@ export async function logsCommand(
     }
     const colors = pc.createColors(!json && colorEnabled(envr.stdout.isTTY === true, envr.env));
     const spec = run.spec;
+    const filter = job === undefined ? {} : { job };
     const print = (lines: readonly LogLine[]) => {
       let out = '';
       for (const l of lines) {
-        // A line of the run itself (jobId '', a store's marker for dropped lines) concerns every job.
-        if (job !== undefined && l.jobId !== job && l.jobId !== '') continue;
+        // The stores' own rule: a line of the run itself (a marker for dropped lines) concerns every job.
+        if (!logLineWanted(l, filter)) continue;
         const stepName = l.step < 0 || l.jobId === '' ? undefined : stepLabelOf(spec, jobs, l.jobId, l.step);
         if (json) {
           const doc = {
