@@ -42,10 +42,25 @@ export interface ResolvedRunOptions {
 const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Parses `--input k=v` (or `--var k=v`, with `flag`) values: the first `=` splits, later ones stay in the value. */
-export function parseInputs(pairs: readonly string[], flag = '--input'): Record<string, string> {
+/** Parses `--input k=v` values: the first `=` splits, later ones stay in the value. */
+export function parseInputs(pairs: readonly string[]): Record<string, string> {
+  return parsePairs(pairs, '--input', 'input', (name) => name);
+}
+
+/** Parses `--var k=v` values like {@link parseInputs}; variable names are case-insensitive, as on GitHub. */
+export function parseVars(pairs: readonly string[]): Record<string, string> {
+  return parsePairs(pairs, '--var', 'variable', (name) => name.toUpperCase());
+}
+
+/** `NAME=VALUE` pairs of a repeatable flag; two names that are the same under `key` are refused. */
+function parsePairs(
+  pairs: readonly string[],
+  flag: string,
+  what: string,
+  key: (name: string) => string,
+): Record<string, string> {
   const out: Record<string, string> = {};
-  const what = flag === '--input' ? 'input' : 'variable';
+  const seen = new Set<string>();
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
     if (eq <= 0) {
@@ -57,11 +72,8 @@ export function parseInputs(pairs: readonly string[], flag = '--input'): Record<
         `${flag} name \`${name}\` is not valid: use letters, digits, \`_\` and \`-\`, starting with a letter or \`_\``,
       );
     }
-    // Variable names are case-insensitive (as on GitHub); input names are not.
-    const same = Object.keys(out).find((k) =>
-      flag === '--input' ? k === name : k.toUpperCase() === name.toUpperCase(),
-    );
-    if (same !== undefined) throw new CliError(`${flag} \`${name}\` is given twice; give each ${what} once`);
+    if (seen.has(key(name))) throw new CliError(`${flag} \`${name}\` is given twice; give each ${what} once`);
+    seen.add(key(name));
     out[name] = pair.slice(eq + 1);
   }
   return out;
@@ -104,7 +116,7 @@ export function resolveRunOptions(raw: RawRunOptions): ResolvedRunOptions {
   }
   return {
     inputs: parseInputs(raw.input ?? []),
-    vars: parseInputs(raw.var ?? [], '--var'),
+    vars: parseVars(raw.var ?? []),
     secrets: parseSecretNames(raw.secret ?? []),
     executor: executor as RunExecutorKind,
     store: raw.store ?? 'memory',
