@@ -374,16 +374,6 @@ class StepLoop {
     let result: TryResult;
     for (let n = 1; ; n++) {
       result = await this.tryStep(step, index, baseSignal);
-      const nodeOptions = Object.keys(result.envAdditions).filter((k) => k.toUpperCase() === 'NODE_OPTIONS');
-      if (nodeOptions.length > 0) {
-        // As on GitHub: NODE_OPTIONS from $GITHUB_ENV would reach every later node process.
-        for (const k of nodeOptions) delete result.envAdditions[k];
-        await this.emit(
-          'stderr',
-          index,
-          'pipewright: NODE_OPTIONS cannot be set through $GITHUB_ENV (as on GitHub); ignored\n',
-        );
-      }
       this.fileEnv = { ...this.fileEnv, ...result.envAdditions };
       // As on GitHub: each added directory goes in front of those added before it.
       if (result.pathAdditions?.length) this.pathPrepend = [...result.pathAdditions.reverse(), ...this.pathPrepend];
@@ -701,6 +691,16 @@ class StepLoop {
       checkEnvAdditions(envAdditions, pathAdditions);
     } catch (e) {
       fileError = errorMessage(e);
+    }
+    const nodeOptions = Object.keys(envAdditions).filter((k) => k.toUpperCase() === 'NODE_OPTIONS');
+    if (nodeOptions.length > 0) {
+      // As on GitHub: NODE_OPTIONS from $GITHUB_ENV would reach every later node process.
+      for (const k of nodeOptions) delete envAdditions[k];
+      await this.emit(
+        'stderr',
+        index,
+        'pipewright: NODE_OPTIONS cannot be set through $GITHUB_ENV (as on GitHub); ignored\n',
+      );
     }
     const base = { exitCode: res.exitCode, signal: res.signal, outputs, envAdditions, pathAdditions };
     if (res.exitCode !== 0) {
