@@ -713,9 +713,11 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
     }
     // GitHub refuses the whole file when a context is used where it is not available; pipewright
     // evaluates it (secrets aside, below), so the file behaves differently on the two: say so.
+    // One parse of the string's expressions for both checks below.
+    const names = allowBare || s.includes('${{') ? namesUsed(s, allowBare) : undefined;
     const allowed = contextsAllowedAt(path);
-    if (allowed !== undefined && (allowBare || s.includes('${{'))) {
-      const used = contextsUsed(s, allowBare).filter((c) => !allowed.includes(c) && c !== 'secrets');
+    if (allowed !== undefined && names !== undefined) {
+      const used = [...names.contexts].filter((c) => !allowed.includes(c) && c !== 'secrets');
       if (used.length > 0) {
         out.push(
           loc.diag(
@@ -726,7 +728,7 @@ function semanticChecks(raw: PipelineRaw, loc: Locator, options: ParseOptions, o
         );
       }
     }
-    if (/hashFiles\s*\(/i.test(s) && namesUsed(s, allowBare).functions.has('hashfiles')) {
+    if (names?.functions.has('hashfiles')) {
       out.push(
         loc.diag(
           'warning',
@@ -826,15 +828,11 @@ function contextsAllowedAt(path: readonly PathSeg[]): readonly string[] | undefi
 }
 
 /**
- * The context names the expressions of `text` read (from their syntax trees: string literals,
- * properties and function names are not reads); `bare`: text without `${{ }}` is one expression.
- * An expression that does not parse reads nothing here: its syntax error is reported on its own.
+ * The contexts and functions (lower case) the expressions of `text` use, from their syntax trees
+ * (string literals and properties are not reads); `bare`: text without `${{ }}` is one
+ * expression. An expression that does not parse uses nothing here: its syntax error is reported
+ * on its own.
  */
-function contextsUsed(text: string, bare: boolean): string[] {
-  return [...namesUsed(text, bare).contexts];
-}
-
-/** The contexts and functions (lower case) the expressions of `text` use; `bare`: text without `${{ }}` is one expression. */
 function namesUsed(text: string, bare: boolean): { contexts: Set<string>; functions: Set<string> } {
   const { spans } = scanTemplate(text);
   const bodies =
