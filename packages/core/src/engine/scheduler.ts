@@ -539,11 +539,17 @@ export class Scheduler {
   private takeRequestedCancel(run: SRun): void {
     const request = run.rec.requestedCancel;
     if (request === undefined || run.rec.cancel !== undefined || run.rec.status !== 'running') return;
+    this.beginCancelling(run, { ...request });
+  }
+
+  /** Records a run's cancel with its deadline (its kill-grace, none when forced) and moves it to `cancelling`. */
+  private beginCancelling(run: SRun, cancel: CancelRequest): void {
     const now = this.opts.now();
-    run.rec.cancel = { ...request, deadline: request.force ? now : now + this.longestGrace(run) };
-    transitionRun(run.rec, 'cancelling');
+    run.rec.cancel = cancel;
+    cancel.deadline = cancel.force ? now : now + this.longestGrace(run);
+    if (run.rec.status !== 'cancelling') transitionRun(run.rec, 'cancelling');
     this.touchRun(run);
-    this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
+    this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel });
   }
 
   private buildRun(rec: RunRecord, jobs: JobRecord[], restoring: boolean): SRun {
@@ -960,20 +966,17 @@ export class Scheduler {
     if (already && (already.force || !e.force)) return;
     const cancel: CancelRequest = { by: e.by, reason: e.reason, at: now, force: e.force };
     if (e.supersededBy !== undefined) cancel.supersededBy = e.supersededBy;
-    run.rec.cancel = already ? { ...already, force: true } : cancel;
-    run.rec.cancel.deadline = e.force ? now : now + this.longestGrace(run);
     if (e.timeout) run.rec.reason = 'timeout';
     if (run.rec.status === 'queued') {
       // Never started (waiting on its concurrency group): nothing to clean up.
+      run.rec.cancel = { ...(already ?? cancel), force: e.force, deadline: now };
       transitionRun(run.rec, 'cancelling');
       for (const j of run.jobs.values()) this.finishJob(run, j, 'cancelled', 'cancelled', `run cancelled: ${e.reason}`);
       this.checkRunDone(run);
       return;
     }
-    if (run.rec.status !== 'cancelling') transitionRun(run.rec, 'cancelling');
-    this.touchRun(run);
-    this.emit({ event: 'run:cancelling', runId: run.rec.id, cancel: run.rec.cancel });
-    this.applyCancel(run, run.rec.cancel.force);
+    this.beginCancelling(run, already ? { ...already, force: true } : cancel);
+    this.applyCancel(run, e.force);
     this.checkRunDone(run);
   }
 
